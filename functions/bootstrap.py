@@ -1,0 +1,131 @@
+"""The composition root: the one place where real clients are built and wired.
+
+Nothing here runs at import time. `get_app()` builds the App on first use (the first
+request or event an instance handles) and keeps it for the instance's life, so cold
+starts stay quick and importing main.py needs no credentials. Tests build a Pipeline
+from fakes directly, or call `build()` with their own settings.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from functions.config import Settings, load_settings
+from functions.observability import Journal, Redactor, configure_stdlib_logging, set_redactor
+from functions.pipeline import Pipeline
+from functions.upstream.chat import ChatClient
+from functions.upstream.grok import GrokRoaster
+from functions.upstream.http import RetryPolicy
+from functions.upstream.perplexity import PerplexityResearcher
+from functions.upstream.tmdb import TmdbCatalog
+
+
+@dataclass
+class App:
+    settings: Settings
+    pipeline: Pipeline
+
+
+_lock = threading.Lock()
+_app: App | None = None
+
+
+def get_app() -> App:
+    global _app
+    if _app is None:
+        with _lock:
+            if _app is None:
+                _app = build(load_settings())
+    return _app
+
+
+def reset() -> None:
+    """Forget the built App (tests that change the environment)."""
+    global _app
+    with _lock:
+        _app = None
+
+
+def secrets_of(settings: Settings) -> list[str]:
+    return [
+        s.get_secret_value()
+        for s in (
+            settings.admin_token,
+            settings.tmdb_api_token,
+            settings.perplexity_api_key,
+            settings.xai_api_key,
+        )
+        if s is not None
+    ]
+
+
+def build_http_client(settings: Settings) -> httpx.Client:
+    # One pooled client per instance for all three APIs: connections are reused
+    # across movies, and every request has a timeout.
+    return httpx.Client(
+        timeout=httpx.Timeout(settings.upstream_timeout_seconds, connect=10.0),
+        limits=httpx.Limits(max_connections=200, max_keepalive_connections=100),
+        headers={"User-Agent": "plotburn/1.0"},
+    )
+
+
+def build(settings: Settings, **overrides: Any) -> App:
+    """Wire the real implementations. `overrides` replaces any Pipeline dependency."""
+    # Imported here, not at module top: the cloud client libraries are slow to import
+    # and only needed once an instance actually handles work.
+    from google.cloud import firestore
+
+    from functions.bus import PubSubPublisher
+    from functions.store.firestore import (
+        FirestoreCaches,
+        FirestoreLeases,
+        FirestoreLogs,
+        FirestoreRuns,
+    )
+
+    set_redactor(Redactor(secrets_of(settings)))
+    configure_stdlib_logging()
+
+    http = overrides.pop("http_client", None) or build_http_client(settings)
+    policy = RetryPolicy(
+        max_attempts=settings.upstream_max_attempts,
+        backoff_max_seconds=settings.upstream_backoff_max_seconds,
+    )
+    db = overrides.pop("firestore_client", None) or firestore.Client(project=settings.project)
+
+    def chat(service: str, base: str, key: Any, model: str) -> ChatClient:
+        return ChatClient(service=service, client=http, base_url=base, api_key=key, model=model, policy=policy)
+
+    deps: dict[str, Any] = {
+        "catalog": TmdbCatalog(
+            client=http,
+            base_url=settings.tmdb_api_base,
+            token=settings.tmdb_api_token,
+            policy=policy,
+            region=settings.tmdb_region,
+            max_pages=settings.tmdb_max_pages,
+        ),
+        "researcher": PerplexityResearcher(
+            chat("research", settings.perplexity_api_base, settings.perplexity_api_key, settings.perplexity_model)
+        ),
+        "roaster": GrokRoaster(
+            chat("roast", settings.xai_api_base, settings.xai_api_key, settings.xai_model)
+        ),
+        "caches": FirestoreCaches(db, settings.cache_version, settings.tmdb_region),
+        "leases": FirestoreLeases(db, settings.cache_version, settings.generation_lease),
+        "runs": FirestoreRuns(db),
+        "journal": Journal(FirestoreLogs(db)),
+    }
+    if "publisher" not in overrides:
+        deps["publisher"] = PubSubPublisher(
+            PubSubPublisher.build_client(),
+            settings.project,
+            settings.nightly_topic,
+            settings.roast_topic,
+        )
+    deps.update(overrides)
+    return App(settings=settings, pipeline=Pipeline(settings=settings, **deps))

@@ -1,0 +1,108 @@
+"""The one settings object, read from the environment.
+
+Every knob PlotBurn has is a field here, so "where is X configured" has one answer.
+Secrets are ``SecretStr`` so that a repr, a log line or a validation error can never
+print them.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from functions.errors import ConfigError
+
+# The seed Worker's cache lifetimes (NOW_PLAYING_TTL, ROAST_TTL, LOG_RETENTION_DAYS).
+NOW_PLAYING_TTL = timedelta(hours=23)
+ROAST_TTL = timedelta(days=30)
+LOG_TTL = timedelta(days=7)
+# The seed kept its last 10 runs forever in KV; we keep run records for 90 days and
+# count every run ever in a counter document, so `total_runs` stays true.
+RUN_TTL = timedelta(days=90)
+HISTORY_LIMIT = 10
+
+DEFAULT_XAI_MODEL = "grok-4-fast-non-reasoning"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+    project: str = Field(
+        "plotburn-local",
+        validation_alias=AliasChoices("GOOGLE_CLOUD_PROJECT", "GCLOUD_PROJECT", "GCP_PROJECT"),
+    )
+
+    nightly_topic: str = Field("plotburn-nightly", validation_alias="PLOTBURN_NIGHTLY_TOPIC")
+    roast_topic: str = Field("plotburn-roast", validation_alias="PLOTBURN_ROAST_TOPIC")
+    dead_letter_topic: str = Field(
+        "plotburn-dead-letter", validation_alias="PLOTBURN_DEAD_LETTER_TOPIC"
+    )
+
+    admin_token: SecretStr | None = Field(None, validation_alias="PLOTBURN_ADMIN_TOKEN")
+    cache_version: str = Field(
+        "v1", validation_alias="PLOTBURN_CACHE_VERSION", pattern=r"^[A-Za-z0-9_.-]{1,32}$"
+    )
+
+    tmdb_api_base: str = Field("https://api.themoviedb.org/3", validation_alias="TMDB_API_BASE")
+    tmdb_api_token: SecretStr | None = Field(None, validation_alias="TMDB_API_TOKEN")
+    tmdb_region: str | None = Field(
+        None, validation_alias="TMDB_REGION", pattern=r"^[A-Z]{2}$"
+    )
+    # A safety valve: TMDB's now_playing can report hundreds of pages for some regions.
+    tmdb_max_pages: int = Field(50, ge=1, le=500, validation_alias="TMDB_MAX_PAGES")
+
+    perplexity_api_base: str = Field(
+        "https://api.perplexity.ai", validation_alias="PERPLEXITY_API_BASE"
+    )
+    perplexity_api_key: SecretStr | None = Field(None, validation_alias="PERPLEXITY_API_KEY")
+    perplexity_model: str = Field("sonar", validation_alias="PERPLEXITY_MODEL")
+
+    xai_api_base: str = Field("https://api.x.ai/v1", validation_alias="XAI_API_BASE")
+    xai_api_key: SecretStr | None = Field(None, validation_alias="XAI_API_KEY")
+    xai_model: str = Field(DEFAULT_XAI_MODEL, validation_alias="XAI_MODEL")
+
+    # Upstream calls: per-attempt timeout and how many attempts before a movie fails.
+    upstream_timeout_seconds: float = Field(
+        60.0, gt=0, le=300, validation_alias="PLOTBURN_UPSTREAM_TIMEOUT_SECONDS"
+    )
+    upstream_max_attempts: int = Field(
+        4, ge=1, le=10, validation_alias="PLOTBURN_UPSTREAM_MAX_ATTEMPTS"
+    )
+    upstream_backoff_max_seconds: float = Field(
+        20.0, gt=0, le=120, validation_alias="PLOTBURN_UPSTREAM_BACKOFF_MAX_SECONDS"
+    )
+
+    # A run still in_progress this long after it started is finalized by the sweep.
+    run_deadline_minutes: float = Field(
+        30.0, gt=0, le=24 * 60, validation_alias="PLOTBURN_RUN_DEADLINE_MINUTES"
+    )
+    # How long a caller waits for another caller's generation of the same movie.
+    single_flight_wait_seconds: float = Field(
+        25.0, ge=0, le=500, validation_alias="PLOTBURN_SINGLE_FLIGHT_WAIT_SECONDS"
+    )
+    # A generation lease older than this is presumed dead (its holder crashed).
+    generation_lease_seconds: float = Field(
+        180.0, gt=0, le=900, validation_alias="PLOTBURN_GENERATION_LEASE_SECONDS"
+    )
+
+    @property
+    def run_deadline(self) -> timedelta:
+        return timedelta(minutes=self.run_deadline_minutes)
+
+    @property
+    def generation_lease(self) -> timedelta:
+        return timedelta(seconds=self.generation_lease_seconds)
+
+
+def load_settings() -> Settings:
+    """Read the environment once, failing with a message that names the bad variable."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'/'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        # Values are deliberately left out: they may be secrets.
+        raise ConfigError(f"invalid configuration: {problems}") from None

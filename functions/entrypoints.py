@@ -1,0 +1,122 @@
+"""Thin adapters between functions-framework and the pipeline.
+
+Event functions: decode the Pub/Sub message inside the CloudEvent, call the pipeline,
+and map errors to what Pub/Sub should do next:
+
+- return normally  -> 2xx -> acknowledged (done, or a permanent error logged once);
+- RetryableError   -> 503 (no traceback: it is expected) -> redelivered with backoff;
+- anything else    -> 500 with a traceback: a bug; redelivery until dead-lettered.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import datetime
+from typing import Any
+
+import flask
+from cloudevents.http import CloudEvent
+from werkzeug.exceptions import ServiceUnavailable
+
+from functions import bootstrap, http_api
+from functions.errors import BadMessage, RetryableError
+from functions.models import NightlyMessage, RoastMessage, decode_message, utcnow
+from functions.observability import emit
+
+# Pub/Sub adds these to a message it forwards to a dead-letter topic.
+DEAD_LETTER_ATTRIBUTE = "CloudPubSubDeadLetterSourceSubscription"
+
+
+class _Envelope:
+    """The Pub/Sub message inside a CloudEvent, in either delivery format."""
+
+    def __init__(self, event: CloudEvent) -> None:
+        data = event.get_data()
+        if not isinstance(data, dict) or not isinstance(data.get("message"), dict):
+            raise BadMessage("CloudEvent carries no Pub/Sub message")
+        message: dict[str, Any] = data["message"]
+        self.message_id = str(message.get("messageId") or message.get("message_id") or "")
+        attributes = message.get("attributes") or {}
+        self.attributes: dict[str, str] = attributes if isinstance(attributes, dict) else {}
+        encoded = message.get("data")
+        if not isinstance(encoded, str):
+            raise BadMessage("Pub/Sub message has no data")
+        try:
+            self.data = base64.b64decode(encoded, validate=True)
+        except (binascii.Error, ValueError):
+            raise BadMessage("Pub/Sub message data is not base64") from None
+        self.publish_time = _parse_time(
+            message.get("publishTime") or message.get("publish_time") or event.get("time")
+        )
+
+    @property
+    def dead_lettered(self) -> bool:
+        return DEAD_LETTER_ATTRIBUTE in self.attributes
+
+
+def _parse_time(value: Any) -> datetime:
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            pass
+    # Without a publish time a redelivery cannot be matched to its run; the message
+    # id still dedupes nothing here, so log it: this only happens with junk events.
+    emit("WARNING", "event without a usable publish time; using now")
+    return utcnow()
+
+
+def _handle_event(function: str, event: CloudEvent, handler: Any) -> None:
+    event_id = str(event.get("id") or "")
+    try:
+        envelope = _Envelope(event)
+        handler(envelope)
+    except BadMessage as exc:
+        emit("WARNING", f"{function}: message rejected and acknowledged: {exc}", event_id=event_id)
+    except RetryableError as exc:
+        emit("WARNING", f"{function}: transient failure, asking for redelivery: {exc}", event_id=event_id)
+        raise ServiceUnavailable(description="transient failure; retry") from None
+
+
+def handle_nightly(event: CloudEvent) -> None:
+    def run(envelope: _Envelope) -> None:
+        pipeline = bootstrap.get_app().pipeline
+        message: NightlyMessage = decode_message(envelope.data, NightlyMessage)
+        if envelope.dead_lettered:
+            emit(
+                "ALERT",
+                "nightly message dead-lettered: the night's run never started",
+                message.resolve_correlation_id(envelope.publish_time),
+            )
+            return
+        pipeline.start_run(message, envelope.publish_time)
+
+    _handle_event("fanout", event, run)
+
+
+def handle_roast(event: CloudEvent) -> None:
+    def run(envelope: _Envelope) -> None:
+        pipeline = bootstrap.get_app().pipeline
+        if envelope.dead_lettered:
+            try:
+                dead: RoastMessage = decode_message(envelope.data, RoastMessage)
+            except BadMessage:
+                # A dead-lettered nightly message shares the dead-letter topic.
+                nightly: NightlyMessage = decode_message(envelope.data, NightlyMessage)
+                emit(
+                    "ALERT",
+                    "nightly message dead-lettered: the night's run never started",
+                    nightly.resolve_correlation_id(envelope.publish_time),
+                )
+                return
+            pipeline.record_dead_letter(dead)
+            return
+        message: RoastMessage = decode_message(envelope.data, RoastMessage)
+        pipeline.process_movie(message)
+
+    _handle_event("roast", event, run)
+
+
+def handle_http(request: flask.Request) -> flask.Response:
+    return http_api.handle(request, bootstrap.get_app())

@@ -1,0 +1,276 @@
+"""PlotBurn's data: movies, research, roasts, runs and the messages between functions.
+
+Everything that crosses a boundary (a Pub/Sub message, an upstream body, a Firestore
+document) is validated here, at the edge, so the pipeline only sees well-formed values.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import re
+from datetime import datetime, timezone
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from functions.errors import BadMessage
+
+# Largest Pub/Sub message body we accept; ours are a few hundred bytes.
+MAX_MESSAGE_BYTES = 64 * 1024
+# TMDB ids are positive 32-bit-ish integers; anything else is malformed.
+MAX_MOVIE_ID = 2**31 - 1
+CORRELATION_ID_PATTERN = r"^(cron|manual-trigger)-[0-9]{1,16}$"
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def epoch_ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def iso(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace(
+        "+00:00", "Z"
+    )
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class Movie(Frozen):
+    id: int = Field(gt=0, le=MAX_MOVIE_ID)
+    title: str = Field(max_length=500)
+    overview: str = Field("", max_length=10_000)
+    release_date: str | None = Field(None, max_length=32)
+    poster_path: str | None = Field(None, max_length=500)
+    original_language: str | None = Field(None, max_length=16)
+    vote_average: float | None = None
+
+    @field_validator("overview", mode="before")
+    @classmethod
+    def _none_is_empty(cls, value: Any) -> Any:
+        return "" if value is None else value
+
+    @field_validator("release_date", "poster_path", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: Any) -> Any:
+        return None if value == "" else value
+
+
+class Usage(Frozen):
+    """Token counts reported by an OpenAI-style chat completion."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+class Truth(Frozen):
+    """The research brief on a movie (Perplexity), with its citations."""
+
+    movie_id: int
+    brief: str
+    citations: list[str] = Field(default_factory=list)
+    model: str
+    created_at: datetime
+    usage: Usage = Usage()
+
+
+class Roast(Frozen):
+    """The roast of a movie (Grok), written from its truth."""
+
+    movie_id: int
+    roast: str
+    model: str
+    created_at: datetime
+    # The run that paid for this roast, so a redelivery after a crash between "roast
+    # stored" and "outcome recorded" still counts the movie as generated, not cached.
+    correlation_id: str | None = None
+    usage: Usage = Usage()
+
+
+class RoastRecord(Frozen):
+    """What the roast cache holds: everything `GET /movie/{id}` serves, in one document,
+    so a warm read costs one Firestore get."""
+
+    movie: Movie
+    truth: Truth
+    roast: Roast
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            **self.movie.model_dump(mode="json"),
+            "truth": {
+                "brief": self.truth.brief,
+                "citations": list(self.truth.citations),
+                "model": self.truth.model,
+                "created_at": iso(self.truth.created_at),
+            },
+            "roast": {
+                "text": self.roast.roast,
+                "model": self.roast.model,
+                "created_at": iso(self.roast.created_at),
+            },
+            "roast_ready": True,
+        }
+
+
+class Trigger(str, enum.Enum):
+    SCHEDULED = "scheduled"
+    MANUAL = "manual"
+
+
+class NightlyMessage(Frozen):
+    """The body of a message on the nightly topic."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    trigger: Trigger
+    correlation_id: str | None = Field(None, pattern=CORRELATION_ID_PATTERN)
+
+    def resolve_correlation_id(self, publish_time: datetime) -> str:
+        """A scheduled run's id comes from its publish time, so redelivery maps to one run."""
+        if self.correlation_id:
+            return self.correlation_id
+        prefix = "cron" if self.trigger is Trigger.SCHEDULED else "manual-trigger"
+        return f"{prefix}-{epoch_ms(publish_time)}"
+
+
+class RoastMessage(Frozen):
+    """The body of a message on the roast topic: one movie of one run."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    correlation_id: str = Field(pattern=CORRELATION_ID_PATTERN)
+    movie: Movie
+
+
+def decode_message(raw: bytes, model: type[Frozen]) -> Any:
+    """Parse a Pub/Sub body into `model`, turning every kind of junk into BadMessage."""
+    if len(raw) > MAX_MESSAGE_BYTES:
+        raise BadMessage(f"message is {len(raw)} bytes, over the {MAX_MESSAGE_BYTES} limit")
+    try:
+        payload = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise BadMessage("message body is not UTF-8 JSON") from None
+    try:
+        return model.model_validate(payload)
+    except ValidationError as exc:
+        fields = ", ".join(
+            sorted({".".join(str(p) for p in e["loc"]) or "(body)" for e in exc.errors()})
+        )
+        raise BadMessage(f"message does not match {model.__name__}: {fields}") from None
+
+
+class Outcome(str, enum.Enum):
+    CACHED = "cached"
+    GENERATED = "generated"
+    FAILED = "failed"
+
+
+class MovieOutcome(Frozen):
+    """How one movie of one run ended. Exactly one exists per (run, movie)."""
+
+    movie_id: int
+    outcome: Outcome
+    reason: str | None = None
+    title: str | None = None
+    recorded_at: datetime
+
+
+class RunStatus(str, enum.Enum):
+    IN_PROGRESS = "in_progress"
+    SUCCESS = "success"
+    PARTIAL = "partial"
+    FAILED = "failed"
+
+
+class Run(Frozen):
+    """A nightly (or manual) run. Counters derive from its movies' outcomes."""
+
+    correlation_id: str
+    trigger: Trigger
+    started_at: datetime
+    movie_ids: list[int] = Field(default_factory=list)
+    status: RunStatus = RunStatus.IN_PROGRESS
+    # True once every roast message was published; a redelivered nightly message
+    # republishes only while this is False.
+    published: bool = False
+    finished_at: datetime | None = None
+    roasts_cached: int = 0
+    roasts_generated: int = 0
+    roasts_failed: int = 0
+    failed_movie_ids: list[int] = Field(default_factory=list)
+    failure_reasons: dict[str, str] = Field(default_factory=dict)
+    # Set when the run could not start at all (e.g. TMDB's list never came back).
+    error: str | None = None
+
+    @property
+    def movies_fetched(self) -> int:
+        return len(self.movie_ids)
+
+    def with_outcomes(self, outcomes: list[MovieOutcome]) -> Run:
+        """This run's counters recomputed from its outcomes (only ones for its movies)."""
+        wanted = set(self.movie_ids)
+        mine = [o for o in outcomes if o.movie_id in wanted]
+        failed = sorted(o.movie_id for o in mine if o.outcome is Outcome.FAILED)
+        return self.model_copy(
+            update={
+                "roasts_cached": sum(o.outcome is Outcome.CACHED for o in mine),
+                "roasts_generated": sum(o.outcome is Outcome.GENERATED for o in mine),
+                "roasts_failed": len(failed),
+                "failed_movie_ids": failed,
+                "failure_reasons": {
+                    str(o.movie_id): o.reason or "unknown"
+                    for o in mine
+                    if o.outcome is Outcome.FAILED
+                },
+            }
+        )
+
+    def finalized(self, outcomes: list[MovieOutcome], now: datetime) -> Run:
+        counted = self.with_outcomes(outcomes)
+        if counted.error:
+            status = RunStatus.FAILED
+        elif counted.movies_fetched == 0 or counted.roasts_failed == 0:
+            status = RunStatus.SUCCESS
+        elif counted.roasts_failed == counted.movies_fetched:
+            status = RunStatus.FAILED
+        else:
+            status = RunStatus.PARTIAL
+        return counted.model_copy(update={"status": status, "finished_at": now})
+
+    def to_status_json(self) -> dict[str, Any]:
+        """The seed Worker's CronResult shape, plus a few added fields."""
+        processed = self.roasts_cached + self.roasts_generated + self.roasts_failed
+        end = self.finished_at
+        return {
+            "timestamp": iso(self.started_at),
+            "trigger": self.trigger.value,
+            "correlation_id": self.correlation_id,
+            "movies_fetched": self.movies_fetched,
+            "roasts_processed": processed,
+            "roasts_cached": self.roasts_cached,
+            "roasts_generated": self.roasts_generated,
+            "roasts_failed": self.roasts_failed,
+            "failed_movie_ids": list(self.failed_movie_ids),
+            "failure_reasons": dict(self.failure_reasons),
+            "duration_ms": (
+                int((end - self.started_at).total_seconds() * 1000) if end else None
+            ),
+            "status": self.status.value,
+            "finished_at": iso(end),
+            "error": self.error,
+        }
+
+
+def bad_id(value: str) -> bool:
+    return not re.fullmatch(r"[1-9][0-9]{0,9}", value) or int(value) > MAX_MOVIE_ID
+
+
+LogSeverity = Literal["DEBUG", "INFO", "NOTICE", "WARNING", "ERROR", "CRITICAL", "ALERT"]

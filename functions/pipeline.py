@@ -1,0 +1,399 @@
+"""Where a movie's roast gets decided, and how a run is accounted.
+
+The pipeline talks only to the ports in ``functions.ports``; ``bootstrap`` wires it to
+Firestore, Pub/Sub and the upstream APIs, and the unit tests wire it to fakes.
+
+A run's life:
+
+1. ``start_run`` (the ``fanout`` function) resolves the correlation id, creates the
+   run with its movie ids, publishes one roast message per movie and marks the run
+   published. A redelivered nightly message finds the run and, unless its publishing
+   never finished, does nothing.
+2. ``process_movie`` (the ``roast`` function) decides the movie's outcome - roast
+   cache, else truth (cache or research) and a new roast - and records it as its own
+   write-once document. The delivery that records the run's last outcome finalizes
+   the run: counters and status are derived from the outcomes, never incremented.
+3. ``sweep_stuck_runs`` closes runs whose movies never all landed, by the deadline.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from functions.config import HISTORY_LIMIT, Settings
+from functions.errors import GenerationInProgress, MovieNotFound, UpstreamError
+from functions.models import (
+    Movie,
+    MovieOutcome,
+    NightlyMessage,
+    Outcome,
+    RoastMessage,
+    RoastRecord,
+    Run,
+    RunStatus,
+    Trigger,
+    epoch_ms,
+    utcnow,
+)
+from functions.observability import Journal
+from functions.ports import (
+    CacheKind,
+    CacheStore,
+    GenerationLeases,
+    MovieCatalog,
+    Publisher,
+    Researcher,
+    Roaster,
+    RunStore,
+)
+
+# Outcome reasons an operator sees in failure_reasons.
+REASON_DEADLINE = "deadline_exceeded"
+REASON_DEAD_LETTERED = "dead_lettered"
+REASON_NOT_FOUND = "movie_not_found"
+
+
+@dataclass
+class Pipeline:
+    settings: Settings
+    catalog: MovieCatalog
+    researcher: Researcher
+    roaster: Roaster
+    publisher: Publisher
+    caches: CacheStore
+    leases: GenerationLeases
+    runs: RunStore
+    journal: Journal
+    clock: Callable[[], datetime] = utcnow
+    sleep: Callable[[float], None] = time.sleep
+    poll_interval_seconds: float = 0.25
+    _instance: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+
+    # ------------------------------------------------------------------ movies
+
+    def now_playing(self) -> list[Movie]:
+        """The now-playing list, read through its 23-hour cache."""
+        now = self.clock()
+        cached = self.caches.get_now_playing(now)
+        if cached is not None:
+            return cached
+        movies = self.catalog.now_playing()
+        self.caches.put_now_playing(movies, now)
+        return movies
+
+    def now_playing_view(self) -> list[dict[str, Any]]:
+        movies = self.now_playing()
+        ready = self.caches.get_roasts([m.id for m in movies], self.clock())
+        return [
+            {**m.model_dump(mode="json"), "roast_ready": m.id in ready} for m in movies
+        ]
+
+    def movie(self, movie_id: int) -> RoastRecord:
+        """`GET /movie/{id}`: the cached roast, or research and roast it now.
+
+        Raises MovieNotFound, UpstreamError, or GenerationInProgress when another
+        caller is generating it and did not finish within the wait.
+        """
+        cached = self.caches.get_roast(movie_id, self.clock())
+        if cached is not None:
+            return cached
+        movie = self.catalog.details(movie_id)
+        record, _ = self.ensure_roast(movie, correlation_id=None)
+        return record
+
+    def ensure_roast(self, movie: Movie, correlation_id: str | None) -> tuple[RoastRecord, bool]:
+        """The roast of `movie`, generating it at most once across every caller.
+
+        Returns the record and whether this call generated it. Whoever takes the
+        movie's lease pays for research and roast; everyone else waits for the roast
+        document to appear, up to `single_flight_wait_seconds`.
+        """
+        holder = f"{self._instance}-{uuid.uuid4().hex[:8]}"
+        deadline = time.monotonic() + self.settings.single_flight_wait_seconds
+        while True:
+            if self.leases.acquire(movie.id, holder, self.clock()):
+                try:
+                    return self._generate(movie, correlation_id)
+                finally:
+                    self.leases.release(movie.id, holder)
+            record = self.caches.get_roast(movie.id, self.clock())
+            if record is not None:
+                return record, False
+            if time.monotonic() >= deadline:
+                raise GenerationInProgress(movie.id, retry_after_seconds=5)
+            self.sleep(self.poll_interval_seconds)
+
+    def _generate(self, movie: Movie, correlation_id: str | None) -> tuple[RoastRecord, bool]:
+        now = self.clock()
+        # The lease's previous holder may have finished just before we took it.
+        record = self.caches.get_roast(movie.id, now)
+        if record is not None:
+            return record, False
+        truth = self.caches.get_truth(movie.id)
+        if truth is None:
+            truth = self.researcher.research(movie)
+            self.caches.put_truth(movie, truth)
+        roast = self.roaster.roast(movie, truth).model_copy(
+            update={"correlation_id": correlation_id}
+        )
+        record = RoastRecord(movie=movie, truth=truth, roast=roast)
+        self.caches.put_roast(record, self.clock())
+        return record, True
+
+    # ------------------------------------------------------------------ runs
+
+    def trigger_manual(self) -> str:
+        """`POST /cron/trigger`: put a manual run's message on the nightly topic."""
+        correlation_id = f"manual-trigger-{epoch_ms(self.clock())}"
+        self.publisher.publish_nightly(
+            NightlyMessage(trigger=Trigger.MANUAL, correlation_id=correlation_id)
+        )
+        self.journal.info("manual run requested", correlation_id)
+        return correlation_id
+
+    def start_run(self, message: NightlyMessage, publish_time: datetime) -> Run:
+        """The `fanout` function: one run per nightly message, however often delivered."""
+        correlation_id = message.resolve_correlation_id(publish_time)
+        self.sweep_stuck_runs()
+        run = self.runs.get_run(correlation_id)
+        if run is not None and run.published:
+            self.journal.info(
+                "duplicate nightly message ignored", correlation_id, persist=False
+            )
+            return run
+        try:
+            movies = self.now_playing()
+        except UpstreamError as exc:
+            return self._start_failed(correlation_id, message.trigger, str(exc))
+        if run is None:
+            run = Run(
+                correlation_id=correlation_id,
+                trigger=message.trigger,
+                started_at=self.clock(),
+                movie_ids=[m.id for m in movies],
+            )
+            if self.runs.create_run(run):
+                self.journal.info("run started", correlation_id, movies_fetched=len(movies))
+            else:
+                # A concurrent duplicate delivery created it first; publishing the
+                # same messages again is harmless (outcomes are recorded once).
+                run = self.runs.get_run(correlation_id) or run
+        by_id = {m.id: m for m in movies}
+        missing = [i for i in run.movie_ids if i not in by_id]
+        for movie_id in missing:  # the list changed since the run was created
+            by_id[movie_id] = self.catalog.details(movie_id)
+        self.publisher.publish_roasts(
+            [RoastMessage(correlation_id=correlation_id, movie=by_id[i]) for i in run.movie_ids]
+        )
+        self.runs.mark_published(correlation_id)
+        if not run.movie_ids:
+            run = self._finalize(correlation_id) or run
+        return run
+
+    def _start_failed(self, correlation_id: str, trigger: Trigger, error: str) -> Run:
+        now = self.clock()
+        run = Run(
+            correlation_id=correlation_id,
+            trigger=trigger,
+            started_at=now,
+            status=RunStatus.FAILED,
+            published=True,
+            finished_at=now,
+            error=error,
+        )
+        if self.runs.create_run(run):
+            self.journal.error("run failed: now-playing list unavailable", correlation_id, error=error)
+        return self.runs.get_run(correlation_id) or run
+
+    def process_movie(self, message: RoastMessage) -> MovieOutcome | None:
+        """The `roast` function. Returns the outcome this delivery recorded, or None
+        when there was nothing to record (a duplicate, or a movie of no open run)."""
+        correlation_id, movie = message.correlation_id, message.movie
+        run, outcome = self.runs.movie_context(correlation_id, movie.id)
+        if outcome is not None:
+            self.journal.info(
+                "duplicate roast message ignored", correlation_id, persist=False, movie_id=movie.id
+            )
+            # The first delivery may have died between recording and closing the run.
+            if run is not None and run.status is RunStatus.IN_PROGRESS:
+                self._close_if_complete(run)
+            return None
+        if run is None or movie.id not in run.movie_ids:
+            self.journal.warning(
+                "roast message for an unknown run or movie dropped", correlation_id, movie_id=movie.id
+            )
+            return None
+        if run.status is not RunStatus.IN_PROGRESS:
+            self.journal.warning(
+                "roast message arrived after its run closed", correlation_id, movie_id=movie.id
+            )
+            return None
+        outcome = self._decide(movie, correlation_id)
+        return self._record(run, outcome)
+
+    def _decide(self, movie: Movie, correlation_id: str) -> MovieOutcome:
+        now = self.clock()
+        record = self.caches.get_roast(movie.id, now)
+        if record is not None:
+            # Generated by this very run before a crash cut the delivery short: it
+            # was paid for by this run, so it counts as generated, and is not redone.
+            generated_here = record.roast.correlation_id == correlation_id
+            kind = Outcome.GENERATED if generated_here else Outcome.CACHED
+            return MovieOutcome(movie_id=movie.id, outcome=kind, title=movie.title, recorded_at=now)
+        try:
+            record, generated = self.ensure_roast(movie, correlation_id)
+        except UpstreamError as exc:
+            return MovieOutcome(
+                movie_id=movie.id,
+                outcome=Outcome.FAILED,
+                reason=str(exc),
+                title=movie.title,
+                recorded_at=self.clock(),
+            )
+        kind = Outcome.GENERATED if generated else Outcome.CACHED
+        return MovieOutcome(movie_id=movie.id, outcome=kind, title=movie.title, recorded_at=self.clock())
+
+    def _record(self, run: Run, outcome: MovieOutcome) -> MovieOutcome | None:
+        correlation_id = run.correlation_id
+        if not self.runs.record_outcome(correlation_id, outcome):
+            self._close_if_complete(run)  # a concurrent duplicate recorded it first
+            return None
+        log = self.journal.warning if outcome.outcome is Outcome.FAILED else self.journal.info
+        log(
+            f"movie {outcome.outcome.value}",
+            correlation_id,
+            movie_id=outcome.movie_id,
+            title=outcome.title,
+            reason=outcome.reason,
+        )
+        self._close_if_complete(run)
+        return outcome
+
+    def _close_if_complete(self, run: Run) -> None:
+        # Whoever records the last outcome sees the full count (its own write came
+        # last), so only the final deliveries try to close the run, and the close is
+        # conditional: exactly one of them wins.
+        if self.runs.count_outcomes(run.correlation_id) >= run.movies_fetched:
+            self._finalize(run.correlation_id)
+
+    def _finalize(self, correlation_id: str) -> Run | None:
+        run, closed_now = self.runs.finalize(correlation_id, self.clock())
+        if run is not None and closed_now:
+            summary = run.to_status_json()
+            severity = "INFO" if run.status is RunStatus.SUCCESS else "WARNING"
+            self.journal.log(
+                severity,
+                f"run finished: {run.status.value}",
+                correlation_id,
+                **{k: summary[k] for k in ("movies_fetched", "roasts_cached", "roasts_generated", "roasts_failed", "failed_movie_ids", "duration_ms")},
+            )
+        return run
+
+    def record_dead_letter(self, message: RoastMessage) -> MovieOutcome | None:
+        """A roast message that exhausted its deliveries: the movie failed."""
+        run, outcome = self.runs.movie_context(message.correlation_id, message.movie.id)
+        if outcome is not None or run is None or run.status is not RunStatus.IN_PROGRESS:
+            return None
+        return self._record(
+            run,
+            MovieOutcome(
+                movie_id=message.movie.id,
+                outcome=Outcome.FAILED,
+                reason=REASON_DEAD_LETTERED,
+                title=message.movie.title,
+                recorded_at=self.clock(),
+            ),
+        )
+
+    def sweep_stuck_runs(self) -> list[Run]:
+        """Close runs still in progress past their deadline, naming the movies that
+        never landed as failed. Called on every nightly message and status read."""
+        closed: list[Run] = []
+        now = self.clock()
+        for run in self.runs.stuck_runs(now - self.settings.run_deadline):
+            landed = {o.movie_id for o in self.runs.list_outcomes(run.correlation_id)}
+            for movie_id in run.movie_ids:
+                if movie_id not in landed:
+                    self.runs.record_outcome(
+                        run.correlation_id,
+                        MovieOutcome(
+                            movie_id=movie_id, outcome=Outcome.FAILED, reason=REASON_DEADLINE, recorded_at=now
+                        ),
+                    )
+            self.journal.warning(
+                "run passed its deadline; unfinished movies marked failed", run.correlation_id
+            )
+            final = self._finalize(run.correlation_id)
+            if final is not None:
+                closed.append(final)
+        return closed
+
+    def retry_failed(self, correlation_id: str) -> tuple[Run, list[int]] | None:
+        """`POST /cron/retry`: republish a run's failed movies into the same run."""
+        run = self.runs.get_run(correlation_id)
+        if run is None:
+            return None
+        outcomes = self.runs.list_outcomes(correlation_id)
+        failed = sorted(o.movie_id for o in outcomes if o.outcome is Outcome.FAILED)
+        if not failed:
+            return run, []
+        by_id = {m.id: m for m in self.now_playing()}
+        movies: list[Movie] = []
+        for movie_id in failed:
+            try:
+                movies.append(by_id.get(movie_id) or self.catalog.details(movie_id))
+            except MovieNotFound:
+                continue  # TMDB dropped it: it stays failed
+        retried = [m.id for m in movies]
+        reopened = self.runs.reopen(correlation_id, retried) or run
+        self.publisher.publish_roasts(
+            [RoastMessage(correlation_id=correlation_id, movie=m) for m in movies]
+        )
+        self.journal.info("failed movies republished", correlation_id, movie_ids=retried)
+        if not retried:
+            reopened = self._finalize(correlation_id) or reopened
+        return reopened, retried
+
+    # ------------------------------------------------------------------ status
+
+    def live(self, run: Run) -> Run:
+        """A run as it stands: an open run's counters are derived from its outcomes."""
+        if run.status is RunStatus.IN_PROGRESS:
+            return run.with_outcomes(self.runs.list_outcomes(run.correlation_id))
+        return run
+
+    def status(self) -> dict[str, Any]:
+        self.sweep_stuck_runs()
+        history = [self.live(r).to_status_json() for r in self.runs.recent_runs(HISTORY_LIMIT)]
+        return {
+            "last_run": history[0] if history else None,
+            "history": history,
+            "total_runs": self.runs.total_runs(),
+        }
+
+    def debug(self, correlation_id: str, log_limit: int = 500) -> dict[str, Any] | None:
+        run = self.runs.get_run(correlation_id)
+        if run is None:
+            return None
+        outcomes = self.runs.list_outcomes(correlation_id)
+        return {
+            "run": self.live(run).to_status_json(),
+            "movies": [
+                o.model_dump(mode="json") for o in sorted(outcomes, key=lambda o: o.movie_id)
+            ],
+            "pending_movie_ids": sorted(set(run.movie_ids) - {o.movie_id for o in outcomes}),
+            "logs": self.journal_entries(correlation_id, log_limit),
+        }
+
+    def journal_entries(self, correlation_id: str, limit: int) -> list[dict[str, Any]]:
+        return self.journal.for_run(correlation_id, limit)
+
+    def clear_cache(self, kind: CacheKind) -> int:
+        removed = self.caches.clear(kind)
+        self.journal.info("cache cleared", None, cache=kind, removed=removed)
+        return removed

@@ -1,0 +1,142 @@
+"""The seams between PlotBurn's domain logic and the outside world.
+
+Each outside dependency sits behind one small interface here. There is one real
+implementation of each (Firestore, Pub/Sub, httpx) and, where tests need one, one
+in-memory fake in ``functions.store.memory`` / ``functions.bus``. The pipeline only
+ever sees these protocols.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal, Protocol
+
+from functions.models import (
+    Movie,
+    MovieOutcome,
+    NightlyMessage,
+    Roast,
+    RoastMessage,
+    RoastRecord,
+    Run,
+    Truth,
+)
+
+CacheKind = Literal["roast", "now-playing", "truth"]
+
+
+class MovieCatalog(Protocol):
+    """TMDB."""
+
+    def now_playing(self) -> list[Movie]:
+        """Every page of now playing, de-duplicated by id, in TMDB's order."""
+
+    def details(self, movie_id: int) -> Movie:
+        """One movie; raises MovieNotFound for an id TMDB does not know."""
+
+
+class Researcher(Protocol):
+    """Perplexity: a factual brief of a movie, with citations."""
+
+    def research(self, movie: Movie) -> Truth: ...
+
+
+class Roaster(Protocol):
+    """xAI Grok: a roast of a movie, written from its truth."""
+
+    def roast(self, movie: Movie, truth: Truth) -> Roast: ...
+
+
+class Publisher(Protocol):
+    """Pub/Sub."""
+
+    def publish_nightly(self, message: NightlyMessage) -> str:
+        """Publish to the nightly topic; returns the message id."""
+
+    def publish_roasts(self, messages: list[RoastMessage]) -> None:
+        """Publish all, batched and concurrently; raises if any publish failed."""
+
+
+class CacheStore(Protocol):
+    """Read-through caches. An expired document counts as a miss (TTL deletion lags)."""
+
+    def get_now_playing(self, now: datetime) -> list[Movie] | None: ...
+
+    def put_now_playing(self, movies: list[Movie], now: datetime) -> None: ...
+
+    def get_truth(self, movie_id: int) -> Truth | None: ...
+
+    def put_truth(self, movie: Movie, truth: Truth) -> None: ...
+
+    def get_roast(self, movie_id: int, now: datetime) -> RoastRecord | None: ...
+
+    def get_roasts(self, movie_ids: list[int], now: datetime) -> dict[int, RoastRecord]:
+        """Fresh roasts of these movies, in one round trip."""
+
+    def put_roast(self, record: RoastRecord, now: datetime) -> None: ...
+
+    def clear(self, kind: CacheKind) -> int:
+        """Delete every document of that cache; returns how many were removed."""
+
+
+class GenerationLeases(Protocol):
+    """Single flight: at most one caller generates a given movie at a time."""
+
+    def acquire(self, movie_id: int, holder: str, now: datetime) -> bool:
+        """Take the lease if it is free or its holder's lease has lapsed."""
+
+    def release(self, movie_id: int, holder: str) -> None: ...
+
+
+class RunStore(Protocol):
+    """Runs and their per-movie outcomes.
+
+    Outcomes are separate documents, one per (run, movie), created at most once, so
+    no document takes a write from every movie and a duplicate delivery cannot count
+    twice. The run document is written at creation and at finalization only.
+    """
+
+    def create_run(self, run: Run) -> bool:
+        """Create the run and count it in total_runs; False if it already exists."""
+
+    def get_run(self, correlation_id: str) -> Run | None: ...
+
+    def mark_published(self, correlation_id: str) -> None: ...
+
+    def get_outcome(self, correlation_id: str, movie_id: int) -> MovieOutcome | None: ...
+
+    def movie_context(
+        self, correlation_id: str, movie_id: int
+    ) -> tuple[Run | None, MovieOutcome | None]:
+        """The run and this movie's outcome in it, in one round trip."""
+
+    def record_outcome(self, correlation_id: str, outcome: MovieOutcome) -> bool:
+        """Record a movie's outcome once; False if it was already recorded."""
+
+    def count_outcomes(self, correlation_id: str) -> int: ...
+
+    def list_outcomes(self, correlation_id: str) -> list[MovieOutcome]: ...
+
+    def finalize(self, correlation_id: str, now: datetime) -> tuple[Run | None, bool]:
+        """Atomically: if the run is in progress, derive counters and status from its
+        outcomes and write them. Returns the run as it now stands, and whether this
+        call is the one that closed it."""
+
+    def reopen(self, correlation_id: str, movie_ids: list[int]) -> Run | None:
+        """Atomically delete these movies' outcomes and set the run back in progress."""
+
+    def recent_runs(self, limit: int) -> list[Run]:
+        """Newest first."""
+
+    def total_runs(self) -> int: ...
+
+    def stuck_runs(self, started_before: datetime) -> list[Run]:
+        """Runs still in progress that started before the given moment."""
+
+
+class LogStore(Protocol):
+    def write(self, entry: dict[str, Any]) -> None: ...
+
+    def recent(self, limit: int) -> list[dict[str, Any]]: ...
+
+    def for_run(self, correlation_id: str, limit: int) -> list[dict[str, Any]]: ...

@@ -1,0 +1,23 @@
+"""Firestore collection names and the TTL field, in one place.
+
+infra/firestore.tf declares a TTL policy on EXPIRE_AT_FIELD for every collection group
+in EXPIRING_COLLECTIONS; tests/infra holds the two to each other.
+"""
+
+from __future__ import annotations
+
+# The one field every expiring document carries. Firestore's TTL policy deletes a
+# document some time (up to ~24 h) after this moment; reads treat it as gone at once.
+EXPIRE_AT_FIELD = "expire_at"
+
+NOW_PLAYING = "now_playing"   # {version}-{region}: the now-playing list, 23 h
+TRUTHS = "truths"             # {version}-{movie_id}: research brief, permanent
+ROASTS = "roasts"             # {version}-{movie_id}: roast + movie + truth, 30 days
+RUNS = "runs"                 # {correlation_id}: one run, 90 days
+OUTCOMES = "outcomes"         # runs/{correlation_id}/outcomes/{movie_id}, 90 days
+LOGS = "logs"                 # auto id: log entries, 7 days
+LEASES = "leases"             # {version}-{movie_id}: single-flight generation lease
+META = "meta"                 # counters that never expire (total_runs)
+
+EXPIRING_COLLECTIONS = (NOW_PLAYING, ROASTS, RUNS, OUTCOMES, LOGS, LEASES)
+PERMANENT_COLLECTIONS = (TRUTHS, META)

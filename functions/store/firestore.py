@@ -1,0 +1,404 @@
+"""Firestore implementations of the cache, lease, run and log stores.
+
+Document layout (collection names in ``collections.py``):
+
+    now_playing/{version}-{region}        movies[], expire_at (23 h)
+    truths/{version}-{movie_id}           movie, truth                  (permanent)
+    roasts/{version}-{movie_id}           movie, truth, roast, expire_at (30 days)
+    leases/{version}-{movie_id}           holder, expire_at             (single flight)
+    runs/{correlation_id}                 the run, expire_at (90 days)
+    runs/{correlation_id}/outcomes/{id}   one movie's outcome, created once
+    meta/stats                            total_runs
+    logs/{auto}                           log entries, expire_at (7 days)
+
+Every google.api_core error that means "try again later" becomes
+InfrastructureUnavailable, so event functions raise it and Pub/Sub redelivers.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any, TypeVar, cast
+
+from google.api_core import exceptions as gexc
+from google.cloud import firestore
+
+from functions.config import LOG_TTL, NOW_PLAYING_TTL, ROAST_TTL, RUN_TTL
+from functions.errors import InfrastructureUnavailable
+from functions.models import (
+    Movie,
+    MovieOutcome,
+    RoastRecord,
+    Run,
+    RunStatus,
+    Truth,
+    utcnow,
+)
+from functions.ports import CacheKind
+from functions.store import collections as c
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_TRANSIENT = (
+    gexc.ServiceUnavailable,
+    gexc.DeadlineExceeded,
+    gexc.InternalServerError,
+    gexc.Aborted,
+    gexc.ResourceExhausted,
+    gexc.RetryError,
+    gexc.Unknown,
+)
+
+
+def _infra(fn: F) -> F:
+    """Map Firestore's transient failures to our retryable error type."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except _TRANSIENT as exc:
+            raise InfrastructureUnavailable(f"firestore: {type(exc).__name__}") from exc
+
+    return cast(F, wrapper)
+
+
+def _fresh(doc: dict[str, Any] | None, now: datetime) -> dict[str, Any] | None:
+    """TTL deletion lags up to a day and the emulator never deletes: expired is a miss."""
+    if doc is None:
+        return None
+    expire_at = doc.get(c.EXPIRE_AT_FIELD)
+    if expire_at is not None and expire_at <= now:
+        return None
+    return doc
+
+
+class FirestoreCaches:
+    def __init__(self, db: firestore.Client, cache_version: str, region: str | None) -> None:
+        self._db = db
+        self._version = cache_version
+        self._region = region or "all"
+
+    def _key(self, movie_id: int) -> str:
+        return f"{self._version}-{movie_id}"
+
+    @_infra
+    def get_now_playing(self, now: datetime) -> list[Movie] | None:
+        snap = self._db.collection(c.NOW_PLAYING).document(f"{self._version}-{self._region}").get()
+        doc = _fresh(snap.to_dict() if snap.exists else None, now)
+        if doc is None:
+            return None
+        return [Movie.model_validate(m) for m in doc.get("movies", [])]
+
+    @_infra
+    def put_now_playing(self, movies: list[Movie], now: datetime) -> None:
+        self._db.collection(c.NOW_PLAYING).document(f"{self._version}-{self._region}").set(
+            {
+                "movies": [m.model_dump(mode="json") for m in movies],
+                "fetched_at": now,
+                "cache_version": self._version,
+                c.EXPIRE_AT_FIELD: now + NOW_PLAYING_TTL,
+            }
+        )
+
+    @_infra
+    def get_truth(self, movie_id: int) -> Truth | None:
+        snap = self._db.collection(c.TRUTHS).document(self._key(movie_id)).get()
+        if not snap.exists:
+            return None
+        return Truth.model_validate((snap.to_dict() or {})["truth"])
+
+    @_infra
+    def put_truth(self, movie: Movie, truth: Truth) -> None:
+        self._db.collection(c.TRUTHS).document(self._key(movie.id)).set(
+            {
+                "movie": movie.model_dump(mode="json"),
+                "truth": truth.model_dump(),
+                "cache_version": self._version,
+            }
+        )
+
+    @staticmethod
+    def _record(doc: dict[str, Any]) -> RoastRecord:
+        return RoastRecord.model_validate(
+            {"movie": doc["movie"], "truth": doc["truth"], "roast": doc["roast"]}
+        )
+
+    @_infra
+    def get_roast(self, movie_id: int, now: datetime) -> RoastRecord | None:
+        snap = self._db.collection(c.ROASTS).document(self._key(movie_id)).get()
+        doc = _fresh(snap.to_dict() if snap.exists else None, now)
+        return self._record(doc) if doc else None
+
+    @_infra
+    def get_roasts(self, movie_ids: list[int], now: datetime) -> dict[int, RoastRecord]:
+        if not movie_ids:
+            return {}
+        refs = [self._db.collection(c.ROASTS).document(self._key(i)) for i in movie_ids]
+        found: dict[int, RoastRecord] = {}
+        for snap in self._db.get_all(refs):
+            doc = _fresh(snap.to_dict() if snap.exists else None, now)
+            if doc:
+                record = self._record(doc)
+                found[record.movie.id] = record
+        return found
+
+    @_infra
+    def put_roast(self, record: RoastRecord, now: datetime) -> None:
+        self._db.collection(c.ROASTS).document(self._key(record.movie.id)).set(
+            {
+                "movie": record.movie.model_dump(mode="json"),
+                "truth": record.truth.model_dump(),
+                "roast": record.roast.model_dump(),
+                "cache_version": self._version,
+                c.EXPIRE_AT_FIELD: now + ROAST_TTL,
+            }
+        )
+
+    @_infra
+    def clear(self, kind: CacheKind) -> int:
+        name = {"roast": c.ROASTS, "now-playing": c.NOW_PLAYING, "truth": c.TRUTHS}[kind]
+        return int(self._db.recursive_delete(self._db.collection(name)))
+
+
+class FirestoreLeases:
+    """A lease document per movie. Taking a free lease is a `create` (exactly one
+    caller wins); taking a lapsed one (its holder crashed) is an update conditioned on
+    the document's update time, so again one wins. No transactions: twenty callers
+    racing for one movie must not queue on a lock."""
+
+    def __init__(self, db: firestore.Client, cache_version: str, lease: timedelta) -> None:
+        self._db = db
+        self._version = cache_version
+        self._lease = lease
+
+    def _ref(self, movie_id: int) -> Any:
+        return self._db.collection(c.LEASES).document(f"{self._version}-{movie_id}")
+
+    @_infra
+    def acquire(self, movie_id: int, holder: str, now: datetime) -> bool:
+        ref = self._ref(movie_id)
+        doc = {"holder": holder, "taken_at": now, c.EXPIRE_AT_FIELD: now + self._lease}
+        try:
+            ref.create(doc)
+            return True
+        except gexc.AlreadyExists:
+            pass
+        snap = ref.get()
+        if not snap.exists:
+            return False  # released between our create and get: let the caller poll again
+        current = snap.to_dict() or {}
+        if current.get("holder") != holder and current[c.EXPIRE_AT_FIELD] > now:
+            return False
+        try:
+            ref.update(doc, option=self._db.write_option(last_update_time=snap.update_time))
+        except (gexc.FailedPrecondition, gexc.NotFound, gexc.Aborted):
+            return False  # someone else took it first
+        return True
+
+    @_infra
+    def release(self, movie_id: int, holder: str) -> None:
+        ref = self._ref(movie_id)
+        snap = ref.get()
+        if snap.exists and (snap.to_dict() or {}).get("holder") == holder:
+            try:
+                ref.delete(option=self._db.write_option(last_update_time=snap.update_time))
+            except (gexc.FailedPrecondition, gexc.NotFound):
+                pass  # it lapsed and was taken over: no longer ours to release
+
+
+def _run_from(doc: dict[str, Any]) -> Run:
+    return Run.model_validate(doc)
+
+
+class FirestoreRuns:
+    def __init__(self, db: firestore.Client) -> None:
+        self._db = db
+
+    def _run(self, correlation_id: str) -> Any:
+        return self._db.collection(c.RUNS).document(correlation_id)
+
+    def _outcomes(self, correlation_id: str) -> Any:
+        return self._run(correlation_id).collection(c.OUTCOMES)
+
+    @staticmethod
+    def _run_doc(run: Run) -> dict[str, Any]:
+        return {
+            **run.model_dump(mode="python"),
+            "trigger": run.trigger.value,
+            "status": run.status.value,
+            "movies_fetched": run.movies_fetched,
+            c.EXPIRE_AT_FIELD: run.started_at + RUN_TTL,
+        }
+
+    @_infra
+    def create_run(self, run: Run) -> bool:
+        ref = self._run(run.correlation_id)
+        stats = self._db.collection(c.META).document("stats")
+        doc = self._run_doc(run)
+
+        @firestore.transactional
+        def create(transaction: Any) -> bool:
+            if ref.get(transaction=transaction).exists:
+                return False
+            transaction.create(ref, doc)
+            # One write per run, not per movie: no hot document.
+            transaction.set(stats, {"total_runs": firestore.Increment(1)}, merge=True)
+            return True
+
+        return bool(create(self._db.transaction()))
+
+    @_infra
+    def get_run(self, correlation_id: str) -> Run | None:
+        snap = self._run(correlation_id).get()
+        return _run_from(snap.to_dict() or {}) if snap.exists else None
+
+    @_infra
+    def mark_published(self, correlation_id: str) -> None:
+        self._run(correlation_id).update({"published": True})
+
+    @_infra
+    def get_outcome(self, correlation_id: str, movie_id: int) -> MovieOutcome | None:
+        snap = self._outcomes(correlation_id).document(str(movie_id)).get()
+        return MovieOutcome.model_validate(snap.to_dict()) if snap.exists else None
+
+    @_infra
+    def movie_context(
+        self, correlation_id: str, movie_id: int
+    ) -> tuple[Run | None, MovieOutcome | None]:
+        run_ref = self._run(correlation_id)
+        outcome_ref = self._outcomes(correlation_id).document(str(movie_id))
+        run: Run | None = None
+        outcome: MovieOutcome | None = None
+        for snap in self._db.get_all([run_ref, outcome_ref]):
+            if not snap.exists:
+                continue
+            if snap.reference.path == run_ref.path:
+                run = _run_from(snap.to_dict() or {})
+            else:
+                outcome = MovieOutcome.model_validate(snap.to_dict())
+        return run, outcome
+
+    @_infra
+    def record_outcome(self, correlation_id: str, outcome: MovieOutcome) -> bool:
+        doc = {
+            **outcome.model_dump(mode="python"),
+            "outcome": outcome.outcome.value,
+            c.EXPIRE_AT_FIELD: outcome.recorded_at + RUN_TTL,
+        }
+        try:
+            self._outcomes(correlation_id).document(str(outcome.movie_id)).create(doc)
+        except gexc.AlreadyExists:
+            return False  # a duplicate delivery: the first one counted
+        return True
+
+    @_infra
+    def count_outcomes(self, correlation_id: str) -> int:
+        result = self._outcomes(correlation_id).count().get()
+        return int(result[0][0].value)
+
+    @_infra
+    def list_outcomes(self, correlation_id: str) -> list[MovieOutcome]:
+        return [
+            MovieOutcome.model_validate(s.to_dict()) for s in self._outcomes(correlation_id).stream()
+        ]
+
+    @_infra
+    def finalize(self, correlation_id: str, now: datetime) -> tuple[Run | None, bool]:
+        ref = self._run(correlation_id)
+        snap = ref.get()
+        if not snap.exists:
+            return None, False
+        run = _run_from(snap.to_dict() or {})
+        if run.status is not RunStatus.IN_PROGRESS:
+            return run, False
+        # Outcomes are write-once, and finalize runs once all of them exist. The run
+        # is written only if nobody changed it since we read it (optimistic, no lock):
+        # of several last deliveries racing to close it, exactly one wins.
+        final = run.finalized(self.list_outcomes(correlation_id), now)
+        try:
+            ref.update(self._run_doc(final), option=self._db.write_option(last_update_time=snap.update_time))
+        except (gexc.FailedPrecondition, gexc.Aborted):
+            current = ref.get()
+            return (_run_from(current.to_dict() or {}) if current.exists else None), False
+        return final, True
+
+    @_infra
+    def reopen(self, correlation_id: str, movie_ids: list[int]) -> Run | None:
+        ref = self._run(correlation_id)
+        outcome_refs = [self._outcomes(correlation_id).document(str(i)) for i in movie_ids]
+
+        @firestore.transactional
+        def reopen(transaction: Any) -> Run | None:
+            snap = ref.get(transaction=transaction)
+            if not snap.exists:
+                return None
+            run = _run_from(snap.to_dict() or {})
+            for outcome_ref in outcome_refs:
+                transaction.delete(outcome_ref)
+            opened = run.model_copy(
+                update={"status": RunStatus.IN_PROGRESS, "finished_at": None}
+            )
+            transaction.set(ref, self._run_doc(opened))
+            return opened
+
+        return cast("Run | None", reopen(self._db.transaction()))
+
+    @_infra
+    def recent_runs(self, limit: int) -> list[Run]:
+        query = (
+            self._db.collection(c.RUNS)
+            .order_by("started_at", direction=firestore.Query.DESCENDING)
+            .limit(limit)
+        )
+        return [_run_from(s.to_dict() or {}) for s in query.stream()]
+
+    @_infra
+    def total_runs(self) -> int:
+        snap = self._db.collection(c.META).document("stats").get()
+        return int((snap.to_dict() or {}).get("total_runs", 0)) if snap.exists else 0
+
+    @_infra
+    def stuck_runs(self, started_before: datetime) -> list[Run]:
+        query = (
+            self._db.collection(c.RUNS)
+            .where(filter=firestore.FieldFilter("status", "==", RunStatus.IN_PROGRESS.value))
+            .where(filter=firestore.FieldFilter("started_at", "<", started_before))
+        )
+        return [_run_from(s.to_dict() or {}) for s in query.stream()]
+
+
+class FirestoreLogs:
+    def __init__(self, db: firestore.Client) -> None:
+        self._db = db
+
+    @_infra
+    def write(self, entry: dict[str, Any]) -> None:
+        now = utcnow()
+        self._db.collection(c.LOGS).add({**entry, "created_at": now, c.EXPIRE_AT_FIELD: now + LOG_TTL})
+
+    @staticmethod
+    def _clean(doc: dict[str, Any]) -> dict[str, Any]:
+        doc.pop(c.EXPIRE_AT_FIELD, None)
+        return doc
+
+    @_infra
+    def recent(self, limit: int) -> list[dict[str, Any]]:
+        query = (
+            self._db.collection(c.LOGS)
+            .order_by("created_at", direction=firestore.Query.DESCENDING)
+            .limit(limit)
+        )
+        return [self._clean(s.to_dict() or {}) for s in query.stream()]
+
+    @_infra
+    def for_run(self, correlation_id: str, limit: int) -> list[dict[str, Any]]:
+        query = (
+            self._db.collection(c.LOGS)
+            .where(filter=firestore.FieldFilter("correlation_id", "==", correlation_id))
+            .order_by("created_at", direction=firestore.Query.DESCENDING)
+            .limit(limit)
+        )
+        return [self._clean(s.to_dict() or {}) for s in query.stream()]

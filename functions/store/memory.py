@@ -1,0 +1,191 @@
+"""In-memory fakes of the stores, for unit tests.
+
+They keep the same contracts as the Firestore classes (expired is a miss, outcomes
+are created once, finalize only closes an in-progress run); the contract tests in
+tests/integration/test_store_contract.py run against both.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timedelta
+from typing import Any
+
+from functions.config import NOW_PLAYING_TTL, ROAST_TTL
+from functions.models import Movie, MovieOutcome, RoastRecord, Run, RunStatus, Truth, utcnow
+from functions.ports import CacheKind
+
+
+class MemoryCaches:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.now_playing: tuple[list[Movie], datetime] | None = None
+        self.truths: dict[int, Truth] = {}
+        self.roasts: dict[int, tuple[RoastRecord, datetime]] = {}
+
+    def get_now_playing(self, now: datetime) -> list[Movie] | None:
+        with self._lock:
+            if self.now_playing and self.now_playing[1] > now:
+                return list(self.now_playing[0])
+            return None
+
+    def put_now_playing(self, movies: list[Movie], now: datetime) -> None:
+        with self._lock:
+            self.now_playing = (list(movies), now + NOW_PLAYING_TTL)
+
+    def get_truth(self, movie_id: int) -> Truth | None:
+        with self._lock:
+            return self.truths.get(movie_id)
+
+    def put_truth(self, movie: Movie, truth: Truth) -> None:
+        with self._lock:
+            self.truths[movie.id] = truth
+
+    def get_roast(self, movie_id: int, now: datetime) -> RoastRecord | None:
+        with self._lock:
+            entry = self.roasts.get(movie_id)
+            return entry[0] if entry and entry[1] > now else None
+
+    def get_roasts(self, movie_ids: list[int], now: datetime) -> dict[int, RoastRecord]:
+        found = {i: self.get_roast(i, now) for i in movie_ids}
+        return {i: r for i, r in found.items() if r is not None}
+
+    def put_roast(self, record: RoastRecord, now: datetime) -> None:
+        with self._lock:
+            self.roasts[record.movie.id] = (record, now + ROAST_TTL)
+
+    def clear(self, kind: CacheKind) -> int:
+        with self._lock:
+            if kind == "roast":
+                count, self.roasts = len(self.roasts), {}
+            elif kind == "truth":
+                count, self.truths = len(self.truths), {}
+            else:
+                count, self.now_playing = (1 if self.now_playing else 0), None
+            return count
+
+
+class MemoryLeases:
+    def __init__(self, lease: timedelta = timedelta(minutes=3)) -> None:
+        self._lock = threading.Lock()
+        self._lease = lease
+        self.held: dict[int, tuple[str, datetime]] = {}
+
+    def acquire(self, movie_id: int, holder: str, now: datetime) -> bool:
+        with self._lock:
+            current = self.held.get(movie_id)
+            if current and current[0] != holder and current[1] > now:
+                return False
+            self.held[movie_id] = (holder, now + self._lease)
+            return True
+
+    def release(self, movie_id: int, holder: str) -> None:
+        with self._lock:
+            if self.held.get(movie_id, ("",))[0] == holder:
+                del self.held[movie_id]
+
+
+class MemoryRuns:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.runs: dict[str, Run] = {}
+        self.outcomes: dict[str, dict[int, MovieOutcome]] = {}
+        self.total = 0
+
+    def create_run(self, run: Run) -> bool:
+        with self._lock:
+            if run.correlation_id in self.runs:
+                return False
+            self.runs[run.correlation_id] = run
+            self.outcomes[run.correlation_id] = {}
+            self.total += 1
+            return True
+
+    def get_run(self, correlation_id: str) -> Run | None:
+        with self._lock:
+            return self.runs.get(correlation_id)
+
+    def mark_published(self, correlation_id: str) -> None:
+        with self._lock:
+            run = self.runs[correlation_id]
+            self.runs[correlation_id] = run.model_copy(update={"published": True})
+
+    def get_outcome(self, correlation_id: str, movie_id: int) -> MovieOutcome | None:
+        with self._lock:
+            return self.outcomes.get(correlation_id, {}).get(movie_id)
+
+    def movie_context(
+        self, correlation_id: str, movie_id: int
+    ) -> tuple[Run | None, MovieOutcome | None]:
+        return self.get_run(correlation_id), self.get_outcome(correlation_id, movie_id)
+
+    def record_outcome(self, correlation_id: str, outcome: MovieOutcome) -> bool:
+        with self._lock:
+            recorded = self.outcomes.setdefault(correlation_id, {})
+            if outcome.movie_id in recorded:
+                return False
+            recorded[outcome.movie_id] = outcome
+            return True
+
+    def count_outcomes(self, correlation_id: str) -> int:
+        with self._lock:
+            return len(self.outcomes.get(correlation_id, {}))
+
+    def list_outcomes(self, correlation_id: str) -> list[MovieOutcome]:
+        with self._lock:
+            return list(self.outcomes.get(correlation_id, {}).values())
+
+    def finalize(self, correlation_id: str, now: datetime) -> tuple[Run | None, bool]:
+        with self._lock:
+            run = self.runs.get(correlation_id)
+            if run is None or run.status is not RunStatus.IN_PROGRESS:
+                return run, False
+            final = run.finalized(list(self.outcomes[correlation_id].values()), now)
+            self.runs[correlation_id] = final
+            return final, True
+
+    def reopen(self, correlation_id: str, movie_ids: list[int]) -> Run | None:
+        with self._lock:
+            run = self.runs.get(correlation_id)
+            if run is None:
+                return None
+            for movie_id in movie_ids:
+                self.outcomes[correlation_id].pop(movie_id, None)
+            opened = run.model_copy(update={"status": RunStatus.IN_PROGRESS, "finished_at": None})
+            self.runs[correlation_id] = opened
+            return opened
+
+    def recent_runs(self, limit: int) -> list[Run]:
+        with self._lock:
+            return sorted(self.runs.values(), key=lambda r: r.started_at, reverse=True)[:limit]
+
+    def total_runs(self) -> int:
+        with self._lock:
+            return self.total
+
+    def stuck_runs(self, started_before: datetime) -> list[Run]:
+        with self._lock:
+            return [
+                r
+                for r in self.runs.values()
+                if r.status is RunStatus.IN_PROGRESS and r.started_at < started_before
+            ]
+
+
+class MemoryLogs:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.entries: list[dict[str, Any]] = []
+
+    def write(self, entry: dict[str, Any]) -> None:
+        with self._lock:
+            self.entries.append({**entry, "created_at": utcnow()})
+
+    def recent(self, limit: int) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(reversed(self.entries))[:limit]
+
+    def for_run(self, correlation_id: str, limit: int) -> list[dict[str, Any]]:
+        with self._lock:
+            mine = [e for e in self.entries if e.get("correlation_id") == correlation_id]
+            return list(reversed(mine))[:limit]

@@ -1,0 +1,137 @@
+"""One JSON call to an upstream API, with bounded, jittered retries (tenacity).
+
+What is retried: 429 (honouring Retry-After), 5xx, timeouts and connection errors,
+and 2xx bodies that are not the JSON we expect. What is not: other 4xx, which no
+retry can fix. When retries run out the caller gets a typed UpstreamError; error
+messages name the service, method and path, never headers (where keys live).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+
+from functions.errors import UpstreamBadResponse, UpstreamUnavailable
+
+log = logging.getLogger(__name__)
+
+# Largest Retry-After we will sleep on inside one delivery; longer waits fail the
+# attempt sooner and leave the rest to the run's retry (POST /cron/retry).
+MAX_RETRY_AFTER_SECONDS = 30.0
+
+
+class _Transient(Exception):
+    def __init__(self, detail: str, retry_after: float | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.retry_after = retry_after
+
+
+class _NotFound(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 4
+    backoff_initial_seconds: float = 0.5
+    backoff_max_seconds: float = 20.0
+
+
+class _WaitRetryAfterOrBackoff:
+    """Sleep what the server asked for on a 429, else exponential backoff with jitter."""
+
+    def __init__(self, policy: RetryPolicy) -> None:
+        self._backoff = wait_exponential_jitter(
+            initial=policy.backoff_initial_seconds, max=policy.backoff_max_seconds
+        )
+
+    def __call__(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, _Transient) and exc.retry_after is not None:
+            return min(exc.retry_after, MAX_RETRY_AFTER_SECONDS)
+        return float(self._backoff(state))
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after", "").strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None  # HTTP-date form or junk: fall back to our own backoff
+
+
+def call_json(
+    client: httpx.Client,
+    service: str,
+    method: str,
+    url: str,
+    *,
+    policy: RetryPolicy,
+    headers: dict[str, str],
+    json_body: dict[str, Any] | None = None,
+    params: dict[str, Any] | None = None,
+    validate: Callable[[Any], Any],
+    not_found: Callable[[], Exception] | None = None,
+    on_attempt: Callable[[], None] | None = None,
+) -> Any:
+    """Call and return ``validate(body)``.
+
+    ``validate`` raises ValueError/KeyError/TypeError for a body of the wrong shape,
+    which counts as a transient fault. With ``not_found``, a 404 raises that (no retry).
+    ``on_attempt`` is called once per request actually sent (retries are calls too).
+    """
+    path = httpx.URL(url).path
+
+    def attempt() -> Any:
+        if on_attempt is not None:
+            on_attempt()
+        try:
+            response = client.request(method, url, headers=headers, json=json_body, params=params)
+        except httpx.TimeoutException:
+            raise _Transient("timed out") from None
+        except httpx.TransportError as exc:
+            raise _Transient(f"connection failed ({type(exc).__name__})") from None
+        status = response.status_code
+        if status == 404 and not_found is not None:
+            raise _NotFound()
+        if status == 429:
+            raise _Transient("rate limited (429)", _retry_after(response))
+        if status >= 500:
+            raise _Transient(f"server error ({status})")
+        if status >= 400:
+            raise UpstreamBadResponse(service, f"{method} {path} answered {status}")
+        try:
+            return validate(response.json())
+        except (ValueError, KeyError, TypeError, IndexError):
+            raise _Transient("malformed response body") from None
+
+    retrying = Retrying(
+        stop=stop_after_attempt(policy.max_attempts),
+        wait=_WaitRetryAfterOrBackoff(policy),
+        retry=retry_if_exception_type(_Transient),
+        reraise=True,
+        before_sleep=lambda state: log.debug(
+            "%s %s %s: retrying after attempt %d", service, method, path, state.attempt_number
+        ),
+    )
+    try:
+        return retrying(attempt)
+    except _NotFound:
+        assert not_found is not None
+        raise not_found() from None
+    except _Transient as exc:
+        raise UpstreamUnavailable(
+            service, f"{method} {path}: {exc.detail} after {policy.max_attempts} attempts"
+        ) from None

@@ -1,0 +1,33 @@
+"""PlotBurn's Cloud Functions entry points. Each is deployed from this same file.
+
+- api:    HTTP. The public and admin routes.
+- fanout: CloudEvent from the nightly topic. Lists now playing, publishes a roast
+          message per movie.
+- roast:  CloudEvent from the roast topic (and the dead-letter topic). Decides one
+          movie's roast and records its outcome in its run.
+
+Nothing is built at import time; see functions/bootstrap.py.
+"""
+
+from __future__ import annotations
+
+import flask
+import functions_framework
+from cloudevents.http import CloudEvent
+
+from functions import entrypoints
+
+
+@functions_framework.http
+def api(request: flask.Request) -> flask.Response:
+    return entrypoints.handle_http(request)
+
+
+@functions_framework.cloud_event
+def fanout(event: CloudEvent) -> None:
+    entrypoints.handle_nightly(event)
+
+
+@functions_framework.cloud_event
+def roast(event: CloudEvent) -> None:
+    entrypoints.handle_roast(event)

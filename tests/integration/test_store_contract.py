@@ -1,0 +1,186 @@
+"""The same contract, held against the Firestore stores on the emulator and the
+in-memory fakes the unit tests use."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+
+from functions.config import NOW_PLAYING_TTL, ROAST_TTL
+from functions.models import MovieOutcome, Outcome, RoastRecord, Run, RunStatus, Trigger
+from functions.store import memory
+from functions.store.firestore import FirestoreCaches, FirestoreLeases, FirestoreLogs, FirestoreRuns
+from tests.fakes import FakeResearcher, FakeRoaster, make_movies
+
+NOW = datetime(2026, 11, 28, 16, 30, tzinfo=timezone.utc)
+
+
+@pytest.fixture(params=["memory", "firestore"])
+def stores(request: pytest.FixtureRequest) -> Iterator[dict[str, Any]]:
+    if request.param == "memory":
+        yield {
+            "caches": memory.MemoryCaches(),
+            "leases": memory.MemoryLeases(timedelta(seconds=60)),
+            "runs": memory.MemoryRuns(),
+            "logs": memory.MemoryLogs(),
+        }
+        return
+    db = request.getfixturevalue("firestore_db")
+    yield {
+        "caches": FirestoreCaches(db, "v1", None),
+        "leases": FirestoreLeases(db, "v1", timedelta(seconds=60)),
+        "runs": FirestoreRuns(db),
+        "logs": FirestoreLogs(db),
+    }
+
+
+def record(movie_id: int = 1000) -> RoastRecord:
+    movie = make_movies(1, first_id=movie_id)[0]
+    truth = FakeResearcher().research(movie)
+    return RoastRecord(movie=movie, truth=truth, roast=FakeRoaster().roast(movie, truth))
+
+
+def test_now_playing_round_trip_and_expiry(stores: dict[str, Any]) -> None:
+    caches = stores["caches"]
+    assert caches.get_now_playing(NOW) is None
+    movies = make_movies(3)
+    caches.put_now_playing(movies, NOW)
+    assert caches.get_now_playing(NOW + timedelta(hours=1)) == movies
+    assert caches.get_now_playing(NOW + NOW_PLAYING_TTL + timedelta(seconds=1)) is None
+
+
+def test_roast_round_trip_expiry_and_batch_get(stores: dict[str, Any]) -> None:
+    caches = stores["caches"]
+    a, b = record(1000), record(1001)
+    caches.put_roast(a, NOW)
+    caches.put_roast(b, NOW)
+    assert caches.get_roast(1000, NOW) == a
+    assert caches.get_roast(1002, NOW) is None
+    assert set(caches.get_roasts([1000, 1001, 1002], NOW)) == {1000, 1001}
+    assert caches.get_roast(1000, NOW + ROAST_TTL + timedelta(seconds=1)) is None
+
+
+def test_truth_is_permanent_and_clear_counts(stores: dict[str, Any]) -> None:
+    caches = stores["caches"]
+    r = record()
+    caches.put_truth(r.movie, r.truth)
+    assert caches.get_truth(r.movie.id) == r.truth
+    caches.put_roast(r, NOW)
+    caches.put_roast(record(1001), NOW)
+    assert caches.clear("roast") == 2
+    assert caches.get_roast(r.movie.id, NOW) is None
+    assert caches.get_truth(r.movie.id) == r.truth
+    assert caches.clear("truth") == 1
+    assert caches.clear("truth") == 0
+
+
+def test_lease_is_exclusive_until_released_or_lapsed(stores: dict[str, Any]) -> None:
+    leases = stores["leases"]
+    assert leases.acquire(1, "a", NOW)
+    assert not leases.acquire(1, "b", NOW)
+    assert leases.acquire(1, "a", NOW)  # re-entrant for its holder
+    leases.release(1, "b")  # not the holder: no effect
+    assert not leases.acquire(1, "b", NOW)
+    leases.release(1, "a")
+    assert leases.acquire(1, "b", NOW)
+    assert leases.acquire(1, "c", NOW + timedelta(seconds=61))  # b's lease lapsed
+
+
+def test_lease_race_has_one_winner(stores: dict[str, Any]) -> None:
+    leases = stores["leases"]
+    wins: list[str] = []
+    barrier = threading.Barrier(8)
+
+    def take(name: str) -> None:
+        barrier.wait()
+        if leases.acquire(42, name, NOW):
+            wins.append(name)
+
+    threads = [threading.Thread(target=take, args=(f"h{i}",)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(wins) == 1
+
+
+def new_run(cid: str = "cron-1", ids: list[int] | None = None) -> Run:
+    return Run(correlation_id=cid, trigger=Trigger.SCHEDULED, started_at=NOW, movie_ids=ids or [1, 2, 3])
+
+
+def outcome(movie_id: int, kind: Outcome = Outcome.GENERATED) -> MovieOutcome:
+    return MovieOutcome(movie_id=movie_id, outcome=kind, recorded_at=NOW, reason="x" if kind is Outcome.FAILED else None)
+
+
+def test_run_lifecycle(stores: dict[str, Any]) -> None:
+    runs = stores["runs"]
+    assert runs.total_runs() == 0
+    assert runs.create_run(new_run())
+    assert not runs.create_run(new_run())
+    assert runs.total_runs() == 1
+    run, found = runs.movie_context("cron-1", 1)
+    assert run is not None and run.movie_ids == [1, 2, 3] and found is None
+    assert runs.record_outcome("cron-1", outcome(1))
+    assert not runs.record_outcome("cron-1", outcome(1, Outcome.CACHED))
+    assert runs.get_outcome("cron-1", 1).outcome is Outcome.GENERATED
+    runs.record_outcome("cron-1", outcome(2, Outcome.CACHED))
+    runs.record_outcome("cron-1", outcome(3, Outcome.FAILED))
+    assert runs.count_outcomes("cron-1") == 3
+    final, closed = runs.finalize("cron-1", NOW + timedelta(seconds=8))
+    assert closed and final.status is RunStatus.PARTIAL
+    assert (final.roasts_generated, final.roasts_cached, final.roasts_failed) == (1, 1, 1)
+    assert final.to_status_json()["duration_ms"] == 8000
+    again, closed_again = runs.finalize("cron-1", NOW + timedelta(seconds=9))
+    assert not closed_again and again.finished_at == final.finished_at
+    reopened = runs.reopen("cron-1", [3])
+    assert reopened.status is RunStatus.IN_PROGRESS
+    assert runs.count_outcomes("cron-1") == 2
+    assert runs.get_run("cron-1").status is RunStatus.IN_PROGRESS
+
+
+def test_recent_and_stuck_runs(stores: dict[str, Any]) -> None:
+    runs = stores["runs"]
+    for i in range(12):
+        runs.create_run(new_run(f"cron-{i}").model_copy(update={"started_at": NOW + timedelta(minutes=i)}))
+    recent = runs.recent_runs(10)
+    assert [r.correlation_id for r in recent] == [f"cron-{i}" for i in range(11, 1, -1)]
+    runs.finalize("cron-0", NOW)
+    stuck = runs.stuck_runs(NOW + timedelta(minutes=3))
+    assert sorted(r.correlation_id for r in stuck) == ["cron-1", "cron-2"]
+    assert runs.total_runs() == 12
+
+
+def test_concurrent_outcomes_count_exactly(stores: dict[str, Any]) -> None:
+    runs = stores["runs"]
+    ids = list(range(1, 41))
+    runs.create_run(new_run("cron-9", ids))
+    barrier = threading.Barrier(len(ids))
+    closers: list[bool] = []
+
+    def land(movie_id: int) -> None:
+        barrier.wait()
+        runs.record_outcome("cron-9", outcome(movie_id))
+        runs.record_outcome("cron-9", outcome(movie_id))  # duplicate
+        if runs.count_outcomes("cron-9") >= len(ids):
+            closers.append(runs.finalize("cron-9", NOW)[1])
+
+    threads = [threading.Thread(target=land, args=(i,)) for i in ids]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert closers.count(True) == 1
+    final = runs.get_run("cron-9")
+    assert final.status is RunStatus.SUCCESS and final.roasts_generated == 40
+
+
+def test_logs_newest_first_and_by_run(stores: dict[str, Any]) -> None:
+    logs = stores["logs"]
+    for i in range(5):
+        logs.write({"severity": "INFO", "message": f"m{i}", "correlation_id": "cron-1" if i % 2 else "cron-2"})
+    assert [e["message"] for e in logs.recent(3)] == ["m4", "m3", "m2"]
+    assert [e["message"] for e in logs.for_run("cron-1", 10)] == ["m3", "m1"]

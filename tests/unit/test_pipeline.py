@@ -1,0 +1,187 @@
+from __future__ import annotations
+
+import threading
+
+from functions.errors import GenerationInProgress
+from functions.models import NightlyMessage, RunStatus, Trigger
+from functions.pipeline import REASON_DEAD_LETTERED, REASON_DEADLINE
+from tests.unit.conftest import World
+
+SCHEDULED = NightlyMessage(trigger=Trigger.SCHEDULED)
+
+
+def start(world: World, message: NightlyMessage = SCHEDULED) -> str:
+    run = world.pipeline.start_run(message, world.clock())
+    return run.correlation_id
+
+
+def last_run(world: World) -> dict:
+    status = world.pipeline.status()
+    assert status["last_run"] is not None
+    return status["last_run"]
+
+
+def test_first_run_generates_every_movie_once(world: World) -> None:
+    cid = start(world)
+    assert cid.startswith("cron-")
+    assert len(world.publisher.roasts) == 5
+    assert last_run(world)["status"] == "in_progress"
+    world.deliver_all()
+    run = last_run(world)
+    assert run["status"] == "success"
+    assert (run["movies_fetched"], run["roasts_generated"], run["roasts_cached"], run["roasts_failed"]) == (5, 5, 0, 0)
+    assert run["roasts_processed"] == 5
+    assert run["duration_ms"] is not None
+    assert world.researcher.total == 5 and world.roaster.total == 5
+
+
+def test_second_run_is_all_cached_with_no_upstream_calls(world: World) -> None:
+    start(world)
+    world.deliver_all()
+    world.clock.advance(days=1)
+    start(world)
+    world.deliver_all()
+    run = last_run(world)
+    assert (run["roasts_cached"], run["roasts_generated"]) == (5, 0)
+    assert world.researcher.total == 5 and world.roaster.total == 5
+    assert world.pipeline.status()["total_runs"] == 2
+
+
+def test_duplicate_deliveries_count_once(world: World) -> None:
+    start(world)
+    start(world)  # the same nightly message again: no second run, no republish
+    assert len(world.publisher.roasts) == 5
+    world.deliver_all(times=2)
+    status = world.pipeline.status()
+    assert status["total_runs"] == 1
+    run = status["last_run"]
+    assert (run["roasts_generated"], run["roasts_processed"]) == (5, 5)
+    assert world.roaster.total == 5
+
+
+def test_failing_movie_makes_run_partial(world: World) -> None:
+    world.roaster.failing = {1002}
+    start(world)
+    world.deliver_all()
+    run = last_run(world)
+    assert run["status"] == "partial"
+    assert run["failed_movie_ids"] == [1002]
+    assert run["roasts_failed"] == 1 and run["roasts_generated"] == 4
+    assert "roast" in run["failure_reasons"]["1002"]
+
+
+def test_all_failing_is_failed(world: World) -> None:
+    world.researcher.failing = {m.id for m in world.catalog.movies}
+    start(world)
+    world.deliver_all()
+    assert last_run(world)["status"] == "failed"
+    assert world.roaster.total == 0
+
+
+def test_empty_list_is_success_with_zero(world: World) -> None:
+    world.catalog.movies = []
+    start(world)
+    run = last_run(world)
+    assert (run["status"], run["movies_fetched"]) == ("success", 0)
+
+
+def test_tmdb_failure_records_a_failed_run(world: World) -> None:
+    world.catalog.fail = True
+    start(world)
+    run = last_run(world)
+    assert run["status"] == "failed"
+    assert "tmdb" in run["error"]
+
+
+def test_dead_letter_counts_movie_failed(world: World) -> None:
+    start(world)
+    messages = list(world.publisher.roasts)
+    world.publisher.roasts = messages[1:]
+    world.deliver_all()
+    world.pipeline.record_dead_letter(messages[0])
+    world.pipeline.record_dead_letter(messages[0])  # dead letters can be duplicated too
+    run = last_run(world)
+    assert run["status"] == "partial"
+    assert run["failed_movie_ids"] == [messages[0].movie.id]
+    assert run["failure_reasons"][str(messages[0].movie.id)] == REASON_DEAD_LETTERED
+
+
+def test_stuck_run_is_finalized_after_deadline(world: World) -> None:
+    start(world)
+    messages = list(world.publisher.roasts)
+    world.publisher.roasts = messages[:3]
+    world.deliver_all()
+    assert last_run(world)["status"] == "in_progress"
+    world.clock.advance(minutes=31)
+    run = last_run(world)  # the status read sweeps
+    assert run["status"] == "partial"
+    assert run["failed_movie_ids"] == sorted(m.movie.id for m in messages[3:])
+    assert set(run["failure_reasons"].values()) == {REASON_DEADLINE}
+    # A straggler arriving after the close changes nothing.
+    world.pipeline.process_movie(messages[3])
+    assert last_run(world)["roasts_failed"] == 2
+
+
+def test_retry_republishes_failed_movies_into_same_run(world: World) -> None:
+    world.roaster.failing = {1001, 1003}
+    cid = start(world)
+    world.deliver_all()
+    assert last_run(world)["status"] == "partial"
+    world.roaster.failing = set()
+    result = world.pipeline.retry_failed(cid)
+    assert result is not None
+    run, retried = result
+    assert retried == [1001, 1003] and run.status is RunStatus.IN_PROGRESS
+    world.deliver_all()
+    final = last_run(world)
+    assert final["correlation_id"] == cid
+    assert (final["status"], final["roasts_generated"], final["roasts_failed"]) == ("success", 5, 0)
+    assert world.researcher.total == 5  # truths of the failed roasts were reused
+
+
+def test_redelivery_after_crash_counts_generated_not_cached(world: World) -> None:
+    start(world)
+    message = world.publisher.roasts[0]
+    # The first delivery stored the roast, then the instance died before recording.
+    world.pipeline.ensure_roast(message.movie, message.correlation_id)
+    world.deliver_all()
+    run = last_run(world)
+    assert run["roasts_generated"] == 5 and run["roasts_cached"] == 0
+    assert world.roaster.total == 5
+
+
+def test_single_flight_concurrent_requests(world: World) -> None:
+    world.roaster.delay = 0.3
+    results: list[object] = []
+
+    def read() -> None:
+        results.append(world.pipeline.movie(1000))
+
+    threads = [threading.Thread(target=read) for _ in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results) == 20
+    assert world.researcher.total == 1 and world.roaster.total == 1
+
+
+def test_single_flight_waiter_gives_up_within_bound(world: World) -> None:
+    world.pipeline.leases.acquire(1000, "someone-else", world.clock())
+    world.pipeline.settings = world.pipeline.settings.model_copy(update={"single_flight_wait_seconds": 0.05})
+    try:
+        world.pipeline.movie(1000)
+    except GenerationInProgress as exc:
+        assert exc.retry_after_seconds > 0
+    else:
+        raise AssertionError("expected GenerationInProgress")
+    assert world.roaster.total == 0
+
+
+def test_manual_trigger_publishes_manual_message(world: World) -> None:
+    cid = world.pipeline.trigger_manual()
+    assert cid.startswith("manual-trigger-")
+    (message,) = world.publisher.nightly
+    assert message.trigger is Trigger.MANUAL and message.correlation_id == cid
+    run = world.pipeline.start_run(message, world.clock())
+    assert run.correlation_id == cid and run.trigger is Trigger.MANUAL
