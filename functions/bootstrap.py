@@ -50,6 +50,14 @@ def reset() -> None:
         _app = None
 
 
+def install(app: App) -> None:
+    """Use this App instead of building one (tests drive main.py's entry points with
+    a pipeline wired to fakes)."""
+    global _app
+    with _lock:
+        _app = app
+
+
 def secrets_of(settings: Settings) -> list[str]:
     return [
         s.get_secret_value()

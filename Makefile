@@ -1,0 +1,62 @@
+# PlotBurn. `make run` and `make test` each set up what they need (venv, pinned
+# packages, emulators, functions) and tear it all down again.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# The stamp changes whenever a requirements file does, so edits reinstall.
+READY := $(VENV)/.ready-$(shell cat requirements.txt requirements-dev.txt 2>/dev/null | md5sum | cut -c1-10)
+TF := terraform -chdir=infra
+TFVARS ?= terraform.tfvars
+
+.PHONY: setup run serve trigger test test-unit test-integration test-e2e bench plan deploy destroy lint clean
+
+$(READY): requirements.txt requirements-dev.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@rm -f $(VENV)/.ready-*
+	@touch $@
+
+setup: $(READY)
+
+run: setup ## the nightly job, end to end, on the local stack; prints the summary and exits
+	$(BIN)/python -m local_stack run
+
+serve: setup ## the same stack, left running for curl and gcloud (Ctrl-C stops it)
+	$(BIN)/python -m local_stack serve
+
+trigger: setup ## publish the scheduler's message to the running stack with gcloud
+	$(BIN)/python -m local_stack trigger
+
+test: setup ## the whole suite: unit, integration (emulators) and end-to-end (local stack)
+	$(BIN)/python -m pytest
+
+test-unit: setup
+	$(BIN)/python -m pytest tests/unit
+
+test-integration: setup
+	$(BIN)/python -m pytest tests/integration tests/infra
+
+test-e2e: setup
+	$(BIN)/python -m pytest tests/e2e
+
+bench: setup ## benchmarks; writes bench/RESULTS.md
+	$(BIN)/python -m bench
+
+plan: ## terraform plan against infra/$(TFVARS)
+	$(TF) init -input=false
+	$(TF) plan -input=false -var-file=$(TFVARS)
+
+deploy: ## terraform init + apply with infra/$(TFVARS)
+	$(TF) init -input=false
+	$(TF) apply -input=false -var-file=$(TFVARS)
+
+destroy:
+	$(TF) destroy -input=false -var-file=$(TFVARS)
+
+lint:
+	@if command -v terraform >/dev/null; then terraform fmt -check -recursive infra; \
+	else echo "terraform is not installed: skipping terraform fmt"; fi
+
+clean:
+	rm -rf $(VENV) .stack .pytest_cache test-output

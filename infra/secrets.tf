@@ -1,0 +1,36 @@
+# Secret Manager secrets, keyed by the environment variable each becomes.
+#
+# Terraform creates the secrets but never their values: no secret value is in any
+# .tf file, variable, output or the state. Add each value once, out of band:
+#   printf '%s' "$VALUE" | gcloud secrets versions add plotburn-tmdb-api-token --data-file=-
+# The functions read version "latest", resolved when an instance starts.
+
+locals {
+  secrets = {
+    TMDB_API_TOKEN       = "plotburn-tmdb-api-token"
+    PERPLEXITY_API_KEY   = "plotburn-perplexity-api-key"
+    XAI_API_KEY          = "plotburn-xai-api-key"
+    PLOTBURN_ADMIN_TOKEN = "plotburn-admin-token"
+  }
+
+  # Which secrets each function reads; iam.tf grants exactly these, and
+  # functions.tf mounts exactly these (tests/infra checks the two agree).
+  secret_access = {
+    api    = ["PLOTBURN_ADMIN_TOKEN", "TMDB_API_TOKEN", "PERPLEXITY_API_KEY", "XAI_API_KEY"]
+    fanout = ["TMDB_API_TOKEN"]
+    roast  = ["TMDB_API_TOKEN", "PERPLEXITY_API_KEY", "XAI_API_KEY"]
+  }
+}
+
+resource "google_secret_manager_secret" "plotburn" {
+  for_each = local.secrets
+
+  secret_id = each.value
+  labels    = local.labels
+
+  replication {
+    auto {}
+  }
+
+  depends_on = [google_project_service.apis]
+}

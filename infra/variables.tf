@@ -1,0 +1,128 @@
+# Every knob an operator may turn. Defaults that mirror functions/config.py (topic
+# names, models, cache version) are held equal to the code by tests/infra.
+
+variable "project_id" {
+  description = "GCP project to deploy PlotBurn into (billing must be enabled)."
+  type        = string
+}
+
+variable "region" {
+  description = "Region for the functions, the scheduler job and the source bucket."
+  type        = string
+  default     = "asia-south1"
+}
+
+variable "firestore_location" {
+  description = "Location of the (default) Firestore database. Cannot be changed after creation."
+  type        = string
+  default     = "asia-south1"
+}
+
+variable "runtime" {
+  description = "Cloud Functions runtime for all three functions."
+  type        = string
+  default     = "python312"
+}
+
+variable "schedule" {
+  description = "Cron schedule of the nightly run, interpreted in var.time_zone."
+  type        = string
+  default     = "0 22 * * *"
+}
+
+variable "time_zone" {
+  description = "tz database name the schedule is interpreted in."
+  type        = string
+  default     = "Asia/Kolkata"
+}
+
+variable "nightly_topic" {
+  description = "Topic the scheduler (and the manual trigger) publish the nightly run to. Must equal PLOTBURN_NIGHTLY_TOPIC's default."
+  type        = string
+  default     = "plotburn-nightly"
+}
+
+variable "roast_topic" {
+  description = "Topic fanout publishes one message per movie to. Must equal PLOTBURN_ROAST_TOPIC's default."
+  type        = string
+  default     = "plotburn-roast"
+}
+
+variable "dead_letter_topic" {
+  description = "Topic messages go to once they exhaust max_delivery_attempts. Must equal PLOTBURN_DEAD_LETTER_TOPIC's default."
+  type        = string
+  default     = "plotburn-dead-letter"
+}
+
+variable "roast_concurrency" {
+  description = "Most roast instances at once (each handles one movie at a time): the upstream rate limit."
+  type        = number
+  default     = 50
+
+  validation {
+    condition     = var.roast_concurrency >= 1 && var.roast_concurrency <= 1000
+    error_message = "roast_concurrency must be between 1 and 1000."
+  }
+}
+
+variable "api_max_instances" {
+  description = "Most api instances at once."
+  type        = number
+  default     = 10
+}
+
+variable "max_delivery_attempts" {
+  description = "Deliveries of one message before Pub/Sub dead-letters it (Pub/Sub allows 5 to 100)."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.max_delivery_attempts >= 5 && var.max_delivery_attempts <= 100
+    error_message = "max_delivery_attempts must be between 5 and 100 (a Pub/Sub limit)."
+  }
+}
+
+variable "worker_ingress" {
+  description = "Ingress of fanout and roast. IAM (OIDC from the push service account) is the access control either way; see functions.tf."
+  type        = string
+  default     = "ALLOW_ALL"
+
+  validation {
+    condition     = contains(["ALLOW_ALL", "ALLOW_INTERNAL_ONLY"], var.worker_ingress)
+    error_message = "worker_ingress must be ALLOW_ALL or ALLOW_INTERNAL_ONLY."
+  }
+}
+
+variable "perplexity_model" {
+  description = "PERPLEXITY_MODEL: the research model."
+  type        = string
+  default     = "sonar"
+}
+
+variable "xai_model" {
+  description = "XAI_MODEL: the roast model (DEFAULT_XAI_MODEL in functions/config.py)."
+  type        = string
+  default     = "grok-4-fast-non-reasoning"
+}
+
+variable "cache_version" {
+  description = "PLOTBURN_CACHE_VERSION: bump to invalidate every cached roast at once."
+  type        = string
+  default     = "v1"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_.-]{1,32}$", var.cache_version))
+    error_message = "cache_version must match ^[A-Za-z0-9_.-]{1,32}$ (the pattern in functions/config.py)."
+  }
+}
+
+variable "tmdb_region" {
+  description = "TMDB_REGION: ISO 3166-1 country code for now-playing, or \"\" to leave it unset (TMDB's default)."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.tmdb_region == "" || can(regex("^[A-Z]{2}$", var.tmdb_region))
+    error_message = "tmdb_region must be \"\" or two upper-case letters, e.g. IN."
+  }
+}
