@@ -13,6 +13,7 @@ from pydantic import AliasChoices, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from functions.errors import ConfigError
+from functions.metering import Spend
 
 # The seed Worker's cache lifetimes (NOW_PLAYING_TTL, ROAST_TTL, LOG_RETENTION_DAYS).
 NOW_PLAYING_TTL = timedelta(hours=23)
@@ -86,6 +87,30 @@ class Settings(BaseSettings):
     generation_lease_seconds: float = Field(
         180.0, gt=0, le=900, validation_alias="PLOTBURN_GENERATION_LEASE_SECONDS"
     )
+
+    # Estimated cost: USD per million tokens and per request, for the configured
+    # PERPLEXITY_MODEL and XAI_MODEL. Defaults are the public list prices of the
+    # default models (sonar; grok-4-fast-non-reasoning) as of 2026; set yours.
+    price_research_input_per_mtok: float = Field(1.0, ge=0, validation_alias="PLOTBURN_PRICE_RESEARCH_INPUT_PER_MTOK")
+    price_research_output_per_mtok: float = Field(1.0, ge=0, validation_alias="PLOTBURN_PRICE_RESEARCH_OUTPUT_PER_MTOK")
+    price_research_per_call: float = Field(0.005, ge=0, validation_alias="PLOTBURN_PRICE_RESEARCH_PER_CALL")
+    price_roast_input_per_mtok: float = Field(0.2, ge=0, validation_alias="PLOTBURN_PRICE_ROAST_INPUT_PER_MTOK")
+    price_roast_output_per_mtok: float = Field(0.5, ge=0, validation_alias="PLOTBURN_PRICE_ROAST_OUTPUT_PER_MTOK")
+    price_roast_per_call: float = Field(0.0, ge=0, validation_alias="PLOTBURN_PRICE_ROAST_PER_CALL")
+
+    def estimated_cost_usd(self, spend: Spend) -> float:
+        """Tokens at the per-million prices, plus the per-request fee on every call
+        made (retries included: a conservative estimate)."""
+        research, roast = spend.research, spend.roast
+        cost = (
+            research.prompt_tokens * self.price_research_input_per_mtok / 1e6
+            + research.completion_tokens * self.price_research_output_per_mtok / 1e6
+            + research.calls * self.price_research_per_call
+            + roast.prompt_tokens * self.price_roast_input_per_mtok / 1e6
+            + roast.completion_tokens * self.price_roast_output_per_mtok / 1e6
+            + roast.calls * self.price_roast_per_call
+        )
+        return round(cost, 6)
 
     @property
     def run_deadline(self) -> timedelta:

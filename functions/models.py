@@ -10,11 +10,13 @@ import enum
 import json
 import re
 from datetime import datetime, timezone
+from collections.abc import Callable
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from functions.errors import BadMessage
+from functions.metering import SERVICES, Spend, total
 
 # Largest Pub/Sub message body we accept; ours are a few hundred bytes.
 MAX_MESSAGE_BYTES = 64 * 1024
@@ -181,6 +183,8 @@ class MovieOutcome(Frozen):
     reason: str | None = None
     title: str | None = None
     recorded_at: datetime
+    # What deciding this movie spent upstream (retries included).
+    spend: Spend = Spend()
 
 
 class RunStatus(str, enum.Enum):
@@ -209,6 +213,9 @@ class Run(Frozen):
     failure_reasons: dict[str, str] = Field(default_factory=dict)
     # Set when the run could not start at all (e.g. TMDB's list never came back).
     error: str | None = None
+    # Spent by the run itself (the now-playing list), and in all (plus its movies).
+    own_spend: Spend = Spend()
+    total_spend: Spend = Spend()
 
     @property
     def movies_fetched(self) -> int:
@@ -230,6 +237,7 @@ class Run(Frozen):
                     for o in mine
                     if o.outcome is Outcome.FAILED
                 },
+                "total_spend": total([self.own_spend, *(o.spend for o in mine)]),
             }
         )
 
@@ -245,8 +253,9 @@ class Run(Frozen):
             status = RunStatus.PARTIAL
         return counted.model_copy(update={"status": status, "finished_at": now})
 
-    def to_status_json(self) -> dict[str, Any]:
-        """The seed Worker's CronResult shape, plus a few added fields."""
+    def to_status_json(self, cost: Callable[[Spend], float] | None = None) -> dict[str, Any]:
+        """The seed Worker's CronResult shape, plus added fields (never renamed)."""
+        spend = self.total_spend
         processed = self.roasts_cached + self.roasts_generated + self.roasts_failed
         end = self.finished_at
         return {
@@ -266,6 +275,15 @@ class Run(Frozen):
             "status": self.status.value,
             "finished_at": iso(end),
             "error": self.error,
+            "upstream_calls": {s: getattr(spend, s).calls for s in SERVICES},
+            "tokens": {
+                s: {
+                    "prompt": getattr(spend, s).prompt_tokens,
+                    "completion": getattr(spend, s).completion_tokens,
+                }
+                for s in ("research", "roast")
+            },
+            "estimated_cost_usd": cost(spend) if cost else None,
         }
 
 

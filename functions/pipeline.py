@@ -25,7 +25,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from functions import metering
 from functions.config import HISTORY_LIMIT, Settings
+from functions.metering import Spend
 from functions.errors import GenerationInProgress, MovieNotFound, UpstreamError
 from functions.models import (
     Movie,
@@ -166,16 +168,18 @@ class Pipeline:
                 "duplicate nightly message ignored", correlation_id, persist=False
             )
             return run
-        try:
-            movies = self.now_playing()
-        except UpstreamError as exc:
-            return self._start_failed(correlation_id, message.trigger, str(exc))
+        with metering.ledger() as book:
+            try:
+                movies = self.now_playing()
+            except UpstreamError as exc:
+                return self._start_failed(correlation_id, message.trigger, str(exc), book.spend())
         if run is None:
             run = Run(
                 correlation_id=correlation_id,
                 trigger=message.trigger,
                 started_at=self.clock(),
                 movie_ids=[m.id for m in movies],
+                own_spend=book.spend(),
             )
             if self.runs.create_run(run):
                 self.journal.info("run started", correlation_id, movies_fetched=len(movies))
@@ -195,9 +199,11 @@ class Pipeline:
             run = self._finalize(correlation_id) or run
         return run
 
-    def _start_failed(self, correlation_id: str, trigger: Trigger, error: str) -> Run:
+    def _start_failed(self, correlation_id: str, trigger: Trigger, error: str, spend: Spend) -> Run:
         now = self.clock()
         run = Run(
+            own_spend=spend,
+            total_spend=spend,
             correlation_id=correlation_id,
             trigger=trigger,
             started_at=now,
@@ -233,8 +239,9 @@ class Pipeline:
                 "roast message arrived after its run closed", correlation_id, movie_id=movie.id
             )
             return None
-        outcome = self._decide(movie, correlation_id)
-        return self._record(run, outcome)
+        with metering.ledger() as book:
+            outcome = self._decide(movie, correlation_id)
+        return self._record(run, outcome.model_copy(update={"spend": book.spend()}))
 
     def _decide(self, movie: Movie, correlation_id: str) -> MovieOutcome:
         now = self.clock()
@@ -284,13 +291,13 @@ class Pipeline:
     def _finalize(self, correlation_id: str) -> Run | None:
         run, closed_now = self.runs.finalize(correlation_id, self.clock())
         if run is not None and closed_now:
-            summary = run.to_status_json()
+            summary = run.to_status_json(self.settings.estimated_cost_usd)
             severity = "INFO" if run.status is RunStatus.SUCCESS else "WARNING"
             self.journal.log(
                 severity,
                 f"run finished: {run.status.value}",
                 correlation_id,
-                **{k: summary[k] for k in ("movies_fetched", "roasts_cached", "roasts_generated", "roasts_failed", "failed_movie_ids", "duration_ms")},
+                **{k: summary[k] for k in ("movies_fetched", "roasts_cached", "roasts_generated", "roasts_failed", "failed_movie_ids", "duration_ms", "upstream_calls", "estimated_cost_usd")},
             )
         return run
 
@@ -367,9 +374,12 @@ class Pipeline:
             return run.with_outcomes(self.runs.list_outcomes(run.correlation_id))
         return run
 
+    def run_json(self, run: Run) -> dict[str, Any]:
+        return self.live(run).to_status_json(self.settings.estimated_cost_usd)
+
     def status(self) -> dict[str, Any]:
         self.sweep_stuck_runs()
-        history = [self.live(r).to_status_json() for r in self.runs.recent_runs(HISTORY_LIMIT)]
+        history = [self.run_json(r) for r in self.runs.recent_runs(HISTORY_LIMIT)]
         return {
             "last_run": history[0] if history else None,
             "history": history,
@@ -382,7 +392,7 @@ class Pipeline:
             return None
         outcomes = self.runs.list_outcomes(correlation_id)
         return {
-            "run": self.live(run).to_status_json(),
+            "run": self.run_json(run),
             "movies": [
                 o.model_dump(mode="json") for o in sorted(outcomes, key=lambda o: o.movie_id)
             ],

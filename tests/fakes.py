@@ -7,6 +7,7 @@ import time
 from collections import Counter
 from datetime import datetime, timezone
 
+from functions import metering
 from functions.errors import MovieNotFound, UpstreamUnavailable
 from functions.models import Movie, Roast, Truth, Usage
 
@@ -49,6 +50,8 @@ class _CountingLLM:
         self.delay = delay
 
     def _call(self, service: str, movie_id: int) -> None:
+        # Like the real clients, every attempt is recorded in the current ledger.
+        metering.record_call(service)
         with self._lock:
             self.calls[movie_id] += 1
         if self.delay:
@@ -64,6 +67,7 @@ class _CountingLLM:
 class FakeResearcher(_CountingLLM):
     def research(self, movie: Movie) -> Truth:
         self._call("research", movie.id)
+        metering.record_tokens("research", 10, 20)
         return Truth(
             movie_id=movie.id,
             brief=f"Facts about {movie.title}",
@@ -77,6 +81,7 @@ class FakeResearcher(_CountingLLM):
 class FakeRoaster(_CountingLLM):
     def roast(self, movie: Movie, truth: Truth) -> Roast:
         self._call("roast", movie.id)
+        metering.record_tokens("roast", 30, 40)
         return Roast(
             movie_id=movie.id,
             roast=f"{movie.title} is a nap with a soundtrack.",

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
+from functions import metering
 from functions.errors import UpstreamBadResponse
 from functions.models import Usage
 from functions.upstream.http import RetryPolicy, call_json
@@ -64,4 +65,5 @@ class ChatClient:
             validate=_parse_completion,
             on_attempt=(lambda: self.on_attempt(self.service)) if self.on_attempt else None,
         )
+        metering.record_tokens(self.service, result.usage.prompt_tokens, result.usage.completion_tokens)
         return result

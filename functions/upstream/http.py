@@ -22,6 +22,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from functions import metering
 from functions.errors import UpstreamBadResponse, UpstreamUnavailable
 
 log = logging.getLogger(__name__)
@@ -95,6 +96,7 @@ def call_json(
     path = httpx.URL(url).path
 
     def attempt() -> Any:
+        metering.record_call(service)
         if on_attempt is not None:
             on_attempt()
         try:

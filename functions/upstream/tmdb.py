@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -75,8 +76,10 @@ class TmdbCatalog:
         last = min(total_pages, self.max_pages)
         if last > 1:
             # The page count is known after page 1: fetch the rest at once, not in turn.
+            # Each page runs in a copy of this context, so its calls land in our ledger.
             with ThreadPoolExecutor(max_workers=min(8, last - 1)) as pool:
-                pages += [r for r, _ in pool.map(self._page, range(2, last + 1))]
+                jobs = [pool.submit(contextvars.copy_context().run, self._page, n) for n in range(2, last + 1)]
+                pages += [job.result()[0] for job in jobs]
         movies: dict[int, Movie] = {}
         for page in pages:
             for raw in page:

@@ -185,3 +185,30 @@ def test_manual_trigger_publishes_manual_message(world: World) -> None:
     assert message.trigger is Trigger.MANUAL and message.correlation_id == cid
     run = world.pipeline.start_run(message, world.clock())
     assert run.correlation_id == cid and run.trigger is Trigger.MANUAL
+
+
+def test_each_run_reports_its_calls_tokens_and_cost(world: World) -> None:
+    world.roaster.failing = {1004}
+    start(world)
+    world.deliver_all()
+    run = last_run(world)
+    assert run["upstream_calls"] == {"tmdb": 0, "research": 5, "roast": 5}
+    assert run["tokens"] == {"research": {"prompt": 50, "completion": 100}, "roast": {"prompt": 120, "completion": 160}}
+    settings = world.pipeline.settings
+    expected = round(
+        50 * settings.price_research_input_per_mtok / 1e6
+        + 100 * settings.price_research_output_per_mtok / 1e6
+        + 5 * settings.price_research_per_call
+        + 120 * settings.price_roast_input_per_mtok / 1e6
+        + 160 * settings.price_roast_output_per_mtok / 1e6
+        + 5 * settings.price_roast_per_call,
+        6,
+    )
+    assert run["estimated_cost_usd"] == expected
+    # A cached night spends nothing.
+    world.clock.advance(days=1)
+    world.roaster.failing = set()
+    start(world)
+    world.deliver_all()
+    again = last_run(world)
+    assert again["upstream_calls"] == {"tmdb": 0, "research": 0, "roast": 1}
