@@ -89,9 +89,11 @@ def build(settings: Settings, **overrides: Any) -> App:
 
     from functions.bus import PubSubPublisher
     from functions.store.firestore import (
+        FirestoreBudget,
         FirestoreCaches,
         FirestoreLeases,
         FirestoreLogs,
+        FirestoreRateLimiter,
         FirestoreRuns,
     )
 
@@ -127,6 +129,8 @@ def build(settings: Settings, **overrides: Any) -> App:
         "leases": FirestoreLeases(db, settings.cache_version, settings.generation_lease),
         "runs": FirestoreRuns(db),
         "journal": Journal(FirestoreLogs(db)),
+        "budget": FirestoreBudget(db),
+        "rate_limits": FirestoreRateLimiter(db),
     }
     if "publisher" not in overrides:
         deps["publisher"] = PubSubPublisher(

@@ -23,6 +23,8 @@ LOG_TTL = timedelta(days=7)
 # count every run ever in a counter document, so `total_runs` stays true.
 RUN_TTL = timedelta(days=90)
 HISTORY_LIMIT = 10
+RATE_LIMIT_TTL = timedelta(hours=1)
+BUDGET_TTL = timedelta(days=40)
 
 DEFAULT_XAI_MODEL = "grok-4-fast-non-reasoning"
 
@@ -111,6 +113,21 @@ class Settings(BaseSettings):
             + roast.calls * self.price_roast_per_call
         )
         return round(cost, 6)
+
+    # Who may make us pay. A public cache miss generates only for movies in the
+    # now-playing list unless this is on; the admin token may always generate.
+    on_demand_any_movie: bool = Field(False, validation_alias="PLOTBURN_ON_DEMAND_ANY_MOVIE")
+    # Paid requests (cache misses that would call upstream) per client per minute.
+    paid_requests_per_minute: int = Field(
+        5, ge=1, le=10_000, validation_alias="PLOTBURN_PAID_REQUESTS_PER_MINUTE"
+    )
+    # Proxies we run in front of Google's front end, each appending to X-Forwarded-For.
+    trusted_proxy_hops: int = Field(0, ge=0, le=5, validation_alias="PLOTBURN_TRUSTED_PROXY_HOPS")
+    # Ceilings per UTC day on paid upstream calls (research + roast) and estimated cost.
+    daily_call_budget: int = Field(2000, ge=0, validation_alias="PLOTBURN_DAILY_CALL_BUDGET")
+    daily_cost_budget_usd: float = Field(
+        10.0, ge=0, validation_alias="PLOTBURN_DAILY_COST_BUDGET_USD"
+    )
 
     @property
     def run_deadline(self) -> timedelta:

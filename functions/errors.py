@@ -10,6 +10,9 @@ The line that matters is between *retry this* and *drop this*::
     └── PermanentError              log once and acknowledge; redelivery cannot help
         ├── BadMessage                  not JSON, wrong schema, oversized
         ├── MovieNotFound               TMDB does not know the id
+        ├── NotOnDemand                 not now playing: public misses may not pay for it
+        ├── RateLimited                 this client's paid requests are over its limit
+        ├── BudgetExhausted             today's ceiling on paid calls or cost is reached
         └── UpstreamError               an upstream API failed after bounded retries
             ├── UpstreamUnavailable         429/5xx/timeouts outlasted our retries
             └── UpstreamBadResponse         4xx or a body we cannot parse
@@ -59,6 +62,26 @@ class MovieNotFound(PermanentError):
     def __init__(self, movie_id: int) -> None:
         super().__init__(f"movie {movie_id} not found")
         self.movie_id = movie_id
+
+
+class NotOnDemand(PermanentError):
+    def __init__(self, movie_id: int) -> None:
+        super().__init__(
+            f"movie {movie_id} is not now playing; only now-playing movies are roasted on demand"
+        )
+        self.movie_id = movie_id
+
+
+class RateLimited(PermanentError):
+    def __init__(self, retry_after_seconds: int) -> None:
+        super().__init__("too many requests that need new roasts; retry later")
+        self.retry_after_seconds = retry_after_seconds
+
+
+class BudgetExhausted(PermanentError):
+    def __init__(self, retry_after_seconds: int) -> None:
+        super().__init__("the daily upstream budget is spent")
+        self.retry_after_seconds = retry_after_seconds
 
 
 class UpstreamError(PermanentError):

@@ -9,6 +9,7 @@ token is configured: never open.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import json
 import re
@@ -20,9 +21,12 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 
 from functions.errors import (
+    BudgetExhausted,
     GenerationInProgress,
     InfrastructureUnavailable,
     MovieNotFound,
+    NotOnDemand,
+    RateLimited,
     UpstreamError,
 )
 from functions.models import CORRELATION_ID_PATTERN, bad_id
@@ -47,10 +51,11 @@ ROUTES = Map(
         Rule("/logs", endpoint="logs", methods=["GET"]),
         Rule("/debug", endpoint="debug", methods=["GET"]),
         Rule("/cache/clear/<kind>", endpoint="cache_clear", methods=["DELETE"]),
+        Rule("/budget", endpoint="budget", methods=["GET"]),
     ],
     strict_slashes=False,
 )
-ADMIN_ENDPOINTS = {"cron_trigger", "cron_retry", "logs", "debug", "cache_clear"}
+ADMIN_ENDPOINTS = {"cron_trigger", "cron_retry", "logs", "debug", "cache_clear", "budget"}
 
 
 class ApiError(Exception):
@@ -79,17 +84,39 @@ def error(status: int, message: str, headers: dict[str, str] | None = None) -> f
     return respond({"error": message}, status, headers)
 
 
+def _is_admin(request: flask.Request, app: App) -> bool:
+    configured = app.settings.admin_token
+    if configured is None or not configured.get_secret_value():
+        return False
+    scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
+    expected = configured.get_secret_value().encode("utf-8")
+    # Compared in constant time, whatever the presented value's length or content.
+    return scheme.lower() == "bearer" and hmac.compare_digest(
+        presented.strip().encode("utf-8", "replace"), expected
+    )
+
+
 def _require_admin(request: flask.Request, app: App) -> None:
     configured = app.settings.admin_token
     if configured is None or not configured.get_secret_value():
         raise ApiError(503, "admin routes are disabled: PLOTBURN_ADMIN_TOKEN is not set")
-    header = request.headers.get("Authorization", "")
-    scheme, _, presented = header.partition(" ")
-    expected = configured.get_secret_value().encode("utf-8")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(
-        presented.strip().encode("utf-8"), expected
-    ):
+    if not _is_admin(request, app):
         raise ApiError(401, "missing or invalid admin token", {"WWW-Authenticate": "Bearer"})
+
+
+def client_key(request: flask.Request, trusted_proxy_hops: int) -> str:
+    """Who is asking, as Google's front end reports it.
+
+    The front end appends the address it received the request from to
+    X-Forwarded-For, after whatever the client sent. Only that appended entry (or the
+    one `trusted_proxy_hops` before the end, behind our own proxies) is trusted:
+    everything to its left is the client's to forge. The key is a hash, so client
+    addresses are never stored.
+    """
+    hops = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",") if h.strip()]
+    index = len(hops) - 1 - trusted_proxy_hops
+    address = hops[index] if 0 <= index < len(hops) else (request.remote_addr or "unknown")
+    return hashlib.sha256(address.encode("utf-8", "replace")).hexdigest()[:24]
 
 
 def _int_param(request: flask.Request, name: str, default: int, low: int, high: int) -> int:
@@ -124,10 +151,20 @@ def now_playing(request: flask.Request, app: App) -> flask.Response:
 def movie(request: flask.Request, app: App, movie_id: str) -> flask.Response:
     if bad_id(movie_id):
         raise ApiError(400, "movie id must be a positive integer")
+    client = None if _is_admin(request, app) else client_key(request, app.settings.trusted_proxy_hops)
     try:
-        record = app.pipeline.movie(int(movie_id))
+        record = app.pipeline.movie(int(movie_id), client=client)
     except MovieNotFound:
         raise ApiError(404, f"movie {movie_id} not found") from None
+    except NotOnDemand as exc:
+        raise ApiError(404, str(exc)) from None
+    except RateLimited as exc:
+        raise ApiError(429, str(exc), {"Retry-After": str(exc.retry_after_seconds)}) from None
+    except BudgetExhausted as exc:
+        raise ApiError(
+            503, "daily upstream budget exhausted; cached roasts are still served",
+            {"Retry-After": str(exc.retry_after_seconds)},
+        ) from None
     except GenerationInProgress as exc:
         return respond(
             {
@@ -195,7 +232,12 @@ def cache_clear(request: flask.Request, app: App, kind: str) -> flask.Response:
     return respond({"cache": kind, "removed": removed})
 
 
+def budget(request: flask.Request, app: App) -> flask.Response:
+    return respond(app.pipeline.budget_state())
+
+
 HANDLERS: dict[str, Callable[..., flask.Response]] = {
+    "budget": budget,
     "healthz": healthz,
     "now_playing": now_playing,
     "movie": movie,

@@ -56,7 +56,10 @@ class Spend(BaseModel):
 
 
 class Ledger:
-    def __init__(self) -> None:
+    """Counts calls and tokens; a ledger opened inside another also counts into it."""
+
+    def __init__(self, parent: Ledger | None = None) -> None:
+        self._parent = parent
         self._lock = threading.Lock()
         self._counts: dict[str, dict[str, int]] = {s: {"calls": 0, "prompt_tokens": 0, "completion_tokens": 0} for s in SERVICES}
 
@@ -64,12 +67,16 @@ class Ledger:
         if service in self._counts:
             with self._lock:
                 self._counts[service]["calls"] += 1
+        if self._parent is not None:
+            self._parent.call(service)
 
     def tokens(self, service: str, prompt: int, completion: int) -> None:
         if service in self._counts:
             with self._lock:
                 self._counts[service]["prompt_tokens"] += prompt
                 self._counts[service]["completion_tokens"] += completion
+        if self._parent is not None:
+            self._parent.tokens(service, prompt, completion)
 
     def spend(self) -> Spend:
         with self._lock:
@@ -86,7 +93,7 @@ def current() -> Ledger | None:
 @contextlib.contextmanager
 def ledger() -> Iterator[Ledger]:
     """Record the upstream spend of everything done inside the block."""
-    book = Ledger()
+    book = Ledger(parent=_current.get())
     token = _current.set(book)
     try:
         yield book

@@ -28,7 +28,14 @@ from typing import Any
 from functions import metering
 from functions.config import HISTORY_LIMIT, Settings
 from functions.metering import Spend
-from functions.errors import GenerationInProgress, MovieNotFound, UpstreamError
+from functions.errors import (
+    BudgetExhausted,
+    GenerationInProgress,
+    MovieNotFound,
+    NotOnDemand,
+    RateLimited,
+    UpstreamError,
+)
 from functions.models import (
     Movie,
     MovieOutcome,
@@ -46,9 +53,11 @@ from functions.observability import Journal
 from functions.ports import (
     CacheKind,
     CacheStore,
+    DailyBudget,
     GenerationLeases,
     MovieCatalog,
     Publisher,
+    RateLimiter,
     Researcher,
     Roaster,
     RunStore,
@@ -58,6 +67,7 @@ from functions.ports import (
 REASON_DEADLINE = "deadline_exceeded"
 REASON_DEAD_LETTERED = "dead_lettered"
 REASON_NOT_FOUND = "movie_not_found"
+REASON_BUDGET = "budget_exhausted"
 
 
 @dataclass
@@ -71,6 +81,8 @@ class Pipeline:
     leases: GenerationLeases
     runs: RunStore
     journal: Journal
+    budget: DailyBudget
+    rate_limits: RateLimiter
     clock: Callable[[], datetime] = utcnow
     sleep: Callable[[float], None] = time.sleep
     poll_interval_seconds: float = 0.25
@@ -95,20 +107,30 @@ class Pipeline:
             {**m.model_dump(mode="json"), "roast_ready": m.id in ready} for m in movies
         ]
 
-    def movie(self, movie_id: int) -> RoastRecord:
+    def movie(self, movie_id: int, client: str | None = None) -> RoastRecord:
         """`GET /movie/{id}`: the cached roast, or research and roast it now.
 
-        Raises MovieNotFound, UpstreamError, or GenerationInProgress when another
-        caller is generating it and did not finish within the wait.
+        `client` is the rate-limit key of a public caller; None is a trusted caller
+        (the admin token), who may generate any movie without a rate limit.
+        Raises MovieNotFound, NotOnDemand, RateLimited, BudgetExhausted, UpstreamError,
+        or GenerationInProgress when another caller is generating it and did not
+        finish within the wait.
         """
         cached = self.caches.get_roast(movie_id, self.clock())
         if cached is not None:
             return cached
-        movie = self.catalog.details(movie_id)
-        record, _ = self.ensure_roast(movie, correlation_id=None)
+        listed = {m.id: m for m in self.now_playing()}
+        movie = listed.get(movie_id)
+        if movie is None:
+            if client is not None and not self.settings.on_demand_any_movie:
+                raise NotOnDemand(movie_id)
+            movie = self.catalog.details(movie_id)
+        record, _ = self.ensure_roast(movie, correlation_id=None, client=client)
         return record
 
-    def ensure_roast(self, movie: Movie, correlation_id: str | None) -> tuple[RoastRecord, bool]:
+    def ensure_roast(
+        self, movie: Movie, correlation_id: str | None, client: str | None = None
+    ) -> tuple[RoastRecord, bool]:
         """The roast of `movie`, generating it at most once across every caller.
 
         Returns the record and whether this call generated it. Whoever takes the
@@ -120,7 +142,7 @@ class Pipeline:
         while True:
             if self.leases.acquire(movie.id, holder, self.clock()):
                 try:
-                    return self._generate(movie, correlation_id)
+                    return self._generate(movie, correlation_id, client)
                 finally:
                     self.leases.release(movie.id, holder)
             record = self.caches.get_roast(movie.id, self.clock())
@@ -130,22 +152,88 @@ class Pipeline:
                 raise GenerationInProgress(movie.id, retry_after_seconds=5)
             self.sleep(self.poll_interval_seconds)
 
-    def _generate(self, movie: Movie, correlation_id: str | None) -> tuple[RoastRecord, bool]:
+    def _generate(
+        self, movie: Movie, correlation_id: str | None, client: str | None
+    ) -> tuple[RoastRecord, bool]:
         now = self.clock()
         # The lease's previous holder may have finished just before we took it.
         record = self.caches.get_roast(movie.id, now)
         if record is not None:
             return record, False
+        # Only the caller that is about to pay is rate-limited: the callers waiting
+        # on its lease cost nothing.
+        if client is not None:
+            retry_after = self.rate_limits.hit(client, now, self.settings.paid_requests_per_minute)
+            if retry_after is not None:
+                raise RateLimited(retry_after)
         truth = self.caches.get_truth(movie.id)
-        if truth is None:
-            truth = self.researcher.research(movie)
-            self.caches.put_truth(movie, truth)
-        roast = self.roaster.roast(movie, truth).model_copy(
-            update={"correlation_id": correlation_id}
-        )
+        reserved = 1 + (truth is None)
+        self._reserve_budget(reserved, correlation_id)
+        with metering.ledger() as book:
+            try:
+                if truth is None:
+                    truth = self.researcher.research(movie)
+                    self.caches.put_truth(movie, truth)
+                roast = self.roaster.roast(movie, truth).model_copy(
+                    update={"correlation_id": correlation_id}
+                )
+            finally:
+                self._settle_budget(reserved, book.spend())
         record = RoastRecord(movie=movie, truth=truth, roast=roast)
         self.caches.put_roast(record, self.clock())
         return record, True
+
+    # ------------------------------------------------------------------ budget
+
+    def _day(self) -> str:
+        return self.clock().date().isoformat()
+
+    def budget_state(self) -> dict[str, Any]:
+        calls, cost = self.budget.spent(self._day())
+        s = self.settings
+        return {
+            "day": self._day(),
+            "calls": calls,
+            "call_ceiling": s.daily_call_budget,
+            "estimated_cost_usd": cost,
+            "cost_ceiling_usd": s.daily_cost_budget_usd,
+            "exhausted": calls >= s.daily_call_budget or cost >= s.daily_cost_budget_usd,
+        }
+
+    def _seconds_to_midnight(self) -> int:
+        now = self.clock()
+        return 86400 - (now.hour * 3600 + now.minute * 60 + now.second)
+
+    def _reserve_budget(self, calls: int, correlation_id: str | None) -> None:
+        """Check today's spend, then reserve the calls about to be made.
+
+        Check-then-reserve is not one atomic step, so callers racing at the edge can
+        overshoot: by at most the generations in flight at that moment, each with
+        its reserved calls plus retries. In exchange nothing here is a transaction
+        on a hot document.
+        """
+        day = self._day()
+        spent_calls, spent_cost = self.budget.spent(day)
+        s = self.settings
+        if spent_calls + calls > s.daily_call_budget or spent_cost >= s.daily_cost_budget_usd:
+            if self.budget.claim_alert(day):
+                self.journal.log(
+                    "ALERT",
+                    "daily upstream budget exhausted: no new roasts until 00:00 UTC",
+                    correlation_id,
+                    calls=spent_calls,
+                    call_ceiling=s.daily_call_budget,
+                    estimated_cost_usd=spent_cost,
+                    cost_ceiling_usd=s.daily_cost_budget_usd,
+                )
+            raise BudgetExhausted(self._seconds_to_midnight())
+        self.budget.add(day, calls, 0.0)
+
+    def _settle_budget(self, reserved: int, spend: Spend) -> None:
+        """Replace the reservation with what was actually spent (retries included)."""
+        self.budget.add(
+            self._day(), spend.paid_calls - reserved, self.settings.estimated_cost_usd(spend)
+        )
 
     # ------------------------------------------------------------------ runs
 
@@ -254,11 +342,12 @@ class Pipeline:
             return MovieOutcome(movie_id=movie.id, outcome=kind, title=movie.title, recorded_at=now)
         try:
             record, generated = self.ensure_roast(movie, correlation_id)
-        except UpstreamError as exc:
+        except (UpstreamError, BudgetExhausted) as exc:
+            reason = REASON_BUDGET if isinstance(exc, BudgetExhausted) else str(exc)
             return MovieOutcome(
                 movie_id=movie.id,
                 outcome=Outcome.FAILED,
-                reason=str(exc),
+                reason=reason,
                 title=movie.title,
                 recorded_at=self.clock(),
             )
@@ -384,6 +473,7 @@ class Pipeline:
             "last_run": history[0] if history else None,
             "history": history,
             "total_runs": self.runs.total_runs(),
+            "budget": self.budget_state(),
         }
 
     def debug(self, correlation_id: str, log_limit: int = 500) -> dict[str, Any] | None:

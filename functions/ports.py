@@ -140,3 +140,21 @@ class LogStore(Protocol):
     def recent(self, limit: int) -> list[dict[str, Any]]: ...
 
     def for_run(self, correlation_id: str, limit: int) -> list[dict[str, Any]]: ...
+
+
+class DailyBudget(Protocol):
+    """Today's paid upstream calls and estimated cost, shared by every instance."""
+
+    def spent(self, day: str) -> tuple[int, float]:
+        """(calls, cost in USD) recorded for that UTC day."""
+
+    def add(self, day: str, calls: int, cost_usd: float) -> None:
+        """Add to the day's spend (negative calls return an unused reservation)."""
+
+    def claim_alert(self, day: str) -> bool:
+        """True for exactly one caller per day: the one that raises the alert."""
+
+
+class RateLimiter(Protocol):
+    def hit(self, client: str, now: datetime, limit_per_minute: int) -> int | None:
+        """Count one paid request; None if allowed, else seconds until allowed."""

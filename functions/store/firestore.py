@@ -19,13 +19,21 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from datetime import datetime, timedelta
+import random
+from datetime import datetime, timedelta, timezone
 from typing import Any, TypeVar, cast
 
 from google.api_core import exceptions as gexc
 from google.cloud import firestore
 
-from functions.config import LOG_TTL, NOW_PLAYING_TTL, ROAST_TTL, RUN_TTL
+from functions.config import (
+    BUDGET_TTL,
+    LOG_TTL,
+    NOW_PLAYING_TTL,
+    RATE_LIMIT_TTL,
+    ROAST_TTL,
+    RUN_TTL,
+)
 from functions.errors import InfrastructureUnavailable
 from functions.models import (
     Movie,
@@ -402,3 +410,85 @@ class FirestoreLogs:
             .limit(limit)
         )
         return [self._clean(s.to_dict() or {}) for s in query.stream()]
+
+
+class FirestoreBudget:
+    """The day's spend, sharded over a few documents so that a 500-movie night does
+    not send every increment to one hot document. Reads sum the shards in one
+    round trip; writes are server-side increments on a random shard (no transaction,
+    no lock)."""
+
+    SHARDS = 8
+
+    def __init__(self, db: firestore.Client) -> None:
+        self._db = db
+
+    def _shard(self, day: str, k: int) -> Any:
+        return self._db.collection(c.BUDGETS).document(f"{day}-{k}")
+
+    @_infra
+    def spent(self, day: str) -> tuple[int, float]:
+        calls, cost = 0, 0.0
+        for snap in self._db.get_all([self._shard(day, k) for k in range(self.SHARDS)]):
+            if snap.exists:
+                doc = snap.to_dict() or {}
+                calls += int(doc.get("calls", 0))
+                cost += float(doc.get("cost_usd", 0.0))
+        return calls, round(cost, 6)
+
+    @_infra
+    def add(self, day: str, calls: int, cost_usd: float) -> None:
+        if calls == 0 and cost_usd == 0:
+            return
+        self._shard(day, random.randrange(self.SHARDS)).set(
+            {
+                "day": day,
+                "calls": firestore.Increment(calls),
+                "cost_usd": firestore.Increment(cost_usd),
+                c.EXPIRE_AT_FIELD: _day_start(day) + BUDGET_TTL,
+            },
+            merge=True,
+        )
+
+    @_infra
+    def claim_alert(self, day: str) -> bool:
+        try:
+            self._db.collection(c.BUDGETS).document(f"{day}-alert").create(
+                {"day": day, "alerted_at": utcnow(), c.EXPIRE_AT_FIELD: _day_start(day) + BUDGET_TTL}
+            )
+        except gexc.AlreadyExists:
+            return False
+        return True
+
+
+def _day_start(day: str) -> datetime:
+    return datetime.fromisoformat(day).replace(tzinfo=timezone.utc)
+
+
+class FirestoreRateLimiter:
+    """A fixed one-minute window per client: `rate_limits/{client}-{minute}`. The
+    count is read and raised in a transaction; each client has its own document, so
+    there is no contention between clients."""
+
+    def __init__(self, db: firestore.Client) -> None:
+        self._db = db
+
+    @_infra
+    def hit(self, client: str, now: datetime, limit_per_minute: int) -> int | None:
+        minute = int(now.timestamp() // 60)
+        ref = self._db.collection(c.RATE_LIMITS).document(f"{client}-{minute}")
+        retry_after = 60 - int(now.timestamp()) % 60
+
+        @firestore.transactional
+        def count(transaction: Any) -> int | None:
+            snap = ref.get(transaction=transaction)
+            used = int((snap.to_dict() or {}).get("count", 0)) if snap.exists else 0
+            if used >= limit_per_minute:
+                return retry_after
+            transaction.set(
+                ref,
+                {"count": used + 1, c.EXPIRE_AT_FIELD: now + RATE_LIMIT_TTL},
+            )
+            return None
+
+        return cast("int | None", count(self._db.transaction()))

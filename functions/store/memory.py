@@ -189,3 +189,42 @@ class MemoryLogs:
         with self._lock:
             mine = [e for e in self.entries if e.get("correlation_id") == correlation_id]
             return list(reversed(mine))[:limit]
+
+
+class MemoryBudget:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.days: dict[str, tuple[int, float]] = {}
+        self.alerted: set[str] = set()
+
+    def spent(self, day: str) -> tuple[int, float]:
+        with self._lock:
+            calls, cost = self.days.get(day, (0, 0.0))
+            return calls, round(cost, 6)
+
+    def add(self, day: str, calls: int, cost_usd: float) -> None:
+        with self._lock:
+            old_calls, old_cost = self.days.get(day, (0, 0.0))
+            self.days[day] = (old_calls + calls, old_cost + cost_usd)
+
+    def claim_alert(self, day: str) -> bool:
+        with self._lock:
+            if day in self.alerted:
+                return False
+            self.alerted.add(day)
+            return True
+
+
+class MemoryRateLimiter:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.windows: dict[tuple[str, int], int] = {}
+
+    def hit(self, client: str, now: datetime, limit_per_minute: int) -> int | None:
+        minute = int(now.timestamp() // 60)
+        with self._lock:
+            used = self.windows.get((client, minute), 0)
+            if used >= limit_per_minute:
+                return 60 - int(now.timestamp()) % 60
+            self.windows[(client, minute)] = used + 1
+            return None

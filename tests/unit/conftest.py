@@ -9,7 +9,14 @@ from functions.bus import MemoryPublisher
 from functions.config import Settings
 from functions.observability import Journal
 from functions.pipeline import Pipeline
-from functions.store.memory import MemoryCaches, MemoryLeases, MemoryLogs, MemoryRuns
+from functions.store.memory import (
+    MemoryBudget,
+    MemoryCaches,
+    MemoryLeases,
+    MemoryLogs,
+    MemoryRateLimiter,
+    MemoryRuns,
+)
 from tests.fakes import FakeCatalog, FakeResearcher, FakeRoaster, make_movies
 
 
@@ -61,6 +68,8 @@ def world() -> World:
         leases=MemoryLeases(),
         runs=runs,
         journal=Journal(logs),
+        budget=MemoryBudget(),
+        rate_limits=MemoryRateLimiter(),
         clock=clock,
         poll_interval_seconds=0.01,
     )

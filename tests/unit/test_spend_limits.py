@@ -1,0 +1,92 @@
+"""Issue 7 on fakes: who may make us pay, how often, and the daily ceiling."""
+
+from __future__ import annotations
+
+import pytest
+
+from functions.errors import BudgetExhausted, NotOnDemand, RateLimited
+from functions.models import NightlyMessage, Trigger
+from functions.pipeline import REASON_BUDGET
+from tests.unit.conftest import World
+
+
+def with_settings(world: World, **update: object) -> None:
+    world.pipeline.settings = world.pipeline.settings.model_copy(update=update)
+
+
+def test_public_miss_generates_only_now_playing_movies(world: World) -> None:
+    with pytest.raises(NotOnDemand):
+        world.pipeline.movie(900000, client="c1")
+    assert world.roaster.total == 0 and world.catalog.calls["details"] == 0
+    # The admin (client=None) may generate anything TMDB knows.
+    assert world.pipeline.movie(900000).movie.id == 900000
+    # Once cached, anyone may read it.
+    assert world.pipeline.movie(900000, client="c1").movie.id == 900000
+    assert world.roaster.total == 1
+
+
+def test_any_movie_setting_opens_on_demand(world: World) -> None:
+    with_settings(world, on_demand_any_movie=True)
+    assert world.pipeline.movie(900001, client="c1").movie.id == 900001
+
+
+def test_paid_requests_are_rate_limited_per_client(world: World) -> None:
+    with_settings(world, paid_requests_per_minute=2, on_demand_any_movie=True)
+    world.pipeline.movie(1000, client="a")
+    world.pipeline.movie(1001, client="a")
+    with pytest.raises(RateLimited) as caught:
+        world.pipeline.movie(1002, client="a")
+    assert 0 < caught.value.retry_after_seconds <= 60
+    world.pipeline.movie(1002, client="b")  # another client has its own window
+    world.pipeline.movie(1000, client="a")  # cached reads are not limited
+    assert world.roaster.total == 3
+    world.clock.advance(minutes=1)
+    world.pipeline.movie(1003, client="a")
+    assert world.roaster.total == 4
+
+
+def test_call_budget_stops_generation_and_alerts_once(world: World) -> None:
+    with_settings(world, daily_call_budget=4)
+    world.pipeline.movie(1000)
+    world.pipeline.movie(1001)
+    assert world.pipeline.budget_state()["calls"] == 4
+    with pytest.raises(BudgetExhausted):
+        world.pipeline.movie(1002)
+    with pytest.raises(BudgetExhausted):
+        world.pipeline.movie(1003)
+    assert world.researcher.total == 2 and world.roaster.total == 2
+    alerts = [e for e in world.logs.entries if e["severity"] == "ALERT"]
+    assert len(alerts) == 1
+    assert world.pipeline.budget_state()["exhausted"] is True
+    world.clock.advance(days=1)  # a new UTC day, a new budget
+    world.pipeline.movie(1002)
+
+
+def test_nightly_run_crossing_the_budget_is_partial(world: World) -> None:
+    with_settings(world, daily_call_budget=6)
+    run = world.pipeline.start_run(NightlyMessage(trigger=Trigger.SCHEDULED), world.clock())
+    world.deliver_all()
+    final = world.pipeline.status()["last_run"]
+    assert final["correlation_id"] == run.correlation_id
+    assert (final["status"], final["roasts_generated"], final["roasts_failed"]) == ("partial", 3, 2)
+    assert set(final["failure_reasons"].values()) == {REASON_BUDGET}
+    assert world.researcher.total == 3 and world.roaster.total == 3
+    assert world.pipeline.status()["budget"]["exhausted"] is True
+
+
+def test_cost_budget(world: World) -> None:
+    with_settings(world, daily_cost_budget_usd=0.01, price_research_per_call=0.004)
+    world.pipeline.movie(1000)  # 0.004 + tokens
+    world.pipeline.movie(1001)  # 0.008 + tokens
+    world.pipeline.movie(1002)  # 0.012 + tokens: crosses the ceiling
+    with pytest.raises(BudgetExhausted):
+        world.pipeline.movie(1003)
+    assert world.pipeline.budget_state()["estimated_cost_usd"] >= 0.01
+
+
+def test_retries_count_against_the_budget(world: World) -> None:
+    world.roaster.failing = {1000}
+    with pytest.raises(Exception):
+        world.pipeline.movie(1000)
+    # One research and one (failed) roast call were made and recorded.
+    assert world.pipeline.budget_state()["calls"] == 2
