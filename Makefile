@@ -9,7 +9,7 @@ READY := $(VENV)/.ready-$(shell cat requirements.txt requirements-dev.txt 2>/dev
 TF := terraform -chdir=infra
 TFVARS ?= terraform.tfvars
 
-.PHONY: setup run serve trigger test test-unit test-integration test-e2e bench plan deploy destroy lint clean
+.PHONY: setup run serve trigger test test-unit test-integration test-e2e bench plan deploy secrets destroy lint clean
 
 $(READY): requirements.txt requirements-dev.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -50,6 +50,10 @@ plan: ## terraform plan against infra/$(TFVARS)
 deploy: ## terraform init + apply with infra/$(TFVARS)
 	$(TF) init -input=false
 	$(TF) apply -input=false -var-file=$(TFVARS)
+
+secrets: ## first deploy only: enable the APIs and create the four (empty) secrets
+	$(TF) init -input=false
+	$(TF) apply -input=false -var-file=$(TFVARS) -target=google_secret_manager_secret.plotburn
 
 destroy:
 	$(TF) destroy -input=false -var-file=$(TFVARS)

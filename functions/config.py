@@ -67,14 +67,16 @@ class Settings(BaseSettings):
     xai_model: str = Field(DEFAULT_XAI_MODEL, validation_alias="XAI_MODEL")
 
     # Upstream calls: per-attempt timeout and how many attempts before a movie fails.
+    # Worst case per call: 4 x 30 s + 3 x 10 s backoff = 150 s; research and roast
+    # together 300 s, inside the roast function's 540 s and the 330 s lease below.
     upstream_timeout_seconds: float = Field(
-        60.0, gt=0, le=300, validation_alias="PLOTBURN_UPSTREAM_TIMEOUT_SECONDS"
+        30.0, gt=0, le=300, validation_alias="PLOTBURN_UPSTREAM_TIMEOUT_SECONDS"
     )
     upstream_max_attempts: int = Field(
         4, ge=1, le=10, validation_alias="PLOTBURN_UPSTREAM_MAX_ATTEMPTS"
     )
     upstream_backoff_max_seconds: float = Field(
-        20.0, gt=0, le=120, validation_alias="PLOTBURN_UPSTREAM_BACKOFF_MAX_SECONDS"
+        10.0, gt=0, le=120, validation_alias="PLOTBURN_UPSTREAM_BACKOFF_MAX_SECONDS"
     )
 
     # A run still in_progress this long after it started is finalized by the sweep.
@@ -85,9 +87,10 @@ class Settings(BaseSettings):
     single_flight_wait_seconds: float = Field(
         25.0, ge=0, le=500, validation_alias="PLOTBURN_SINGLE_FLIGHT_WAIT_SECONDS"
     )
-    # A generation lease older than this is presumed dead (its holder crashed).
+    # A generation lease older than this is presumed dead (its holder crashed). It
+    # must outlast the slowest generation (see the upstream worst case above).
     generation_lease_seconds: float = Field(
-        180.0, gt=0, le=900, validation_alias="PLOTBURN_GENERATION_LEASE_SECONDS"
+        330.0, gt=0, le=900, validation_alias="PLOTBURN_GENERATION_LEASE_SECONDS"
     )
 
     # Estimated cost: USD per million tokens and per request, for the configured

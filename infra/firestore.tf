@@ -26,19 +26,27 @@ locals {
     "outcomes",
     "logs",
     "leases",
+    "rate_limits",
+    "budgets",
   ]
 
-  # Fields never filtered or ordered on. Large text, maps and arrays would each add
-  # index entries (write cost, storage, and the 40k-entries-per-document limit) for
-  # no query. Exempting a map also exempts its subfields.
+  # Fields no query filters or orders on (tests/infra scans functions/ to keep it
+  # so). Large text, maps and arrays would each add index entries (write cost,
+  # storage, the 40k-entries-per-document limit) for no query. Exempting a map
+  # also exempts its subfields: truths.truth covers truth.brief and
+  # truth.citations; roasts.movie covers the movie's overview.
   index_exemptions = {
-    "roasts/roast"         = { collection = "roasts", field = "roast" }
-    "roasts/truth"         = { collection = "roasts", field = "truth" }
-    "roasts/movie"         = { collection = "roasts", field = "movie" }
-    "truths/brief"         = { collection = "truths", field = "brief" }
-    "truths/citations"     = { collection = "truths", field = "citations" }
-    "runs/movie_ids"       = { collection = "runs", field = "movie_ids" }
-    "runs/failure_reasons" = { collection = "runs", field = "failure_reasons" }
+    "now_playing/movies"    = { collection = "now_playing", field = "movies" }
+    "truths/movie"          = { collection = "truths", field = "movie" }
+    "truths/truth"          = { collection = "truths", field = "truth" }
+    "roasts/movie"          = { collection = "roasts", field = "movie" }
+    "roasts/truth"          = { collection = "roasts", field = "truth" }
+    "roasts/roast"          = { collection = "roasts", field = "roast" }
+    "runs/movie_ids"        = { collection = "runs", field = "movie_ids" }
+    "runs/failed_movie_ids" = { collection = "runs", field = "failed_movie_ids" }
+    "runs/failure_reasons"  = { collection = "runs", field = "failure_reasons" }
+    "outcomes/reason"       = { collection = "outcomes", field = "reason" }
+    "logs/message"          = { collection = "logs", field = "message" }
   }
 }
 

@@ -35,7 +35,7 @@ locals {
   # Pub/Sub always sees the function's own answer (success or 5xx) first.
   api_timeout_seconds    = 60
   fanout_timeout_seconds = 300
-  roast_timeout_seconds  = 300
+  roast_timeout_seconds  = 540
   ack_margin_seconds     = 30
 
   # Plain (non-secret) configuration, identical for the three functions. Every key

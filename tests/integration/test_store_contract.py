@@ -13,7 +13,14 @@ import pytest
 from functions.config import NOW_PLAYING_TTL, ROAST_TTL
 from functions.models import MovieOutcome, Outcome, RoastRecord, Run, RunStatus, Trigger
 from functions.store import memory
-from functions.store.firestore import FirestoreCaches, FirestoreLeases, FirestoreLogs, FirestoreRuns
+from functions.store.firestore import (
+    FirestoreBudget,
+    FirestoreCaches,
+    FirestoreLeases,
+    FirestoreLogs,
+    FirestoreRateLimiter,
+    FirestoreRuns,
+)
 from tests.fakes import FakeResearcher, FakeRoaster, make_movies
 
 NOW = datetime(2026, 11, 28, 16, 30, tzinfo=timezone.utc)
@@ -27,6 +34,8 @@ def stores(request: pytest.FixtureRequest) -> Iterator[dict[str, Any]]:
             "leases": memory.MemoryLeases(timedelta(seconds=60)),
             "runs": memory.MemoryRuns(),
             "logs": memory.MemoryLogs(),
+            "budget": memory.MemoryBudget(),
+            "rate_limits": memory.MemoryRateLimiter(),
         }
         return
     db = request.getfixturevalue("firestore_db")
@@ -35,6 +44,8 @@ def stores(request: pytest.FixtureRequest) -> Iterator[dict[str, Any]]:
         "leases": FirestoreLeases(db, "v1", timedelta(seconds=60)),
         "runs": FirestoreRuns(db),
         "logs": FirestoreLogs(db),
+        "budget": FirestoreBudget(db),
+        "rate_limits": FirestoreRateLimiter(db),
     }
 
 
@@ -184,3 +195,28 @@ def test_logs_newest_first_and_by_run(stores: dict[str, Any]) -> None:
         logs.write({"severity": "INFO", "message": f"m{i}", "correlation_id": "cron-1" if i % 2 else "cron-2"})
     assert [e["message"] for e in logs.recent(3)] == ["m4", "m3", "m2"]
     assert [e["message"] for e in logs.for_run("cron-1", 10)] == ["m3", "m1"]
+
+
+def test_budget_sums_concurrent_adds_and_alerts_once(stores: dict[str, Any]) -> None:
+    budget = stores["budget"]
+    assert budget.spent("2026-11-28") == (0, 0.0)
+    threads = [threading.Thread(target=budget.add, args=("2026-11-28", 2, 0.25)) for _ in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    budget.add("2026-11-28", -1, 0.0)
+    assert budget.spent("2026-11-28") == (39, 5.0)
+    assert budget.spent("2026-11-29") == (0, 0.0)
+    claims = [budget.claim_alert("2026-11-28") for _ in range(3)]
+    assert claims == [True, False, False]
+    assert budget.claim_alert("2026-11-29")
+
+
+def test_rate_limiter_window_per_client(stores: dict[str, Any]) -> None:
+    limiter = stores["rate_limits"]
+    at = NOW + timedelta(seconds=15)
+    assert [limiter.hit("a", at, 3) for _ in range(3)] == [None, None, None]
+    assert limiter.hit("a", at, 3) == 45
+    assert limiter.hit("b", at, 3) is None
+    assert limiter.hit("a", at + timedelta(minutes=1), 3) is None

@@ -1,0 +1,955 @@
+"""infra/*.tf held to the code it deploys.
+
+Terraform cannot plan here (no provider downloads), so these tests read the HCL with
+python-hcl2 and check it against the Python it configures: the settings the code
+reads, the entry points main.py defines, the message the scheduler sends, the
+Firestore collections that expire and the queries the store runs. They also pin the
+security shape: secrets only through Secret Manager, no broad roles, fanout and roast
+invocable only by the push subscriptions' identity.
+
+python-hcl2 8.x notes: string literals keep their quotes ('"api"'), whole-value
+expressions come as '${...}', templates as '"...${...}..."', blocks as lists of
+dicts and block labels as quoted keys.
+"""
+
+from __future__ import annotations
+
+import ast
+import base64
+import fnmatch
+import json
+import re
+import shutil
+import subprocess
+import typing
+from collections.abc import Iterator
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import hcl2
+import pytest
+from hcl2.utils import SerializationOptions
+from pydantic import AliasChoices, SecretStr
+
+from functions.config import DEFAULT_XAI_MODEL, Settings
+from functions.models import NightlyMessage, Trigger
+from functions.store import collections
+
+ROOT = Path(__file__).resolve().parents[2]
+INFRA = ROOT / "infra"
+MAIN_PY = ROOT / "main.py"
+FUNCTIONS_DIR = ROOT / "functions"
+
+FUNCTIONS = ("api", "fanout", "roast")
+MAX_EVENT_TIMEOUT = 540  # Cloud Functions' cap for event-driven work
+MAX_ACK_DEADLINE = 600  # Pub/Sub's cap; for push it is the HTTP request timeout
+
+# Settings fields the cloud deployment must set explicitly even though they have a
+# default: the defaults suit local runs (project "plotburn-local"), not production.
+MUST_SET_IN_CLOUD = (
+    "project",
+    "nightly_topic",
+    "roast_topic",
+    "dead_letter_topic",
+    "cache_version",
+    "perplexity_model",
+    "xai_model",
+)
+# Project-level roles allowed at all, and for whom.
+PROJECT_ROLES = {
+    "roles/datastore.user",  # runtimes: Firestore has no finer IAM resource
+    "roles/logging.logWriter",
+    "roles/run.builder",  # the build identity (Google's documented build SA role)
+}
+
+
+# --------------------------------------------------------------------------- HCL
+
+
+def _parse(path: Path) -> dict[str, Any]:
+    options = SerializationOptions(with_comments=False)
+    return hcl2.loads(path.read_text(encoding="utf-8"), serialization_options=options)
+
+
+def unquote(value: Any) -> Any:
+    """'"api"' -> 'api'. Expressions ('${...}') and non-strings are returned as is."""
+    if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] == '"':
+        return value[1:-1]
+    return value
+
+
+def expression(value: Any) -> str | None:
+    """'${var.x}' -> 'var.x'; None for literals and templates."""
+    if isinstance(value, str) and value.startswith("${") and value.endswith("}"):
+        return value[2:-1].strip()
+    return None
+
+
+def block(body: dict[str, Any], name: str) -> dict[str, Any]:
+    """The single nested block `name` of a body (fails if absent or repeated)."""
+    found = body.get(name)
+    assert isinstance(found, list) and len(found) == 1, f"expected one {name} block, got {found!r}"
+    return found[0]
+
+
+def blocks(body: dict[str, Any], name: str) -> list[dict[str, Any]]:
+    found = body.get(name, [])
+    assert isinstance(found, list), f"{name} is not a block: {found!r}"
+    return found
+
+
+class Config:
+    """All infra/*.tf files, merged."""
+
+    def __init__(self) -> None:
+        self.files = sorted(INFRA.glob("*.tf"))
+        self.resources: dict[tuple[str, str], dict[str, Any]] = {}
+        self.data: dict[tuple[str, str], dict[str, Any]] = {}
+        self.variables: dict[str, dict[str, Any]] = {}
+        self.outputs: dict[str, dict[str, Any]] = {}
+        self.locals: dict[str, Any] = {}
+        self.text = {path.name: path.read_text(encoding="utf-8") for path in self.files}
+        for path in self.files:
+            tree = _parse(path)
+            for kind, target in (("resource", self.resources), ("data", self.data)):
+                for entry in tree.get(kind, []):
+                    for rtype, named in entry.items():
+                        for rname, body in named.items():
+                            key = (unquote(rtype), unquote(rname))
+                            assert key not in target, f"{kind} {key} declared twice"
+                            target[key] = body
+            for entry in tree.get("variable", []):
+                for name, body in entry.items():
+                    self.variables[unquote(name)] = body
+            for entry in tree.get("output", []):
+                for name, body in entry.items():
+                    self.outputs[unquote(name)] = body
+            for entry in tree.get("locals", []):
+                for name, value in entry.items():
+                    if name.startswith("__"):
+                        continue
+                    assert name not in self.locals, f"local.{name} declared twice"
+                    self.locals[name] = value
+
+    def of_type(self, rtype: str) -> dict[str, dict[str, Any]]:
+        return {name: body for (t, name), body in self.resources.items() if t == rtype}
+
+    def resource(self, rtype: str, name: str) -> dict[str, Any]:
+        assert (rtype, name) in self.resources, f"missing resource {rtype}.{name}"
+        return self.resources[(rtype, name)]
+
+    def default(self, name: str) -> Any:
+        assert name in self.variables, f"missing variable {name}"
+        assert "default" in self.variables[name], f"variable {name} has no default"
+        return unquote(self.variables[name]["default"])
+
+
+@lru_cache(maxsize=1)
+def tf() -> Config:
+    return Config()
+
+
+@lru_cache(maxsize=1)
+def example_tfvars() -> dict[str, Any]:
+    tree = _parse(INFRA / "example.tfvars")
+    return {k: unquote(v) for k, v in tree.items() if not k.startswith("__")}
+
+
+# --------------------------------------------------- a small evaluator of our HCL
+
+
+class Unresolvable(Exception):
+    pass
+
+
+def _split_top_level(text: str, sep: str = ",") -> list[str]:
+    parts, depth, quoted, start = [], 0, False, 0
+    for i, ch in enumerate(text):
+        if ch == '"' and (i == 0 or text[i - 1] != "\\"):
+            quoted = not quoted
+        elif not quoted and ch in "([{":
+            depth += 1
+        elif not quoted and ch in ")]}":
+            depth -= 1
+        elif not quoted and depth == 0 and ch == sep:
+            parts.append(text[start:i].strip())
+            start = i + 1
+    parts.append(text[start:].strip())
+    return [p for p in parts if p]
+
+
+def _template_parts(template: str) -> Iterator[tuple[bool, str]]:
+    """Split '"a${x}b"' content into (is_expression, text) pieces, braces balanced."""
+    i = 0
+    while i < len(template):
+        start = template.find("${", i)
+        if start < 0:
+            yield False, template[i:]
+            return
+        if start > i:
+            yield False, template[i:start]
+        depth, j = 0, start + 1
+        while j < len(template):
+            if template[j] == "{":
+                depth += 1
+            elif template[j] == "}":
+                depth -= 1
+                if depth == 0:
+                    break
+            j += 1
+        yield True, template[start + 2 : j]
+        i = j + 1
+
+
+class Evaluator:
+    """Evaluates the expression forms our Terraform uses, under given variables."""
+
+    FOR_FILTER = re.compile(
+        r"^\{\s*for\s+(\w+)\s*,\s*(\w+)\s+in\s+(\{.*\})\s*:\s*\1\s*=>\s*\2\s+if\s+\2\s*!=\s*\"\"\s*\}$",
+        re.S,
+    )
+
+    def __init__(self, config: Config, overrides: dict[str, Any] | None = None) -> None:
+        self.config = config
+        self.vars: dict[str, Any] = {}
+        for name, body in config.variables.items():
+            if "default" in body:
+                self.vars[name] = unquote(body["default"])
+        for name, value in example_tfvars().items():
+            self.vars.setdefault(name, value)  # only variables without a default
+        self.vars.update(overrides or {})
+
+    def value(self, value: Any) -> Any:
+        if isinstance(value, bool | int | float) or value is None:
+            return value
+        if isinstance(value, list):
+            return [self.value(v) for v in value]
+        if isinstance(value, dict):
+            return {unquote(k): self.value(v) for k, v in value.items() if not k.startswith("__")}
+        expr = expression(value)
+        if expr is not None:
+            return self.expr(expr)
+        if isinstance(value, str) and value.startswith('"'):
+            return "".join(
+                str(self.expr(text)) if is_expr else text
+                for is_expr, text in _template_parts(value[1:-1])
+            )
+        return value  # a bare word such as a type constraint
+
+    def hcl_object(self, text: str) -> Any:
+        """An object or tuple literal, parsed by hcl2 and evaluated."""
+        options = SerializationOptions(with_comments=False)
+        return self.value(hcl2.loads(f"x = {text}\n", serialization_options=options)["x"])
+
+    def expr(self, expr: str) -> Any:
+        expr = expr.strip()
+        if re.fullmatch(r'"[^"$]*"', expr):
+            return expr[1:-1]
+        if m := re.fullmatch(r"var\.(\w+)", expr):
+            if m.group(1) not in self.vars:
+                raise Unresolvable(expr)
+            return self.vars[m.group(1)]
+        if m := re.fullmatch(r"local\.(\w+)((?:\.\w+)*)", expr):
+            if m.group(1) not in self.config.locals:
+                raise Unresolvable(expr)
+            result = self.value(self.config.locals[m.group(1)])
+            for attr in filter(None, m.group(2).split(".")):
+                result = result[attr]
+            return result
+        if m := re.fullmatch(r"(google_\w+)\.(\w+)\.(name|secret_id|account_id)", expr):
+            rtype, rname, attr = m.groups()
+            body = self.config.resources.get((rtype, rname))
+            if body is None or attr not in body:
+                raise Unresolvable(expr)
+            return self.value(body[attr])
+        if m := re.fullmatch(r"(merge|jsonencode|base64encode|toset)\((.*)\)", expr, re.S):
+            func, args = m.group(1), _split_top_level(m.group(2))
+            if func == "merge":
+                merged: dict[str, Any] = {}
+                for arg in args:
+                    merged.update(self.expr(arg))
+                return merged
+            (arg,) = args
+            inner = self.hcl_object(arg) if arg[0] in "{[" else self.expr(arg)
+            if func == "jsonencode":
+                return json.dumps(inner, separators=(",", ":"))
+            if func == "base64encode":
+                return base64.b64encode(str(inner).encode()).decode()
+            return set(inner)
+        if m := self.FOR_FILTER.fullmatch(expr):
+            source = self.hcl_object(m.group(3))
+            return {k: v for k, v in source.items() if v != ""}
+        if expr[:1] in ("{", "["):
+            return self.hcl_object(expr)
+        raise Unresolvable(expr)
+
+
+# --------------------------------------------------------------- code under test
+
+
+def env_aliases(field: Any) -> list[str]:
+    alias = field.validation_alias
+    if isinstance(alias, str):
+        return [alias]
+    if isinstance(alias, AliasChoices):
+        return [c for c in alias.choices if isinstance(c, str)]
+    return []
+
+
+def is_secret(field: Any) -> bool:
+    def contains(annotation: Any) -> bool:
+        return annotation is SecretStr or any(contains(a) for a in typing.get_args(annotation))
+
+    return contains(field.annotation)
+
+
+SETTINGS_FIELDS = Settings.model_fields
+ALL_ALIASES = {alias for f in SETTINGS_FIELDS.values() for alias in env_aliases(f)}
+SECRET_VARS = {a for f in SETTINGS_FIELDS.values() if is_secret(f) for a in env_aliases(f)}
+
+
+def function_env(name: str, **overrides: Any) -> dict[str, str]:
+    """The plain environment_variables of one function, evaluated."""
+    body = block(tf().resource("google_cloudfunctions2_function", name), "service_config")
+    env = Evaluator(tf(), overrides).value(body["environment_variables"])
+    assert isinstance(env, dict), f"{name}: environment_variables is not a map: {env!r}"
+    return env
+
+
+def function_secret_env(name: str) -> dict[str, dict[str, Any]]:
+    body = block(tf().resource("google_cloudfunctions2_function", name), "service_config")
+    out: dict[str, dict[str, Any]] = {}
+    for item in blocks(body, "secret_environment_variables"):
+        key = unquote(item["key"])
+        assert key not in out, f"{name}: secret env {key} mounted twice"
+        out[key] = item
+    return out
+
+
+def secret_ref(item: dict[str, Any]) -> str:
+    """Which local.secrets entry a secret_environment_variables block mounts."""
+    m = re.fullmatch(
+        r'google_secret_manager_secret\.plotburn\["(\w+)"\]\.secret_id', expression(item["secret"]) or ""
+    )
+    assert m, f"secret must reference google_secret_manager_secret.plotburn[KEY]: {item['secret']!r}"
+    return m.group(1)
+
+
+# ========================================================================= tests
+
+
+def test_every_tf_file_parses_and_declares_the_expected_parts() -> None:
+    names = {p.name for p in tf().files}
+    expected = {
+        "apis.tf", "firestore.tf", "functions.tf", "iam.tf", "main.tf", "outputs.tf",
+        "pubsub.tf", "scheduler.tf", "secrets.tf", "storage.tf", "variables.tf", "versions.tf",
+    }  # fmt: skip
+    assert expected <= names, f"missing: {sorted(expected - names)}"
+    assert set(tf().of_type("google_cloudfunctions2_function")) == set(FUNCTIONS)
+
+
+def test_topic_names_equal_the_settings_defaults() -> None:
+    ev = Evaluator(tf())
+    for var, field, resource in (
+        ("nightly_topic", "nightly_topic", "nightly"),
+        ("roast_topic", "roast_topic", "roast"),
+        ("dead_letter_topic", "dead_letter_topic", "dead_letter"),
+    ):
+        default = SETTINGS_FIELDS[field].default
+        assert tf().default(var) == default, f"var.{var} default != Settings.{field} default"
+        topic = tf().resource("google_pubsub_topic", resource)
+        assert ev.value(topic["name"]) == default
+
+
+def test_model_and_cache_defaults_equal_the_code() -> None:
+    assert tf().default("xai_model") == DEFAULT_XAI_MODEL == SETTINGS_FIELDS["xai_model"].default
+    assert tf().default("perplexity_model") == SETTINGS_FIELDS["perplexity_model"].default
+    assert tf().default("cache_version") == SETTINGS_FIELDS["cache_version"].default
+    assert tf().default("tmdb_region") == ""  # unset: TMDB's own default region
+    assert tf().default("runtime") == "python312"
+    assert tf().default("region") == "asia-south1"
+    assert tf().default("firestore_location") == "asia-south1"
+
+
+def test_entry_points_are_api_fanout_roast_and_exist_in_main_py() -> None:
+    entry_points = {}
+    for name, body in tf().of_type("google_cloudfunctions2_function").items():
+        build = block(body, "build_config")
+        entry_points[name] = unquote(build["entry_point"])
+        assert unquote(body["name"]) == name
+        assert expression(build["runtime"]) == "var.runtime"
+    assert entry_points == {"api": "api", "fanout": "fanout", "roast": "roast"}
+
+    if not MAIN_PY.exists():
+        pytest.skip("main.py not written yet (the lead adds it)")
+    tree = ast.parse(MAIN_PY.read_text(encoding="utf-8"))
+    defined = {node.name: node for node in tree.body if isinstance(node, ast.FunctionDef)}
+    missing = set(entry_points.values()) - set(defined)
+    assert not missing, f"main.py does not define {sorted(missing)}"
+
+    # fanout and roast have no event_trigger: Pub/Sub pushes to them over HTTP and
+    # functions-framework builds the CloudEvent only for functions registered as
+    # cloud_event functions; api must be an HTTP function.
+    def decorators(node: ast.FunctionDef) -> set[str]:
+        names = set()
+        for deco in node.decorator_list:
+            target = deco.func if isinstance(deco, ast.Call) else deco
+            names.add(target.attr if isinstance(target, ast.Attribute) else getattr(target, "id", ""))
+        return names
+
+    assert "http" in decorators(defined["api"])
+    assert "cloud_event" in decorators(defined["fanout"])
+    assert "cloud_event" in decorators(defined["roast"])
+    for name in FUNCTIONS:
+        body = tf().resource("google_cloudfunctions2_function", name)
+        assert "event_trigger" not in body, f"{name}: delivery is by declared push subscriptions"
+
+
+def test_scheduler_sends_a_scheduled_nightly_message_at_22_ist() -> None:
+    jobs = tf().of_type("google_cloud_scheduler_job")
+    assert list(jobs) == ["nightly"]
+    job = jobs["nightly"]
+    ev = Evaluator(tf())
+    assert ev.value(job["schedule"]) == "0 22 * * *"
+    assert ev.value(job["time_zone"]) == "Asia/Kolkata"
+
+    target = block(job, "pubsub_target")
+    assert expression(target["topic_name"]) == "google_pubsub_topic.nightly.id"
+    data = ev.value(target["data"])
+    message = NightlyMessage.model_validate_json(base64.b64decode(data, validate=True))
+    assert message.trigger is Trigger.SCHEDULED
+    assert message.correlation_id is None  # derived from the publish time, per run
+
+    retry = block(job, "retry_config")
+    assert int(retry["retry_count"]) >= 1
+    assert {"min_backoff_duration", "max_backoff_duration"} <= set(retry)
+
+
+def test_manual_run_command_publishes_a_valid_nightly_message() -> None:
+    command = Evaluator(tf()).value(tf().outputs["manual_run_command"]["value"])
+    assert command.startswith(f"gcloud pubsub topics publish {SETTINGS_FIELDS['nightly_topic'].default} ")
+    assert "--project=my-gcp-project" in command  # from example.tfvars
+    m = re.search(r"--message='([^']*)'", command)
+    assert m, command
+    assert NightlyMessage.model_validate_json(m.group(1)).trigger in set(Trigger)
+
+
+def test_ttl_policies_are_exactly_the_expiring_collections() -> None:
+    fields = tf().of_type("google_firestore_field")
+    with_ttl = {name: body for name, body in fields.items() if "ttl_config" in body}
+    assert list(with_ttl) == ["ttl"], "one for_each resource carries every TTL policy"
+    ttl = with_ttl["ttl"]
+    ev = Evaluator(tf())
+    assert ev.value(ttl["field"]) == collections.EXPIRE_AT_FIELD
+    assert expression(ttl["collection"]) == "each.value"
+    assert ev.value(ttl["for_each"]) == set(collections.EXPIRING_COLLECTIONS)
+    assert block(ttl, "ttl_config") == {"__is_block__": True}  # empty: TTL on
+    # The TTL timestamp is not indexed either (monotonic values hotspot).
+    assert block(ttl, "index_config") == {"__is_block__": True}
+    assert expression(ttl["database"]) == "google_firestore_database.default.name"
+
+
+def test_firestore_database_is_protected_native_default() -> None:
+    db = tf().resource("google_firestore_database", "default")
+    assert unquote(db["name"]) == "(default)"
+    assert unquote(db["type"]) == "FIRESTORE_NATIVE"
+    assert expression(db["location_id"]) == "var.firestore_location"
+    assert unquote(db["delete_protection_state"]) == "DELETE_PROTECTION_ENABLED"
+    assert unquote(db["deletion_policy"]) == "ABANDON"
+
+
+# ---------------------------------------------------------- Firestore queries
+
+
+def _collection_name(node: ast.expr) -> str | None:
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.Attribute) and hasattr(collections, node.attr):
+        value = getattr(collections, node.attr)
+        return value if isinstance(value, str) else None
+    return None
+
+
+def _firestore_queries() -> list[dict[str, Any]]:
+    """Every query chain in functions/: its collection and the fields it touches."""
+    queries = []
+    for path in sorted(FUNCTIONS_DIR.rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        inner: set[int] = set()
+        chains = []
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Call):
+                continue
+            chain, cur = [], node
+            while isinstance(cur, ast.Call) and isinstance(cur.func, ast.Attribute):
+                chain.append(cur)
+                cur = cur.func.value
+                if isinstance(cur, ast.Call):
+                    inner.add(id(cur))
+            if chain:
+                chains.append((node, list(reversed(chain)), path))
+        for root, chain, path in chains:
+            if id(root) in inner:
+                continue
+            query: dict[str, Any] = {
+                "where": f"{path.relative_to(ROOT)}:{root.lineno}",
+                "collection": None,
+                "group": False,
+                "equality": set(),
+                "range": set(),
+                "order": {},
+            }
+            for call in chain:
+                method = call.func.attr  # type: ignore[union-attr]
+                if method in ("collection", "collection_group") and call.args:
+                    query["collection"] = _collection_name(call.args[0])
+                    query["group"] = method == "collection_group"
+                    query["equality"], query["range"], query["order"] = set(), set(), {}
+                elif method == "where":
+                    filt = next((k.value for k in call.keywords if k.arg == "filter"), None)
+                    args = filt.args if isinstance(filt, ast.Call) else call.args
+                    if len(args) >= 2 and isinstance(args[0], ast.Constant):
+                        op = args[1].value if isinstance(args[1], ast.Constant) else "?"
+                        kind = "equality" if op in ("==", "in", "array_contains") else "range"
+                        query[kind].add(args[0].value)
+                elif method == "order_by" and call.args and isinstance(call.args[0], ast.Constant):
+                    direction = next((k.value for k in call.keywords if k.arg == "direction"), None)
+                    descending = isinstance(direction, ast.Attribute) and direction.attr == "DESCENDING"
+                    query["order"][call.args[0].value] = "DESCENDING" if descending else "ASCENDING"
+            if query["equality"] or query["range"] or query["order"]:
+                queries.append(query)
+    return queries
+
+
+def _composite_indexes() -> dict[str, dict[str, Any]]:
+    out = {}
+    for name, body in tf().of_type("google_firestore_index").items():
+        out[name] = {
+            "collection": unquote(body["collection"]),
+            "scope": unquote(body.get("query_scope", '"COLLECTION"')),
+            "fields": {unquote(f["field_path"]): unquote(f["order"]) for f in blocks(body, "fields")},
+        }
+    return out
+
+
+def test_the_store_has_queries_to_check() -> None:
+    queries = _firestore_queries()
+    touched = {(q["collection"], f) for q in queries for f in q["equality"] | q["range"] | set(q["order"])}
+    # The sweep and the per-run log view: if these vanish the scanner is broken.
+    assert ("runs", "status") in touched and ("logs", "correlation_id") in touched, touched
+
+
+def test_composite_indexes_are_exactly_those_the_queries_need() -> None:
+    needed = []
+    for q in _firestore_queries():
+        fields = q["equality"] | q["range"] | set(q["order"])
+        if len(fields) > 1 and (q["range"] or q["order"]):
+            assert not q["group"], f"{q['where']}: collection-group query needs a COLLECTION_GROUP index"
+            assert q["collection"], f"{q['where']}: cannot tell which collection this query reads"
+            needed.append(q)
+    indexes = _composite_indexes()
+    for q in needed:
+        fields = q["equality"] | q["range"] | set(q["order"])
+        match = [
+            name
+            for name, idx in indexes.items()
+            if idx["collection"] == q["collection"]
+            and idx["scope"] == "COLLECTION"
+            and set(idx["fields"]) == fields
+            and all(idx["fields"][f] == d for f, d in q["order"].items())
+        ]
+        assert match, f"{q['where']}: no composite index on {q['collection']} {sorted(fields)}"
+    used = {
+        name
+        for name, idx in indexes.items()
+        for q in needed
+        if idx["collection"] == q["collection"] and set(idx["fields"]) == q["equality"] | q["range"] | set(q["order"])
+    }
+    assert used == set(indexes), f"composite indexes no query needs: {sorted(set(indexes) - used)}"
+    assert len(indexes) >= 2
+
+
+def test_index_exemptions_are_never_queried() -> None:
+    ev = Evaluator(tf())
+    exempt = {(e["collection"], e["field"]) for e in ev.value(tf().locals["index_exemptions"]).values()}
+    exempt |= {(c, collections.EXPIRE_AT_FIELD) for c in collections.EXPIRING_COLLECTIONS}
+    assert ("roasts", "roast") in exempt and ("runs", "movie_ids") in exempt
+    unindexed = tf().resource("google_firestore_field", "unindexed")
+    assert block(unindexed, "index_config") == {"__is_block__": True}
+    assert expression(unindexed["for_each"]) == "local.index_exemptions"
+    for q in _firestore_queries():
+        for field in q["equality"] | q["range"] | set(q["order"]):
+            hit = [(c, f) for c, f in exempt if f == field and (q["collection"] in (c, None))]
+            assert not hit, f"{q['where']} queries {field}, which infra/firestore.tf leaves unindexed"
+
+
+# ---------------------------------------------------------------- settings/env
+
+
+def test_every_env_key_terraform_sets_is_read_by_settings() -> None:
+    for name in FUNCTIONS:
+        keys = set(function_env(name, tmdb_region="IN")) | set(function_secret_env(name))
+        unknown = keys - ALL_ALIASES
+        assert not unknown, f"{name} sets variables Settings never reads: {sorted(unknown)}"
+
+
+def test_every_setting_is_set_by_terraform_or_has_a_default() -> None:
+    for name in FUNCTIONS:
+        provided = set(function_env(name)) | set(function_secret_env(name))
+        for field_name, field in SETTINGS_FIELDS.items():
+            aliases = set(env_aliases(field))
+            assert aliases, f"Settings.{field_name} has no environment variable alias"
+            if field.is_required():
+                assert aliases & provided, f"{name} does not set required {sorted(aliases)}"
+            if field_name in MUST_SET_IN_CLOUD:
+                assert aliases & set(function_env(name)), f"{name} must set {sorted(aliases)}"
+
+
+def test_tmdb_region_is_set_only_when_given() -> None:
+    for name in FUNCTIONS:
+        assert "TMDB_REGION" not in function_env(name)
+        assert function_env(name, tmdb_region="IN")["TMDB_REGION"] == "IN"
+
+
+def test_the_deployed_environment_validates_as_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in FUNCTIONS:
+        for alias in ALL_ALIASES:
+            monkeypatch.delenv(alias, raising=False)
+        env = function_env(name, tmdb_region="IN")
+        for key, value in env.items():
+            monkeypatch.setenv(key, str(value))
+        for key in function_secret_env(name):
+            monkeypatch.setenv(key, "dummy-not-a-secret")
+        settings = Settings()
+        assert settings.project == "my-gcp-project"
+        assert settings.nightly_topic == SETTINGS_FIELDS["nightly_topic"].default
+        assert settings.roast_topic == SETTINGS_FIELDS["roast_topic"].default
+        assert settings.dead_letter_topic == SETTINGS_FIELDS["dead_letter_topic"].default
+        assert settings.tmdb_region == "IN"
+        assert settings.xai_model == DEFAULT_XAI_MODEL
+
+
+def test_secrets_come_only_from_secret_manager() -> None:
+    assert SECRET_VARS == {"TMDB_API_TOKEN", "PERPLEXITY_API_KEY", "XAI_API_KEY", "PLOTBURN_ADMIN_TOKEN"}
+    secrets = Evaluator(tf()).value(tf().locals["secrets"])
+    assert set(secrets) == SECRET_VARS
+    assert all(re.fullmatch(r"plotburn-[a-z0-9-]+", v) for v in secrets.values()), secrets
+    secret_res = tf().resource("google_secret_manager_secret", "plotburn")
+    assert expression(secret_res["for_each"]) == "local.secrets"
+    assert block(block(secret_res, "replication"), "auto") == {"__is_block__": True}
+
+    mounted: set[str] = set()
+    for name in FUNCTIONS:
+        plain = set(function_env(name, tmdb_region="IN"))
+        assert not plain & SECRET_VARS, f"{name} passes a secret as a plain variable"
+        for key, item in function_secret_env(name).items():
+            assert key in SECRET_VARS, f"{name}: {key} is not a secret setting"
+            assert secret_ref(item) == key, f"{name}: {key} mounts the wrong secret"
+            assert unquote(item["version"]) == "latest"
+            assert expression(item["project_id"]) == "var.project_id"
+            mounted.add(key)
+    assert mounted == SECRET_VARS
+
+
+def test_secret_values_are_nowhere_in_terraform() -> None:
+    assert not tf().of_type("google_secret_manager_secret_version")
+    for filename, text in tf().text.items():
+        for word in ("secret_data", "secret_string", "sensitive"):
+            assert word not in text, f"{filename} mentions {word}"
+    for name, out in tf().outputs.items():
+        value = json.dumps(out["value"])
+        assert "secret_version" not in value and "secret_data" not in value, name
+    tfvars = example_tfvars()
+    assert not {k for k in tfvars if re.search(r"token|key|secret|password", k, re.I)}, tfvars
+
+
+def test_each_function_reads_only_its_secrets_and_is_granted_exactly_them() -> None:
+    access = Evaluator(tf()).value(tf().locals["secret_access"])
+    assert {k: set(v) for k, v in access.items()} == {
+        "api": {"PLOTBURN_ADMIN_TOKEN", "TMDB_API_TOKEN", "PERPLEXITY_API_KEY", "XAI_API_KEY"},
+        "fanout": {"TMDB_API_TOKEN"},
+        "roast": {"TMDB_API_TOKEN", "PERPLEXITY_API_KEY", "XAI_API_KEY"},
+    }
+    for name in FUNCTIONS:
+        assert set(function_secret_env(name)) == set(access[name]), name
+    grants = tf().resource("google_secret_manager_secret_iam_member", "access")
+    assert expression(grants["for_each"]) == "local.secret_grants"
+    assert "local.secret_access" in tf().locals["secret_grants"]
+    assert unquote(grants["role"]) == "roles/secretmanager.secretAccessor"
+    assert expression(grants["member"]) == "local.runtime_members[each.value.fn]"
+    assert len(tf().of_type("google_secret_manager_secret_iam_member")) == 1
+
+
+# ------------------------------------------------------------------------ IAM
+
+
+def _all_roles(node: Any) -> Iterator[str]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "role":
+                yield unquote(value)
+            else:
+                yield from _all_roles(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _all_roles(item)
+
+
+def _member_of(body: dict[str, Any]) -> str:
+    """A member reference reduced to the identity's short name."""
+    raw = json.dumps(body["member"])
+    for sa in ("api", "fanout", "roast", "push", "build"):
+        if f"runtime_members.{sa}" in raw or f"google_service_account.{sa}." in raw:
+            return sa
+    if "pubsub_service_agent" in raw:
+        return "pubsub-agent"
+    if unquote(body["member"]) in ("allUsers", "allAuthenticatedUsers"):
+        return unquote(body["member"])
+    if expression(body["member"]) == "each.value":
+        return "for_each"
+    raise AssertionError(f"unrecognised member {body['member']!r}")
+
+
+def test_no_role_is_broader_than_needed() -> None:
+    roles = set(_all_roles(list(tf().resources.values())))
+    assert {"roles/pubsub.publisher", "roles/run.invoker", "roles/datastore.user"} <= roles
+    for role in roles:
+        assert role not in ("roles/owner", "roles/editor", "roles/viewer"), role
+        assert not re.search(r"admin", role, re.I), f"admin role granted: {role}"
+    for authoritative in ("google_project_iam_binding", "google_project_iam_policy"):
+        assert not tf().of_type(authoritative), f"{authoritative} would clobber the project's policy"
+
+
+def test_project_level_grants_are_only_firestore_and_build() -> None:
+    grants = tf().of_type("google_project_iam_member")
+    assert grants, "the runtimes need roles/datastore.user"
+    for name, body in grants.items():
+        role = unquote(body["role"])
+        assert role in PROJECT_ROLES, f"project-level {role} ({name})"
+        member = _member_of(body)
+        if role == "roles/datastore.user":
+            assert member == "for_each" and expression(body["for_each"]) == "local.runtime_members"
+        if role == "roles/run.builder":
+            assert member == "build"
+    # datastore.user goes to the three runtimes, nothing else
+    assert set(tf().locals["runtime_members"]) == set(FUNCTIONS)
+    roles = {unquote(b["role"]) for b in grants.values()}
+    assert roles == {"roles/datastore.user", "roles/run.builder"}, roles
+
+
+def test_publishers_are_least_privilege() -> None:
+    publishers: dict[str, set[str]] = {}
+    for name, body in tf().of_type("google_pubsub_topic_iam_member").items():
+        assert unquote(body["role"]) == "roles/pubsub.publisher", name
+        m = re.fullmatch(r"google_pubsub_topic\.(\w+)\.id", expression(body["topic"]) or "")
+        assert m, f"{name}: topic must reference a google_pubsub_topic"
+        publishers.setdefault(_member_of(body), set()).add(m.group(1))
+    assert publishers == {
+        "api": {"nightly", "roast"},
+        "fanout": {"roast"},
+        "pubsub-agent": {"dead_letter"},
+    }
+    assert "roast" not in publishers
+    # and not through any other resource type either
+    for (rtype, name), body in tf().resources.items():
+        if "pubsub.publisher" in json.dumps(body) and rtype != "google_pubsub_topic_iam_member":
+            raise AssertionError(f"publisher granted by {rtype}.{name}")
+
+
+def test_each_function_runs_as_its_own_service_account() -> None:
+    accounts = tf().of_type("google_service_account")
+    assert set(accounts) == {"api", "fanout", "roast", "push", "build"}
+    ids = [unquote(a["account_id"]) for a in accounts.values()]
+    assert len(set(ids)) == len(ids) and all(6 <= len(i) <= 30 for i in ids), ids
+    for name in FUNCTIONS:
+        body = tf().resource("google_cloudfunctions2_function", name)
+        service = block(body, "service_config")
+        assert expression(service["service_account_email"]) == f"google_service_account.{name}.email"
+        assert expression(block(body, "build_config")["service_account"]) == "google_service_account.build.id"
+
+
+def test_only_api_is_public_and_only_push_invokes_the_workers() -> None:
+    invokers: dict[str, set[str]] = {}
+    for name, body in tf().of_type("google_cloud_run_v2_service_iam_member").items():
+        assert unquote(body["role"]) == "roles/run.invoker", name
+        m = re.fullmatch(r"google_cloudfunctions2_function\.(\w+)\.name", expression(body["name"]) or "")
+        assert m, name
+        invokers.setdefault(m.group(1), set()).add(_member_of(body))
+    assert invokers == {"api": {"allUsers"}, "fanout": {"push"}, "roast": {"push"}}
+    for rtype in ("google_cloudfunctions2_function_iam_member", "google_cloud_run_service_iam_member"):
+        assert not tf().of_type(rtype), f"{rtype}: grant invokers in one place"
+    api = block(tf().resource("google_cloudfunctions2_function", "api"), "service_config")
+    assert unquote(api["ingress_settings"]) == "ALLOW_ALL"
+    assert tf().default("worker_ingress") == "ALLOW_ALL"
+    for name in ("fanout", "roast"):
+        service = block(tf().resource("google_cloudfunctions2_function", name), "service_config")
+        assert expression(service["ingress_settings"]) == "var.worker_ingress"
+
+
+# ------------------------------------------------------------ scaling/timeouts
+
+
+def test_roast_scales_to_the_upstream_rate_limit_one_movie_per_instance() -> None:
+    service = block(tf().resource("google_cloudfunctions2_function", "roast"), "service_config")
+    assert expression(service["max_instance_count"]) == "var.roast_concurrency"
+    assert service["max_instance_request_concurrency"] == 1
+    assert tf().default("roast_concurrency") == 50
+    api = block(tf().resource("google_cloudfunctions2_function", "api"), "service_config")
+    assert api["min_instance_count"] == 0
+    assert Evaluator(tf()).value(api["max_instance_count"]) == 10
+
+
+def _timeout(name: str) -> int:
+    service = block(tf().resource("google_cloudfunctions2_function", name), "service_config")
+    return int(Evaluator(tf()).value(service["timeout_seconds"]))
+
+
+def test_timeouts_fit_the_platform_limits() -> None:
+    assert _timeout("api") == 60
+    for name in ("fanout", "roast"):
+        assert 60 <= _timeout(name) <= MAX_EVENT_TIMEOUT, name
+
+
+def _ack_deadline(body: dict[str, Any]) -> int:
+    expr = expression(body["ack_deadline_seconds"])
+    assert expr, body["ack_deadline_seconds"]
+    ev = Evaluator(tf())
+    return sum(int(ev.expr(term)) for term in expr.split("+"))
+
+
+# ------------------------------------------------------------------- Pub/Sub
+
+
+SUBSCRIPTIONS = {  # subscription -> (topic, function it pushes to, dead-letters?)
+    "fanout": ("nightly", "fanout", True),
+    "roast": ("roast", "roast", True),
+    "dead_letter": ("dead_letter", "roast", False),
+}
+
+
+def test_push_subscriptions_deliver_each_topic_to_its_function() -> None:
+    subs = tf().of_type("google_pubsub_subscription")
+    assert set(subs) == set(SUBSCRIPTIONS)
+    for name, (topic, function, _) in SUBSCRIPTIONS.items():
+        body = subs[name]
+        assert expression(body["topic"]) == f"google_pubsub_topic.{topic}.id", name
+        push = block(body, "push_config")
+        uri = f"google_cloudfunctions2_function.{function}.service_config[0].uri"
+        assert unquote(push["push_endpoint"]) == f"${{{uri}}}/${{google_pubsub_topic.{topic}.id}}", name
+        oidc = block(push, "oidc_token")
+        assert expression(oidc["service_account_email"]) == "google_service_account.push.email"
+        assert expression(oidc["audience"]) == uri
+        deadline = _ack_deadline(body)
+        assert _timeout(function) <= deadline <= MAX_ACK_DEADLINE, (name, deadline)
+        assert unquote(block(body, "expiration_policy")["ttl"]) == "", f"{name} would expire when idle"
+        retry = block(body, "retry_policy")
+        assert unquote(retry["minimum_backoff"]).endswith("s") and unquote(retry["maximum_backoff"]).endswith("s")
+
+
+def test_source_subscriptions_dead_letter_after_a_variable_number_of_attempts() -> None:
+    assert 5 <= tf().default("max_delivery_attempts") <= 100
+    assert tf().default("max_delivery_attempts") == 5
+    subs = tf().of_type("google_pubsub_subscription")
+    for name, (_, _, dead_letters) in SUBSCRIPTIONS.items():
+        body = subs[name]
+        if not dead_letters:
+            assert "dead_letter_policy" not in body, f"{name} must not dead-letter into itself"
+            continue
+        policy = block(body, "dead_letter_policy")
+        assert expression(policy["dead_letter_topic"]) == "google_pubsub_topic.dead_letter.id"
+        assert expression(policy["max_delivery_attempts"]) == "var.max_delivery_attempts"
+        assert "retry_policy" in body
+
+
+def test_pubsub_agent_can_dead_letter_and_sign_push_tokens() -> None:
+    acks = {
+        expression(b["subscription"]): unquote(b["role"])
+        for b in tf().of_type("google_pubsub_subscription_iam_member").values()
+        if _member_of(b) == "pubsub-agent"
+    }
+    assert acks == {
+        "google_pubsub_subscription.fanout.id": "roles/pubsub.subscriber",
+        "google_pubsub_subscription.roast.id": "roles/pubsub.subscriber",
+    }
+    minted = [
+        b
+        for b in tf().of_type("google_service_account_iam_member").values()
+        if _member_of(b) == "pubsub-agent"
+    ]
+    assert len(minted) == 1
+    assert unquote(minted[0]["role"]) == "roles/iam.serviceAccountTokenCreator"
+    assert expression(minted[0]["service_account_id"]) == "google_service_account.push.name"
+    agent = tf().locals["pubsub_service_agent"]
+    assert "@gcp-sa-pubsub.iam.gserviceaccount.com" in agent and "data.google_project.this.number" in agent
+
+
+# ----------------------------------------------------------- source, APIs, fmt
+
+
+def test_source_archive_ships_the_runtime_code_and_nothing_else() -> None:
+    archive = tf().data[("archive_file", "source")]
+    assert unquote(archive["source_dir"]) == "${path.module}/.."
+    excludes = {unquote(e) for e in archive["excludes"]}
+    for runtime_file in ("main.py", "functions", "requirements.txt"):
+        assert runtime_file not in excludes
+    for tooling in (".venv", ".git", "tests", "infra", "bench", "local_stack", "upstream_sim"):
+        assert tooling in excludes, tooling
+    # Everything else at the top level (tracked or not: archive_file zips what is on
+    # disk) must be excluded, or it ships with the functions.
+    keep = {"functions", "main.py", "requirements.txt"}
+
+    def excluded(name: str) -> bool:
+        return name in excludes or any(
+            p.startswith("**/") and fnmatch.fnmatch(name, p[3:]) for p in excludes
+        )
+
+    shipped = sorted(e.name for e in ROOT.iterdir() if e.name not in keep and not excluded(e.name))
+    assert not shipped, f"would be deployed with the functions: {shipped} (add to excludes)"
+    obj = tf().resource("google_storage_bucket_object", "source")
+    assert "data.archive_file.source.output_md5" in unquote(obj["name"])  # new code, new object
+
+
+def test_required_apis_are_enabled_and_kept_on_destroy() -> None:
+    services = Evaluator(tf()).value(tf().locals["services"])
+    required = {
+        f"{s}.googleapis.com"
+        for s in (
+            "cloudfunctions", "run", "cloudbuild", "eventarc", "pubsub", "firestore",
+            "cloudscheduler", "secretmanager", "artifactregistry",
+        )
+    }  # fmt: skip
+    assert required <= set(services), sorted(required - set(services))
+    apis = tf().resource("google_project_service", "apis")
+    assert apis["disable_on_destroy"] is False
+
+
+def test_versions_pin_terraform_and_the_google_provider() -> None:
+    text = tf().text["versions.tf"]
+    assert re.search(r'required_version\s*=\s*">=\s*1\.5"', text)
+    assert re.search(r'source\s*=\s*"hashicorp/google"\s*\n\s*version\s*=\s*"~>\s*\d+\.\d+"', text)
+
+
+def test_example_tfvars_only_sets_declared_variables() -> None:
+    tfvars = example_tfvars()
+    assert tfvars["project_id"] == "my-gcp-project"
+    assert set(tfvars) <= set(tf().variables), sorted(set(tfvars) - set(tf().variables))
+    for name, value in tfvars.items():
+        if name != "project_id" and "default" in tf().variables[name]:
+            assert value == tf().default(name), f"example.tfvars {name} differs from the default"
+
+
+def test_terraform_fmt() -> None:
+    terraform = shutil.which("terraform") or (
+        "/usr/local/bin/terraform" if Path("/usr/local/bin/terraform").exists() else None
+    )
+    if terraform is None:
+        pytest.skip("terraform binary not installed")
+    result = subprocess.run(
+        [terraform, "fmt", "-check", "-recursive", "-diff", "infra"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, f"terraform fmt -check failed:\n{result.stdout}\n{result.stderr}"
