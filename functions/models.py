@@ -94,6 +94,8 @@ class Roast(Frozen):
     # stored" and "outcome recorded" still counts the movie as generated, not cached.
     correlation_id: str | None = None
     usage: Usage = Usage()
+    # What generating it cost: calls (retries included) and tokens.
+    spend: Spend = Spend()
 
 
 class RoastRecord(Frozen):

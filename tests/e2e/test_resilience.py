@@ -1,0 +1,196 @@
+"""Issue 3: upstream faults, crashes, stampedes, dead letters and junk, end to end.
+
+Each test asserts exact run counters and exact (or exactly bounded) upstream calls,
+read from the simulator's own counters."""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+
+import httpx
+
+from tests.e2e.conftest import Driver
+
+MOVIES = 15
+
+
+def test_transient_429_5xx_and_timeouts_are_retried(driver: Driver) -> None:
+    rates = {"rate_429": 0.15, "rate_500": 0.15, "rate_timeout": 0.1, "rate_malformed": 0.05}
+    driver.stack.sim.configure(
+        faults={"research": rates, "roast": rates, "tmdb": {"rate_500": 0.3}},
+        hang_seconds=1.5,
+        retry_after_seconds=0,
+        seed=7,
+    )
+    run = driver.wait_final(driver.trigger())
+    stats = driver.stack.sim.stats()
+    injected = {s: sum(stats["faults_injected"][s].values()) for s in ("research", "roast")}
+    assert injected["research"] + injected["roast"] > 0, "the fault rates injected nothing"
+    assert (run["status"], run["roasts_generated"], run["roasts_failed"]) == ("success", MOVIES, 0)
+    # Every call is either the one success per movie or a retried fault.
+    assert stats["successes"]["research"] == MOVIES
+    assert stats["successes"]["roast"] == MOVIES
+    assert stats["calls"]["research"] == MOVIES + injected["research"]
+    assert stats["calls"]["roast"] == MOVIES + injected["roast"]
+
+
+def test_one_permanently_failing_movie(driver: Driver) -> None:
+    bad = 1003
+    driver.stack.sim.configure(fail_movie_ids={"research": [bad]})
+    run = driver.wait_final(driver.trigger())
+    assert run["status"] == "partial"
+    assert run["failed_movie_ids"] == [bad]
+    assert (run["roasts_failed"], run["roasts_generated"], run["roasts_processed"]) == (1, MOVIES - 1, MOVIES)
+    assert "research" in run["failure_reasons"][str(bad)]
+    calls = driver.sim_calls()
+    attempts = 4  # PLOTBURN_UPSTREAM_MAX_ATTEMPTS default
+    assert calls["research"] == MOVIES - 1 + attempts
+    assert calls["roast"] == MOVIES - 1
+
+    # The operator replays the failure once the upstream recovers: same run, now whole.
+    driver.stack.sim.configure(fail_movie_ids={"research": []})
+    retried = driver.http.post("/cron/retry", params={"correlationId": run["correlation_id"]}, headers=driver.admin)
+    assert retried.status_code == 202 and retried.json()["retried_movie_ids"] == [bad]
+    again = driver.wait_final(run["correlation_id"])
+    assert (again["status"], again["roasts_generated"], again["roasts_failed"]) == ("success", MOVIES, 0)
+    assert driver.sim_calls()["roast"] == MOVIES
+
+
+def test_worker_killed_mid_run_and_restarted(driver: Driver) -> None:
+    driver.stack.sim.configure(latency_ms={"roast": 1500})
+    correlation_id = driver.trigger()
+    deadline = time.monotonic() + 30
+    while driver.stack.sim.stats()["in_flight"]["roast"] < 5:
+        assert time.monotonic() < deadline, "roasts never started"
+        time.sleep(0.05)
+    driver.stack.restart_function("roast", kill=True)
+    driver.stack.sim.configure(latency_ms={"roast": 0})
+    run = driver.wait_final(correlation_id, timeout=120)
+    assert (run["status"], run["roasts_generated"], run["roasts_failed"], run["roasts_processed"]) == (
+        "success",
+        MOVIES,
+        0,
+        MOVIES,
+    )
+    stats = driver.stack.sim.stats()
+    per_movie = stats["calls_by_movie"]["roast"]
+    assert len(per_movie) == MOVIES
+    # A roast lost with the killed worker is paid for again once, never more.
+    assert all(1 <= n <= 2 for n in per_movie.values()), per_movie
+    assert stats["calls"]["research"] <= 2 * MOVIES
+    assert max(stats["calls_by_movie"]["research"].values()) <= 2
+
+
+def test_twenty_concurrent_requests_for_one_uncached_movie(driver: Driver) -> None:
+    driver.stack.sim.configure(latency_ms={"research": 500, "roast": 500})
+    statuses: list[int] = []
+    barrier = threading.Barrier(20)
+
+    def read() -> None:
+        barrier.wait()
+        with httpx.Client(base_url=driver.stack.api_url, timeout=60) as client:
+            statuses.append(client.get("/movie/1005").status_code)
+
+    threads = [threading.Thread(target=read) for _ in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(set(statuses)) == [200], statuses
+    calls = driver.sim_calls()
+    assert (calls["research"], calls["roast"]) == (1, 1)
+
+
+def test_request_racing_the_nightly_message(driver: Driver) -> None:
+    driver.stack.sim.configure(latency_ms={"research": 400, "roast": 400})
+    correlation_id = driver.trigger()
+    racing = [driver.http.get(f"/movie/{1000 + i}") for i in range(3)]
+    assert [r.status_code for r in racing] == [200, 200, 200]
+    run = driver.wait_final(correlation_id)
+    assert run["roasts_processed"] == MOVIES and run["roasts_failed"] == 0
+    calls = driver.sim_calls()
+    assert (calls["research"], calls["roast"]) == (MOVIES, MOVIES)
+
+
+def test_dead_lettered_movie_counts_failed_and_retry_recovers(driver: Driver) -> None:
+    # Someone else holds movie 1004's generation lease for an hour: every delivery of
+    # its roast message gives up waiting and asks for redelivery, until dead-lettered.
+    db = driver.firestore()
+    lease = db.collection("leases").document("v1-1004")
+    now = datetime.now(timezone.utc)
+    lease.set({"holder": "stuck-elsewhere", "taken_at": now, "expire_at": now + timedelta(hours=1)})
+    driver.stack.configure_function_env("roast", {"PLOTBURN_SINGLE_FLIGHT_WAIT_SECONDS": "0.2"})
+    try:
+        run = driver.wait_final(driver.trigger(), timeout=120)
+        assert run["status"] == "partial"
+        assert run["failed_movie_ids"] == [1004]
+        assert run["failure_reasons"]["1004"] == "dead_lettered"
+        stats = driver.stack.relay_stats()
+        assert sum(s["dead_lettered"] for s in stats.values()) == 1
+        assert driver.sim_calls()["roast"] == MOVIES - 1
+        lease.delete()
+        retried = driver.http.post("/cron/retry", params={"correlationId": run["correlation_id"]}, headers=driver.admin)
+        assert retried.json()["retried_movie_ids"] == [1004]
+        final = driver.wait_final(run["correlation_id"])
+        assert (final["status"], final["roasts_generated"], final["roasts_failed"]) == ("success", MOVIES, 0)
+    finally:
+        driver.stack.configure_function_env("roast", {})
+
+
+JUNK_MESSAGES = [
+    b"",
+    b"not json",
+    b"\xff\xfe\x00",
+    b"[]",
+    b"null",
+    b'{"trigger": "sometimes"}',
+    b'{"trigger": "manual", "correlation_id": "../../etc/passwd"}',
+    b'{"trigger": "scheduled", "extra": 1}',
+    b'{"correlation_id": "cron-1", "movie": {"id": -5, "title": "x"}}',
+    b'{"correlation_id": "cron-1", "movie": {"id": 1000, "title": "x"}}',  # no such run
+    json.dumps({"trigger": "scheduled", "pad": "x" * 70_000}).encode(),
+]
+
+
+def test_junk_on_both_topics_is_acknowledged_without_effects(driver: Driver) -> None:
+    for topic in (driver.stack.nightly_topic, driver.stack.roast_topic):
+        for junk in JUNK_MESSAGES:
+            # Pub/Sub refuses a message with neither data nor attributes.
+            driver.stack.publish(topic, junk, None if junk else {"junk": "empty"})
+    driver.relay_quiet(settle=1.5)
+    stats = driver.stack.relay_stats()
+    assert all(s["nacked"] == 0 and s["dead_lettered"] == 0 for s in stats.values()), stats
+    status = driver.status()
+    assert (status["last_run"], status["history"], status["total_runs"]) == (None, [], 0)
+    assert driver.sim_calls()["research"] == 0
+    logs = driver.stack.function_log("fanout") + driver.stack.function_log("roast")
+    assert "Traceback" not in logs
+    assert logs.count("message rejected and acknowledged") >= len(JUNK_MESSAGES)
+
+
+JUNK_PATHS = [
+    "/movie/abc", "/movie/0", "/movie/-1", "/movie/1e9", "/movie/%00", "/movie/99999999999",
+    "/logs?limit=abc", "/logs?limit=-1", "/logs?limit=100000", "/debug", "/debug?correlationId=%27%3B",
+    "/cron/status?x=%ff", "/nope", "/cache/clear/everything", "/now-playing/../../etc",
+]
+
+
+def test_junk_on_every_route_is_a_clean_4xx(driver: Driver) -> None:
+    for path in JUNK_PATHS:
+        for method in ("GET", "POST", "DELETE", "PUT", "PATCH"):
+            response = driver.http.request(method, path, headers=driver.admin, content=b"\x00junk{")
+            assert response.status_code < 500, (method, path, response.status_code, response.text)
+            if response.status_code >= 400:
+                assert list(response.json()) == ["error"], (method, path, response.text)
+    big = driver.http.post("/cron/trigger", headers=driver.admin, content=b"x" * 100_000)
+    assert big.status_code == 413
+    encoded = base64.b64encode(b"junk").decode()
+    raw = driver.http.post("/cron/trigger", headers={"Authorization": "Basic " + encoded})
+    assert raw.status_code == 401
+    assert driver.status()["total_runs"] == 0
+    # Nothing above reached a paid upstream call.
+    assert driver.sim_calls()["research"] == 0

@@ -1,0 +1,538 @@
+"""The upstream simulator: wire formats, faults, latency, counters and control API.
+
+Each test starts its own SimServer on a free port, so tests stay independent and fast.
+"""
+
+from __future__ import annotations
+
+import http.client as httpclient
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from upstream_sim.client import SimControl
+from upstream_sim.config import ConfigError
+from upstream_sim.server import SimServer
+
+AUTH = {"Authorization": "Bearer test-key"}
+ROOT = Path(__file__).resolve().parents[2]
+LIST_KEYS = {
+    "adult", "backdrop_path", "genre_ids", "id", "original_language", "original_title",
+    "overview", "popularity", "poster_path", "release_date", "title", "video",
+    "vote_average", "vote_count",
+}  # fmt: skip
+DETAILS_EXTRA = {
+    "runtime", "genres", "tagline", "status", "budget", "revenue", "imdb_id", "homepage",
+}  # fmt: skip
+
+
+@pytest.fixture
+def sim() -> Iterator[SimServer]:
+    with SimServer() as server:
+        yield server
+
+
+@pytest.fixture
+def http() -> Iterator[httpx.Client]:
+    with httpx.Client(headers=AUTH, timeout=10) as client:
+        yield client
+
+
+def messages(movie_id: int | None, title: str = "The Last Algorithm") -> list[dict[str, str]]:
+    """Shaped like PlotBurn's prompts (functions/upstream/prompts.py)."""
+    line = f"Movie: {title} (2026)." + (f" TMDB id: {movie_id}." if movie_id is not None else "")
+    return [
+        {"role": "system", "content": "You are a film researcher."},
+        {"role": "user", "content": f"{line}\nTMDB overview: something happens"},
+    ]
+
+
+def research(http: httpx.Client, sim: SimServer, movie_id: int | None, **kw: Any) -> httpx.Response:
+    body = {"model": "sonar", "messages": messages(movie_id), "max_tokens": 700}
+    return http.post(f"{sim.perplexity_base}/chat/completions", json=body, **kw)
+
+
+def roast(http: httpx.Client, sim: SimServer, movie_id: int | None, **kw: Any) -> httpx.Response:
+    body = {"model": "grok-4-fast-non-reasoning", "messages": messages(movie_id)}
+    return http.post(f"{sim.xai_base}/chat/completions", json=body, **kw)
+
+
+# -- TMDB ------------------------------------------------------------------------------
+
+
+def test_now_playing_pages_through_the_catalogue(http: httpx.Client) -> None:
+    with SimServer(config={"movies": 45}) as sim:
+        pages = [
+            http.get(f"{sim.tmdb_base}/movie/now_playing", params={"page": n, "region": "US"})
+            for n in (1, 2, 3, 4)
+        ]
+    assert [p.status_code for p in pages] == [200] * 4
+    bodies = [p.json() for p in pages]
+    assert [len(b["results"]) for b in bodies] == [20, 20, 5, 0]
+    assert {(b["total_pages"], b["total_results"]) for b in bodies} == {(3, 45)}
+    assert [b["page"] for b in bodies] == [1, 2, 3, 4]
+    assert set(bodies[0]["dates"]) == {"maximum", "minimum"}
+    ids = [m["id"] for b in bodies for m in b["results"]]
+    assert ids == list(range(1000, 1045))
+    first = bodies[0]["results"][0]
+    assert set(first) == LIST_KEYS
+    assert first["title"] == "The Last Algorithm" and first["original_title"] == first["title"]
+    assert first["poster_path"].startswith("/") and first["poster_path"].endswith(".jpg")
+    assert len(first["release_date"]) == 10 and first["overview"]
+    popularity = [m["popularity"] for b in bodies for m in b["results"]]
+    assert popularity == sorted(popularity, reverse=True)  # TMDB's default order
+    assert len({m["title"] for b in bodies for m in b["results"]}) == 45
+
+
+def test_now_playing_rejects_pages_out_of_range(sim: SimServer, http: httpx.Client) -> None:
+    for page in ("0", "501", "abc", "-1"):
+        response = http.get(f"{sim.tmdb_base}/movie/now_playing", params={"page": page})
+        assert response.status_code == 400
+        assert response.json()["status_code"] == 22
+    default = http.get(f"{sim.tmdb_base}/movie/now_playing").json()
+    assert default["page"] == 1 and len(default["results"]) == 15 and default["total_pages"] == 1
+
+
+def test_region_movies_and_first_movie_id(http: httpx.Client) -> None:
+    with SimServer(config={"first_movie_id": 5000, "region_movies": {"gb": 3}}) as sim:
+        gb = http.get(f"{sim.tmdb_base}/movie/now_playing", params={"region": "GB"}).json()
+        us = http.get(f"{sim.tmdb_base}/movie/now_playing", params={"region": "US"}).json()
+    assert [m["id"] for m in gb["results"]] == [5000, 5001, 5002]
+    assert us["total_results"] == 15 and us["results"][0]["id"] == 5000
+
+
+def test_details_found_catalogue_only_and_not_found(sim: SimServer, http: httpx.Client) -> None:
+    listed = http.get(f"{sim.tmdb_base}/movie/now_playing").json()["results"][3]
+    details = http.get(f"{sim.tmdb_base}/movie/{listed['id']}")
+    assert details.status_code == 200
+    body = details.json()
+    assert LIST_KEYS - {"genre_ids"} | DETAILS_EXTRA <= set(body)
+    assert body["status"] == "Released" and body["runtime"] > 0
+    assert all(set(g) == {"id", "name"} for g in body["genres"])
+    assert {k: body[k] for k in ("id", "title", "overview", "release_date", "poster_path")} == {
+        k: listed[k] for k in ("id", "title", "overview", "release_date", "poster_path")
+    }
+    hidden = http.get(f"{sim.tmdb_base}/movie/900042")
+    assert hidden.status_code == 200 and hidden.json()["id"] == 900042
+    for missing in ("999999", "900100", "abc", "1015"):
+        response = http.get(f"{sim.tmdb_base}/movie/{missing}")
+        assert response.status_code == 404, missing
+        assert response.json() == {
+            "success": False,
+            "status_code": 34,
+            "status_message": "The resource you requested could not be found.",
+        }
+    calls = sim.stats()["calls"]
+    assert calls["tmdb_details"] == 6 and calls["tmdb_list"] == 1
+
+
+def test_auth_is_required_and_401s_are_not_counted(sim: SimServer) -> None:
+    with httpx.Client(timeout=5) as anonymous:
+        for headers in ({}, {"Authorization": "Bearer"}, {"Authorization": "Basic abc"}):
+            tmdb = anonymous.get(f"{sim.tmdb_base}/movie/now_playing", headers=headers)
+            assert tmdb.status_code == 401
+            assert tmdb.json()["status_code"] == 7 and tmdb.json()["success"] is False
+            for base in (sim.perplexity_base, sim.xai_base):
+                llm = anonymous.post(
+                    f"{base}/chat/completions", headers=headers, json={"messages": messages(1000)}
+                )
+                assert llm.status_code == 401
+                assert llm.json()["error"]["type"] == "invalid_request_error"
+        # TMDB also takes a v3 api_key parameter.
+        keyed = anonymous.get(f"{sim.tmdb_base}/movie/1000", params={"api_key": "k"})
+        assert keyed.status_code == 200
+    assert sim.stats()["calls"] == {"tmdb_list": 0, "tmdb_details": 1, "research": 0, "roast": 0}
+
+
+# -- LLMs ---------------------------------------------------------------------------------
+
+
+def test_research_and_roast_answer_in_chat_completion_shape(
+    sim: SimServer, http: httpx.Client
+) -> None:
+    brief = research(http, sim, 1002)
+    assert brief.status_code == 200
+    body = brief.json()
+    assert body["object"] == "chat.completion" and body["model"] == "sonar"
+    assert isinstance(body["created"], int) and body["id"]
+    assert body["citations"] and all(c.startswith("https://") for c in body["citations"])
+    assert [r["url"] for r in body["search_results"]] == body["citations"]
+    assert all(set(r) >= {"title", "url", "date"} for r in body["search_results"])
+    choice = body["choices"][0]
+    assert choice["index"] == 0 and choice["finish_reason"] == "stop"
+    assert choice["message"]["role"] == "assistant"
+    text = choice["message"]["content"]
+    title = http.get(f"{sim.tmdb_base}/movie/1002").json()["title"]
+    assert text.startswith("[simulated] ") and title in text and text.count(". ") >= 3
+    usage = body["usage"]
+    assert usage["completion_tokens"] == (len(text) + 3) // 4
+    assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
+
+    burn = roast(http, sim, 1002)
+    assert burn.status_code == 200
+    roast_body = burn.json()
+    assert "citations" not in roast_body and roast_body["object"] == "chat.completion"
+    assert roast_body["model"] == "grok-4-fast-non-reasoning"
+    assert roast_body["choices"][0]["message"]["content"].startswith("[simulated] ")
+    assert roast_body["usage"]["total_tokens"] > 0
+
+    stats = sim.stats()
+    assert stats["tokens"]["research"] == {
+        "prompt": usage["prompt_tokens"],
+        "completion": usage["completion_tokens"],
+    }
+    assert stats["tokens"]["roast"]["completion"] == roast_body["usage"]["completion_tokens"]
+    assert stats["successes"] == {"tmdb": 1, "research": 1, "roast": 1}
+
+
+def test_movie_is_identified_by_tmdb_id_in_the_messages(sim: SimServer, http: httpx.Client) -> None:
+    for movie_id in (1000, 1000, 1001, None):
+        assert research(http, sim, movie_id).status_code == 200
+    unknown = roast(http, sim, None)
+    assert unknown.status_code == 200
+    assert unknown.json()["choices"][0]["message"]["content"].startswith("[simulated] ")
+    roast(http, sim, 1003)
+    by_movie = sim.stats()["calls_by_movie"]
+    assert by_movie["research"] == {"1000": 2, "1001": 1, "unknown": 1}
+    assert by_movie["roast"] == {"1003": 1, "unknown": 1}
+
+
+def test_bad_chat_bodies_are_400(sim: SimServer, http: httpx.Client) -> None:
+    url = f"{sim.perplexity_base}/chat/completions"
+    bad = [
+        http.post(url, content=b"{not json", headers={"Content-Type": "application/json"}),
+        http.post(url, json={"model": "sonar", "messages": []}),
+        http.post(url, json={"model": "sonar"}),
+        http.post(url, json={"model": "sonar", "messages": [{"content": "no role"}]}),
+        http.post(url, json=["a list"]),
+    ]
+    for response in bad:
+        assert response.status_code == 400
+        assert response.json()["error"]["message"]
+    assert sim.stats()["calls"]["research"] == 5  # authenticated, so counted
+    assert sim.stats()["successes"]["research"] == 0
+
+
+def test_text_overrides(sim: SimServer, http: httpx.Client) -> None:
+    evil = '<script>alert("roast")</script> & <img src=x onerror=alert(1)>'
+    sim.configure(roast_text_override={1001: evil}, research_text_override={"1001": "Just facts."})
+    assert roast(http, sim, 1001).json()["choices"][0]["message"]["content"] == evil
+    assert research(http, sim, 1001).json()["choices"][0]["message"]["content"] == "Just facts."
+    assert roast(http, sim, 1002).json()["choices"][0]["message"]["content"] != evil
+    sim.configure(roast_text_override={})  # dicts other than per-service ones are replaced
+    assert roast(http, sim, 1001).json()["choices"][0]["message"]["content"] != evil
+
+
+# -- faults ----------------------------------------------------------------------------------
+
+
+def test_fail_first_fails_exactly_k_requests_per_key(sim: SimServer, http: httpx.Client) -> None:
+    sim.configure(fail_first={"research": 2, "tmdb": 1})
+    statuses = {
+        movie: [research(http, sim, movie).status_code for _ in range(4)] for movie in (1000, 1001)
+    }
+    assert statuses == {1000: [500, 500, 200, 200], 1001: [500, 500, 200, 200]}
+    assert roast(http, sim, 1000).status_code == 200  # other services untouched
+    tmdb = [
+        http.get(f"{sim.tmdb_base}/movie/now_playing", params={"page": p}).status_code
+        for p in (1, 1, 2)
+    ]
+    assert tmdb == [500, 200, 500]  # the key of a list request is its page
+    stats = sim.stats()
+    assert stats["faults_injected"]["research"] == {
+        "429": 0, "500": 4, "timeout": 0, "malformed": 0,
+    }  # fmt: skip
+    assert stats["faults_injected"]["tmdb"]["500"] == 2
+    assert stats["successes"] == {"tmdb": 1, "research": 4, "roast": 1}
+    assert stats["calls"]["research"] == 8
+
+
+def test_fail_first_kinds_cycle(sim: SimServer, http: httpx.Client) -> None:
+    sim.configure(
+        fail_first={"roast": 4}, fail_first_kinds={"roast": ["429", "500"]}, retry_after_seconds=0
+    )
+    assert [roast(http, sim, 1000).status_code for _ in range(5)] == [429, 500, 429, 500, 200]
+
+
+def test_fail_movie_ids_always_500(sim: SimServer, http: httpx.Client) -> None:
+    sim.configure(fail_movie_ids={"roast": [1004], "tmdb": [1004]})
+    assert [roast(http, sim, 1004).status_code for _ in range(3)] == [500, 500, 500]
+    assert roast(http, sim, 1005).status_code == 200
+    assert research(http, sim, 1004).status_code == 200
+    assert http.get(f"{sim.tmdb_base}/movie/1004").status_code == 500
+    assert sim.stats()["faults_injected"]["roast"]["500"] == 3
+
+
+def test_429_carries_retry_after(sim: SimServer, http: httpx.Client) -> None:
+    sim.configure(fail_first={"tmdb": 1, "research": 2}, fail_first_kinds=["429"])
+    tmdb = http.get(f"{sim.tmdb_base}/movie/1000")
+    assert tmdb.status_code == 429 and tmdb.headers["retry-after"] == "1"
+    assert tmdb.json()["status_code"] == 25
+    first = research(http, sim, 1000)
+    assert first.status_code == 429 and first.headers["retry-after"] == "1"
+    assert first.json()["error"]["code"] == 429
+    sim.configure(retry_after_seconds=0)
+    assert research(http, sim, 1000).headers["retry-after"] == "0"
+    assert sim.stats()["faults_injected"]["research"]["429"] == 2
+
+
+def test_malformed_bodies(sim: SimServer, http: httpx.Client) -> None:
+    sim.configure(fail_first=2, fail_first_kinds=["malformed"])
+    truncated, missing = research(http, sim, 1000), research(http, sim, 1000)
+    assert truncated.status_code == missing.status_code == 200
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(truncated.content)
+    assert "choices" not in missing.json()
+    assert research(http, sim, 1000).json()["choices"]
+    http.get(f"{sim.tmdb_base}/movie/now_playing")
+    listing = http.get(f"{sim.tmdb_base}/movie/now_playing")
+    assert listing.status_code == 200 and "results" not in listing.json()
+    stats = sim.stats()
+    assert stats["faults_injected"]["research"]["malformed"] == 2
+    assert stats["successes"]["research"] == 1
+    assert stats["tokens"]["research"]["completion"] > 0
+
+
+def test_timeout_fault_hangs_then_answers(sim: SimServer, http: httpx.Client) -> None:
+    sim.configure(
+        fail_first={"roast": 1}, fail_first_kinds={"roast": ["timeout"]}, hang_seconds=3
+    )
+    with pytest.raises(httpx.ReadTimeout):
+        roast(http, sim, 1000, timeout=0.15)
+    assert sim.stats()["in_flight"]["roast"] == 1  # still hanging server-side
+    started = time.monotonic()
+    retry = roast(http, sim, 1000, timeout=5)  # attempt 2 for this movie: not faulted
+    assert retry.status_code == 200 and time.monotonic() - started < 2
+    sim.configure(hang_seconds=0.2)
+    started = time.monotonic()
+    patient = roast(http, sim, 1001, timeout=5)  # a patient client gets a normal answer
+    assert patient.status_code == 200 and patient.json()["choices"]
+    assert time.monotonic() - started >= 0.2
+    stats = sim.stats()
+    assert stats["faults_injected"]["roast"]["timeout"] == 2
+    assert stats["successes"]["roast"] == 1  # a hung answer is a fault, not a success
+
+
+def _rate_run(seed: int, concurrent: bool) -> dict[tuple[int, int], int]:
+    """Four rounds of one research call per movie; status per (movie, round)."""
+    config = {
+        "movies": 30,
+        "seed": seed,
+        "retry_after_seconds": 0,
+        "rate_429": {"research": 0.15},
+        "rate_500": {"research": 0.15},
+        "rate_malformed": {"research": 0.15},
+    }
+    outcome: dict[tuple[int, int], int] = {}
+    with SimServer(config=config) as sim, httpx.Client(headers=AUTH, timeout=5) as http:
+
+        def call(movie: int) -> int:
+            """The status, or 299 for a 200 whose body is unusable."""
+            response = research(http, sim, movie)
+            if response.status_code != 200:
+                return response.status_code
+            try:
+                return 200 if "choices" in response.json() else 299
+            except json.JSONDecodeError:
+                return 299
+
+        movies = list(range(1000, 1030))
+        with ThreadPoolExecutor(max_workers=30) as pool:
+            for round_ in range(4):
+                order = movies if not concurrent else list(reversed(movies))
+                if concurrent:
+                    results = dict(zip(order, pool.map(call, order)))
+                else:
+                    results = {movie: call(movie) for movie in order}
+                outcome.update({(m, round_): s for m, s in results.items()})
+        faults = sim.stats()["faults_injected"]["research"]
+        assert sum(faults.values()) == sum(1 for s in outcome.values() if s != 200)
+    return outcome
+
+
+def test_rate_faults_are_deterministic_regardless_of_concurrency() -> None:
+    sequential = _rate_run(seed=7, concurrent=False)
+    assert _rate_run(seed=7, concurrent=True) == sequential
+    kinds = set(sequential.values())
+    assert {200, 429, 500, 299} <= kinds  # about 45% of 120 calls faulted, all three kinds
+    assert _rate_run(seed=8, concurrent=False) != sequential
+
+
+# -- concurrency and keep-alive ------------------------------------------------------------------
+
+
+def test_max_in_flight_under_500_concurrent_slow_requests() -> None:
+    """520 slow requests at once are all accepted and all in flight together.
+
+    The latency is long enough that all of them are surely in flight, however loaded
+    the machine; once they are, release_sleepers() answers them without waiting it out.
+    One stdlib connection per thread: a shared httpx pool serialises its bookkeeping
+    under this many threads and would measure the client, not the simulator.
+    """
+    n_research, n_roast = 300, 220
+    with SimServer(config={"latency_ms": {"research": 30_000, "roast": 30_000}}) as sim:
+
+        def call(path: str, movie_id: int) -> int:
+            connection = httpclient.HTTPConnection("127.0.0.1", sim.port, timeout=20)
+            try:
+                body = json.dumps({"model": "m", "messages": messages(movie_id)})
+                connection.request("POST", path, body=body, headers=AUTH)
+                response = connection.getresponse()
+                response.read()
+                return response.status
+            finally:
+                connection.close()
+
+        calls = [("/perplexity/chat/completions", 1000 + i % 15) for i in range(n_research)]
+        calls += [("/xai/v1/chat/completions", 1000 + i % 15) for i in range(n_roast)]
+        with ThreadPoolExecutor(max_workers=len(calls)) as pool:
+            jobs = [pool.submit(call, *c) for c in calls]
+            deadline = time.monotonic() + 20
+            while sim.stats()["in_flight"]["llm"] < len(calls) and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert sim.stats()["in_flight"]["llm"] == len(calls)
+            sim.release_sleepers()
+            statuses = [job.result(timeout=20) for job in jobs]
+        stats = sim.stats()
+    assert statuses == [200] * len(calls)
+    assert stats["max_in_flight"] == {
+        "research": n_research, "roast": n_roast, "tmdb": 0, "llm": 520,
+    }  # fmt: skip
+    assert stats["in_flight"] == {"research": 0, "roast": 0, "tmdb": 0, "llm": 0}
+    assert stats["calls"]["research"] == n_research and stats["successes"]["roast"] == n_roast
+
+
+def test_keep_alive_serves_many_requests_on_one_connection(sim: SimServer) -> None:
+    connection = httpclient.HTTPConnection("127.0.0.1", sim.port, timeout=5)
+    sockets = set()
+    try:
+        for _ in range(3):
+            connection.request("GET", "/tmdb/3/movie/1000", headers=AUTH)
+            response = connection.getresponse()
+            assert response.status == 200 and response.getheader("Content-Length")
+            assert json.loads(response.read())["id"] == 1000
+            body = json.dumps({"messages": messages(1000)})
+            connection.request("POST", "/xai/v1/chat/completions", body=body, headers=AUTH)
+            response = connection.getresponse()
+            assert response.status == 200 and json.loads(response.read())["choices"]
+            sockets.add(id(connection.sock))
+        assert len(sockets) == 1 and connection.sock is not None  # never reconnected
+    finally:
+        connection.close()
+    assert sim.stats()["calls"]["tmdb_details"] == 3
+
+
+# -- control API ---------------------------------------------------------------------------------
+
+
+def test_reset_zeroes_counters_and_keeps_config(sim: SimServer, http: httpx.Client) -> None:
+    sim.configure(fail_first={"research": 1}, movies=7)
+    assert research(http, sim, 1000).status_code == 500
+    assert research(http, sim, 1000).status_code == 200
+    http.get(f"{sim.tmdb_base}/movie/now_playing")
+    assert http.post(f"{sim.url}/_sim/reset").json() == {"ok": True}
+    stats = sim.stats()
+    assert stats["calls"] == {"tmdb_list": 0, "tmdb_details": 0, "research": 0, "roast": 0}
+    assert stats["calls_by_movie"] == {"research": {}, "roast": {}, "tmdb_details": {}}
+    assert stats["faults_injected"]["research"]["500"] == 0
+    assert stats["max_in_flight"]["llm"] == 0 and stats["tokens"]["research"]["prompt"] == 0
+    assert sim.config["movies"] == 7
+    assert research(http, sim, 1000).status_code == 500  # attempt numbers restart too
+
+
+def test_config_merges_per_service_and_validates(sim: SimServer) -> None:
+    full = sim.configure(latency_ms={"research": 5})
+    assert full["latency_ms"] == {"tmdb": 0, "research": 5, "roast": 0}
+    full = sim.configure(latency_ms={"roast": 7}, rate_500=0.25, seed=3)
+    assert full["latency_ms"] == {"tmdb": 0, "research": 5, "roast": 7}
+    assert full["rate_500"] == {"tmdb": 0.25, "research": 0.25, "roast": 0.25}
+    assert full["movies"] == 15 and full["first_movie_id"] == 1000 and full["seed"] == 3
+    for bad in (
+        {"latency": 5},
+        {"rate_500": {"research": 1.5}},
+        {"rate_500": {"llm": 0.1}},
+        {"rate_429": 0.5, "rate_timeout": 0.6},
+        {"fail_first_kinds": ["503"]},
+        {"movies": -1},
+    ):
+        with pytest.raises(ConfigError):
+            sim.configure(**bad)
+    assert sim.config["rate_500"]["research"] == 0.25  # a rejected update changes nothing
+    # The same knobs grouped by service; the stored config stays knob-major.
+    full = sim.configure(
+        faults={"roast": {"rate_429": 0.1, "fail_first": 2}, "tmdb": {"rate_500": 0}}
+    )
+    assert full["rate_429"] == {"tmdb": 0.0, "research": 0.0, "roast": 0.1}
+    assert full["rate_500"] == {"tmdb": 0.0, "research": 0.25, "roast": 0.25}
+    assert full["fail_first"]["roast"] == 2 and "faults" not in full
+    with pytest.raises(ConfigError):
+        sim.configure(faults={"roast": {"rate_4299": 0.1}})
+    # Restoring a saved full config is exact (e2e tests restore their baseline this way).
+    baseline = SimServer().config
+    sim.configure(roast_text_override={1000: "x"}, region_movies={"GB": 3})
+    assert sim.configure(**baseline) == baseline
+
+
+def test_control_api_over_http_and_sim_control(sim: SimServer, http: httpx.Client) -> None:
+    assert http.get(f"{sim.url}/_sim/health").json() == {"ok": True, "simulated": True}
+    merged = http.post(f"{sim.url}/_sim/config", json={"fail_first": {"roast": 1}, "movies": 45})
+    assert merged.status_code == 200
+    assert merged.json()["fail_first"] == {"tmdb": 0, "research": 0, "roast": 1}
+    assert http.post(f"{sim.url}/_sim/config", json={"nope": 1}).status_code == 400
+    with SimControl(sim.url) as control:
+        control.wait_ready(timeout=2)
+        assert control.health()["simulated"] is True
+        config = control.configure(latency_ms={"tmdb": 1})
+        assert config["movies"] == 45 and config["latency_ms"]["tmdb"] == 1
+        assert control.config() == config
+        roast(http, sim, 1000)
+        stats = control.stats()
+        assert stats["calls"]["roast"] == 1 and stats["faults_injected"]["roast"]["500"] == 1
+        assert set(stats) == {
+            "calls", "calls_by_movie", "successes", "faults_injected",
+            "in_flight", "max_in_flight", "tokens",
+        }  # fmt: skip
+        control.reset()
+        assert control.stats()["calls"]["roast"] == 0
+        with pytest.raises(httpx.HTTPStatusError):
+            control.configure(rate_500=2)
+
+
+def test_cli_prints_ready_line_and_stops_on_sigterm() -> None:
+    config = json.dumps({"fail_first": {"research": 1}})
+    process = subprocess.Popen(
+        [sys.executable, "-m", "upstream_sim", "--port", "0", "--movies", "45",
+         "--latency-tmdb-ms", "3", "--config-json", config],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline().strip()
+        assert line.startswith("upstream_sim ready http://127.0.0.1:")
+        assert line.endswith("(SIMULATED upstreams: TMDB, Perplexity, xAI)")
+        url = line.split()[2]
+        with SimControl(url) as control:
+            config_now = control.config()
+        assert config_now["movies"] == 45 and config_now["latency_ms"]["tmdb"] == 3
+        assert config_now["fail_first"]["research"] == 1
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=5) == 0
+        assert process.stderr is not None and process.stderr.read() == ""
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
