@@ -14,6 +14,7 @@ from typing import Any
 from google.api_core import exceptions as gexc
 from google.cloud import pubsub_v1
 
+from functions import metering
 from functions.errors import InfrastructureUnavailable
 from functions.models import NightlyMessage, RoastMessage
 
@@ -43,9 +44,11 @@ class PubSubPublisher:
         )
 
     def publish_nightly(self, message: NightlyMessage) -> str:
+        metering.record_ops("pubsub_publishes", 1)
         return self._wait([self._client.publish(self._nightly, encode(message))])[0]
 
     def publish_roasts(self, messages: list[RoastMessage]) -> None:
+        metering.record_ops("pubsub_publishes", len(messages))
         self._wait([self._client.publish(self._roast, encode(m)) for m in messages])
 
     @staticmethod

@@ -132,6 +132,10 @@ class Settings(BaseSettings):
         10.0, ge=0, validation_alias="PLOTBURN_DAILY_COST_BUDGET_USD"
     )
 
+    # Log one line per invocation with its Firestore reads/writes, Pub/Sub publishes
+    # and upstream calls (the benchmarks count cost from these).
+    log_ops: bool = Field(False, validation_alias="PLOTBURN_LOG_OPS")
+
     @property
     def run_deadline(self) -> timedelta:
         return timedelta(minutes=self.run_deadline_minutes)

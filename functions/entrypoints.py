@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -19,7 +21,7 @@ import flask
 from cloudevents.http import CloudEvent
 from werkzeug.exceptions import ServiceUnavailable
 
-from functions import bootstrap, http_api
+from functions import bootstrap, http_api, metering
 from functions.errors import BadMessage, RetryableError
 from functions.models import NightlyMessage, RoastMessage, decode_message, utcnow
 from functions.observability import emit
@@ -71,7 +73,8 @@ def _handle_event(function: str, event: CloudEvent, handler: Any) -> None:
     event_id = str(event.get("id") or "")
     try:
         envelope = _Envelope(event)
-        handler(envelope)
+        with _metered(function):
+            handler(envelope)
     except BadMessage as exc:
         emit("WARNING", f"{function}: message rejected and acknowledged: {exc}", event_id=event_id)
     except RetryableError as exc:
@@ -119,4 +122,24 @@ def handle_roast(event: CloudEvent) -> None:
 
 
 def handle_http(request: flask.Request) -> flask.Response:
-    return http_api.handle(request, bootstrap.get_app())
+    with _metered("api", path=request.path):
+        return http_api.handle(request, bootstrap.get_app())
+
+
+@contextlib.contextmanager
+def _metered(function: str, **fields: Any) -> Iterator[None]:
+    """With PLOTBURN_LOG_OPS on, one DEBUG line per invocation: what it cost."""
+    with metering.ledger() as book:
+        try:
+            yield
+        finally:
+            if bootstrap.get_app().settings.log_ops:
+                spend = book.spend()
+                emit(
+                    "DEBUG",
+                    "invocation ops",
+                    function=function,
+                    ops=book.ops(),
+                    upstream_calls={s: getattr(spend, s).calls for s in metering.SERVICES},
+                    **fields,
+                )

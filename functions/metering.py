@@ -61,6 +61,7 @@ class Ledger:
     def __init__(self, parent: Ledger | None = None) -> None:
         self._parent = parent
         self._lock = threading.Lock()
+        self._ops: dict[str, int] = {}
         self._counts: dict[str, dict[str, int]] = {s: {"calls": 0, "prompt_tokens": 0, "completion_tokens": 0} for s in SERVICES}
 
     def call(self, service: str) -> None:
@@ -77,6 +78,17 @@ class Ledger:
                 self._counts[service]["completion_tokens"] += completion
         if self._parent is not None:
             self._parent.tokens(service, prompt, completion)
+
+    def op(self, name: str, n: int) -> None:
+        with self._lock:
+            self._ops[name] = self._ops.get(name, 0) + n
+        if self._parent is not None:
+            self._parent.op(name, n)
+
+    def ops(self) -> dict[str, int]:
+        """Firestore reads/writes and Pub/Sub publishes made inside the block."""
+        with self._lock:
+            return dict(self._ops)
 
     def spend(self) -> Spend:
         with self._lock:
@@ -111,6 +123,12 @@ def record_tokens(service: str, prompt: int, completion: int) -> None:
     book = _current.get()
     if book is not None:
         book.tokens(service, prompt, completion)
+
+
+def record_ops(name: str, n: int = 1) -> None:
+    book = _current.get()
+    if book is not None:
+        book.op(name, n)
 
 
 def total(spends: list[Any]) -> Spend:

@@ -34,6 +34,7 @@ from functions.config import (
     ROAST_TTL,
     RUN_TTL,
 )
+from functions import metering
 from functions.errors import InfrastructureUnavailable
 from functions.models import (
     Movie,
@@ -73,6 +74,14 @@ def _infra(fn: F) -> F:
     return cast(F, wrapper)
 
 
+def _reads(n: int = 1) -> None:
+    metering.record_ops("firestore_reads", n)
+
+
+def _writes(n: int = 1) -> None:
+    metering.record_ops("firestore_writes", n)
+
+
 def _fresh(doc: dict[str, Any] | None, now: datetime) -> dict[str, Any] | None:
     """TTL deletion lags up to a day and the emulator never deletes: expired is a miss."""
     if doc is None:
@@ -95,6 +104,7 @@ class FirestoreCaches:
     @_infra
     def get_now_playing(self, now: datetime) -> list[Movie] | None:
         snap = self._db.collection(c.NOW_PLAYING).document(f"{self._version}-{self._region}").get()
+        _reads()
         doc = _fresh(snap.to_dict() if snap.exists else None, now)
         if doc is None:
             return None
@@ -102,6 +112,7 @@ class FirestoreCaches:
 
     @_infra
     def put_now_playing(self, movies: list[Movie], now: datetime) -> None:
+        _writes()
         self._db.collection(c.NOW_PLAYING).document(f"{self._version}-{self._region}").set(
             {
                 "movies": [m.model_dump(mode="json") for m in movies],
@@ -114,12 +125,14 @@ class FirestoreCaches:
     @_infra
     def get_truth(self, movie_id: int) -> Truth | None:
         snap = self._db.collection(c.TRUTHS).document(self._key(movie_id)).get()
+        _reads()
         if not snap.exists:
             return None
         return Truth.model_validate((snap.to_dict() or {})["truth"])
 
     @_infra
     def put_truth(self, movie: Movie, truth: Truth) -> None:
+        _writes()
         self._db.collection(c.TRUTHS).document(self._key(movie.id)).set(
             {
                 "movie": movie.model_dump(mode="json"),
@@ -137,6 +150,7 @@ class FirestoreCaches:
     @_infra
     def get_roast(self, movie_id: int, now: datetime) -> RoastRecord | None:
         snap = self._db.collection(c.ROASTS).document(self._key(movie_id)).get()
+        _reads()
         doc = _fresh(snap.to_dict() if snap.exists else None, now)
         return self._record(doc) if doc else None
 
@@ -145,6 +159,7 @@ class FirestoreCaches:
         if not movie_ids:
             return {}
         refs = [self._db.collection(c.ROASTS).document(self._key(i)) for i in movie_ids]
+        _reads(len(refs))
         found: dict[int, RoastRecord] = {}
         for snap in self._db.get_all(refs):
             doc = _fresh(snap.to_dict() if snap.exists else None, now)
@@ -155,6 +170,7 @@ class FirestoreCaches:
 
     @_infra
     def put_roast(self, record: RoastRecord, now: datetime) -> None:
+        _writes()
         self._db.collection(c.ROASTS).document(self._key(record.movie.id)).set(
             {
                 "movie": record.movie.model_dump(mode="json"),
@@ -168,7 +184,10 @@ class FirestoreCaches:
     @_infra
     def clear(self, kind: CacheKind) -> int:
         name = {"roast": c.ROASTS, "now-playing": c.NOW_PLAYING, "truth": c.TRUTHS}[kind]
-        return int(self._db.recursive_delete(self._db.collection(name)))
+        removed = int(self._db.recursive_delete(self._db.collection(name)))
+        _reads(removed)
+        _writes(removed)
+        return removed
 
 
 class FirestoreLeases:
@@ -189,17 +208,20 @@ class FirestoreLeases:
     def acquire(self, movie_id: int, holder: str, now: datetime) -> bool:
         ref = self._ref(movie_id)
         doc = {"holder": holder, "taken_at": now, c.EXPIRE_AT_FIELD: now + self._lease}
+        _writes()
         try:
             ref.create(doc)
             return True
         except gexc.AlreadyExists:
             pass
         snap = ref.get()
+        _reads()
         if not snap.exists:
             return False  # released between our create and get: let the caller poll again
         current = snap.to_dict() or {}
         if current.get("holder") != holder and current[c.EXPIRE_AT_FIELD] > now:
             return False
+        _writes()
         try:
             ref.update(doc, option=self._db.write_option(last_update_time=snap.update_time))
         except (gexc.FailedPrecondition, gexc.NotFound, gexc.Aborted):
@@ -210,7 +232,9 @@ class FirestoreLeases:
     def release(self, movie_id: int, holder: str) -> None:
         ref = self._ref(movie_id)
         snap = ref.get()
+        _reads()
         if snap.exists and (snap.to_dict() or {}).get("holder") == holder:
+            _writes()
             try:
                 ref.delete(option=self._db.write_option(last_update_time=snap.update_time))
             except (gexc.FailedPrecondition, gexc.NotFound):
@@ -249,8 +273,10 @@ class FirestoreRuns:
 
         @firestore.transactional
         def create(transaction: Any) -> bool:
+            _reads()
             if ref.get(transaction=transaction).exists:
                 return False
+            _writes(2)
             transaction.create(ref, doc)
             # One write per run, not per movie: no hot document.
             transaction.set(stats, {"total_runs": firestore.Increment(1)}, merge=True)
@@ -261,15 +287,18 @@ class FirestoreRuns:
     @_infra
     def get_run(self, correlation_id: str) -> Run | None:
         snap = self._run(correlation_id).get()
+        _reads()
         return _run_from(snap.to_dict() or {}) if snap.exists else None
 
     @_infra
     def mark_published(self, correlation_id: str) -> None:
+        _writes()
         self._run(correlation_id).update({"published": True})
 
     @_infra
     def get_outcome(self, correlation_id: str, movie_id: int) -> MovieOutcome | None:
         snap = self._outcomes(correlation_id).document(str(movie_id)).get()
+        _reads()
         return MovieOutcome.model_validate(snap.to_dict()) if snap.exists else None
 
     @_infra
@@ -280,6 +309,7 @@ class FirestoreRuns:
         outcome_ref = self._outcomes(correlation_id).document(str(movie_id))
         run: Run | None = None
         outcome: MovieOutcome | None = None
+        _reads(2)
         for snap in self._db.get_all([run_ref, outcome_ref]):
             if not snap.exists:
                 continue
@@ -296,6 +326,7 @@ class FirestoreRuns:
             "outcome": outcome.outcome.value,
             c.EXPIRE_AT_FIELD: outcome.recorded_at + RUN_TTL,
         }
+        _writes()
         try:
             self._outcomes(correlation_id).document(str(outcome.movie_id)).create(doc)
         except gexc.AlreadyExists:
@@ -305,18 +336,22 @@ class FirestoreRuns:
     @_infra
     def count_outcomes(self, correlation_id: str) -> int:
         result = self._outcomes(correlation_id).count().get()
+        _reads()  # an aggregation is billed one read per 1,000 index entries
         return int(result[0][0].value)
 
     @_infra
     def list_outcomes(self, correlation_id: str) -> list[MovieOutcome]:
-        return [
+        outcomes = [
             MovieOutcome.model_validate(s.to_dict()) for s in self._outcomes(correlation_id).stream()
         ]
+        _reads(max(1, len(outcomes)))
+        return outcomes
 
     @_infra
     def finalize(self, correlation_id: str, now: datetime) -> tuple[Run | None, bool]:
         ref = self._run(correlation_id)
         snap = ref.get()
+        _reads()
         if not snap.exists:
             return None, False
         run = _run_from(snap.to_dict() or {})
@@ -326,6 +361,7 @@ class FirestoreRuns:
         # is written only if nobody changed it since we read it (optimistic, no lock):
         # of several last deliveries racing to close it, exactly one wins.
         final = run.finalized(self.list_outcomes(correlation_id), now)
+        _writes()
         try:
             ref.update(self._run_doc(final), option=self._db.write_option(last_update_time=snap.update_time))
         except (gexc.FailedPrecondition, gexc.Aborted):
@@ -341,6 +377,8 @@ class FirestoreRuns:
         @firestore.transactional
         def reopen(transaction: Any) -> Run | None:
             snap = ref.get(transaction=transaction)
+            _reads()
+            _writes(1 + len(outcome_refs))
             if not snap.exists:
                 return None
             run = _run_from(snap.to_dict() or {})
@@ -361,11 +399,14 @@ class FirestoreRuns:
             .order_by("started_at", direction=firestore.Query.DESCENDING)
             .limit(limit)
         )
-        return [_run_from(s.to_dict() or {}) for s in query.stream()]
+        runs = [_run_from(s.to_dict() or {}) for s in query.stream()]
+        _reads(max(1, len(runs)))
+        return runs
 
     @_infra
     def total_runs(self) -> int:
         snap = self._db.collection(c.META).document("stats").get()
+        _reads()
         return int((snap.to_dict() or {}).get("total_runs", 0)) if snap.exists else 0
 
     @_infra
@@ -375,7 +416,9 @@ class FirestoreRuns:
             .where(filter=firestore.FieldFilter("status", "==", RunStatus.IN_PROGRESS.value))
             .where(filter=firestore.FieldFilter("started_at", "<", started_before))
         )
-        return [_run_from(s.to_dict() or {}) for s in query.stream()]
+        runs = [_run_from(s.to_dict() or {}) for s in query.stream()]
+        _reads(max(1, len(runs)))
+        return runs
 
 
 class FirestoreLogs:
@@ -385,6 +428,7 @@ class FirestoreLogs:
     @_infra
     def write(self, entry: dict[str, Any]) -> None:
         now = utcnow()
+        _writes()
         self._db.collection(c.LOGS).add({**entry, "created_at": now, c.EXPIRE_AT_FIELD: now + LOG_TTL})
 
     @staticmethod
@@ -399,7 +443,9 @@ class FirestoreLogs:
             .order_by("created_at", direction=firestore.Query.DESCENDING)
             .limit(limit)
         )
-        return [self._clean(s.to_dict() or {}) for s in query.stream()]
+        entries = [self._clean(s.to_dict() or {}) for s in query.stream()]
+        _reads(max(1, len(entries)))
+        return entries
 
     @_infra
     def for_run(self, correlation_id: str, limit: int) -> list[dict[str, Any]]:
@@ -409,7 +455,9 @@ class FirestoreLogs:
             .order_by("created_at", direction=firestore.Query.DESCENDING)
             .limit(limit)
         )
-        return [self._clean(s.to_dict() or {}) for s in query.stream()]
+        entries = [self._clean(s.to_dict() or {}) for s in query.stream()]
+        _reads(max(1, len(entries)))
+        return entries
 
 
 class FirestoreBudget:
@@ -429,6 +477,7 @@ class FirestoreBudget:
     @_infra
     def spent(self, day: str) -> tuple[int, float]:
         calls, cost = 0, 0.0
+        _reads(self.SHARDS)
         for snap in self._db.get_all([self._shard(day, k) for k in range(self.SHARDS)]):
             if snap.exists:
                 doc = snap.to_dict() or {}
@@ -440,6 +489,7 @@ class FirestoreBudget:
     def add(self, day: str, calls: int, cost_usd: float) -> None:
         if calls == 0 and cost_usd == 0:
             return
+        _writes()
         self._shard(day, random.randrange(self.SHARDS)).set(
             {
                 "day": day,
@@ -452,6 +502,7 @@ class FirestoreBudget:
 
     @_infra
     def claim_alert(self, day: str) -> bool:
+        _writes()
         try:
             self._db.collection(c.BUDGETS).document(f"{day}-alert").create(
                 {"day": day, "alerted_at": utcnow(), c.EXPIRE_AT_FIELD: _day_start(day) + BUDGET_TTL}
@@ -482,9 +533,11 @@ class FirestoreRateLimiter:
         @firestore.transactional
         def count(transaction: Any) -> int | None:
             snap = ref.get(transaction=transaction)
+            _reads()
             used = int((snap.to_dict() or {}).get("count", 0)) if snap.exists else 0
             if used >= limit_per_minute:
                 return retry_after
+            _writes()
             transaction.set(
                 ref,
                 {"count": used + 1, c.EXPIRE_AT_FIELD: now + RATE_LIMIT_TTL},
