@@ -112,11 +112,22 @@ def start_stack(**kwargs: Any) -> Iterator[Driver]:
         stack.stop()
 
 
+# Distinctive key values, so a test can prove none of them ever reaches a log line,
+# a response or an error message (the simulator accepts any bearer token).
+SECRETS = {
+    "TMDB_API_TOKEN": "tmdb-token-Qx7-never-print-me",
+    "PERPLEXITY_API_KEY": "pplx-key-Zr4-never-print-me",
+    "XAI_API_KEY": "xai-key-Wm2-never-print-me",
+}
+
+
 @pytest.fixture(scope="module")
 def stack_driver() -> Iterator[Driver]:
     yield from start_stack(
         concurrency=32,
+        simulate_upstreams=True,
         env={
+            **SECRETS,
             "PLOTBURN_UPSTREAM_TIMEOUT_SECONDS": "1",
             "PLOTBURN_UPSTREAM_BACKOFF_MAX_SECONDS": "0.2",
             "PLOTBURN_GENERATION_LEASE_SECONDS": "4",

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, timezone
 
 import httpx
 
-from tests.e2e.conftest import Driver
+from tests.e2e.conftest import SECRETS, Driver
 
 MOVIES = 15
 
@@ -194,3 +194,25 @@ def test_junk_on_every_route_is_a_clean_4xx(driver: Driver) -> None:
     assert driver.status()["total_runs"] == 0
     # Nothing above reached a paid upstream call.
     assert driver.sim_calls()["research"] == 0
+
+
+def test_secrets_never_reach_logs_or_responses(driver: Driver) -> None:
+    # Provoke every kind of log line: retries, a failing movie, junk, bad auth.
+    driver.stack.sim.configure(fail_movie_ids={"roast": [1001]}, rate_500=0.2, retry_after_seconds=0)
+    run = driver.wait_final(driver.trigger())
+    assert run["failed_movie_ids"] == [1001]
+    driver.stack.publish(driver.stack.roast_topic, b"junk")
+    bodies = [
+        driver.http.get("/logs", params={"limit": 500}, headers=driver.admin).text,
+        driver.http.get("/debug", params={"correlationId": run["correlation_id"]}, headers=driver.admin).text,
+        driver.http.get("/cron/status").text,
+        driver.http.post("/cron/trigger", headers={"Authorization": "Bearer " + SECRETS["XAI_API_KEY"]}).text,
+        driver.http.get("/movie/1001").text,
+    ]
+    driver.relay_quiet()
+    logs = "".join(driver.stack.function_log(name) for name in ("api", "fanout", "roast"))
+    assert "movie failed" in logs, "the failing movie was logged"
+    for secret in [*SECRETS.values(), driver.stack.admin_token]:
+        assert secret not in logs
+        for body in bodies:
+            assert secret not in body
