@@ -213,6 +213,8 @@ class Run(Frozen):
     roasts_failed: int = 0
     failed_movie_ids: list[int] = Field(default_factory=list)
     failure_reasons: dict[str, str] = Field(default_factory=dict)
+    # When /cron/retry last reopened the run: its deadline counts from here then.
+    reopened_at: datetime | None = None
     # Set when the run could not start at all (e.g. TMDB's list never came back).
     error: str | None = None
     # Spent by the run itself (the now-playing list), and in all (plus its movies).

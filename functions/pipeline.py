@@ -416,7 +416,10 @@ class Pipeline:
         never landed as failed. Called on every nightly message and status read."""
         closed: list[Run] = []
         now = self.clock()
-        for run in self.runs.stuck_runs(now - self.settings.run_deadline):
+        cutoff = now - self.settings.run_deadline
+        for run in self.runs.stuck_runs(cutoff):
+            if run.reopened_at is not None and run.reopened_at > cutoff:
+                continue  # a retry reopened it recently: its deadline restarted then
             landed = {o.movie_id for o in self.runs.list_outcomes(run.correlation_id)}
             for movie_id in run.movie_ids:
                 if movie_id not in landed:
@@ -451,7 +454,7 @@ class Pipeline:
             except MovieNotFound:
                 continue  # TMDB dropped it: it stays failed
         retried = [m.id for m in movies]
-        reopened = self.runs.reopen(correlation_id, retried) or run
+        reopened = self.runs.reopen(correlation_id, retried, self.clock()) or run
         self.publisher.publish_roasts(
             [RoastMessage(correlation_id=correlation_id, movie=m) for m in movies]
         )

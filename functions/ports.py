@@ -122,7 +122,7 @@ class RunStore(Protocol):
         outcomes and write them. Returns the run as it now stands, and whether this
         call is the one that closed it."""
 
-    def reopen(self, correlation_id: str, movie_ids: list[int]) -> Run | None:
+    def reopen(self, correlation_id: str, movie_ids: list[int], now: datetime) -> Run | None:
         """Atomically delete these movies' outcomes and set the run back in progress."""
 
     def recent_runs(self, limit: int) -> list[Run]:

@@ -370,7 +370,7 @@ class FirestoreRuns:
         return final, True
 
     @_infra
-    def reopen(self, correlation_id: str, movie_ids: list[int]) -> Run | None:
+    def reopen(self, correlation_id: str, movie_ids: list[int], now: datetime) -> Run | None:
         ref = self._run(correlation_id)
         outcome_refs = [self._outcomes(correlation_id).document(str(i)) for i in movie_ids]
 
@@ -385,7 +385,7 @@ class FirestoreRuns:
             for outcome_ref in outcome_refs:
                 transaction.delete(outcome_ref)
             opened = run.model_copy(
-                update={"status": RunStatus.IN_PROGRESS, "finished_at": None}
+                update={"status": RunStatus.IN_PROGRESS, "finished_at": None, "reopened_at": now}
             )
             transaction.set(ref, self._run_doc(opened))
             return opened

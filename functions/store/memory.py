@@ -144,14 +144,16 @@ class MemoryRuns:
             self.runs[correlation_id] = final
             return final, True
 
-    def reopen(self, correlation_id: str, movie_ids: list[int]) -> Run | None:
+    def reopen(self, correlation_id: str, movie_ids: list[int], now: datetime) -> Run | None:
         with self._lock:
             run = self.runs.get(correlation_id)
             if run is None:
                 return None
             for movie_id in movie_ids:
                 self.outcomes[correlation_id].pop(movie_id, None)
-            opened = run.model_copy(update={"status": RunStatus.IN_PROGRESS, "finished_at": None})
+            opened = run.model_copy(
+                update={"status": RunStatus.IN_PROGRESS, "finished_at": None, "reopened_at": now}
+            )
             self.runs[correlation_id] = opened
             return opened
 

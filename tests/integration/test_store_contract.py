@@ -147,7 +147,7 @@ def test_run_lifecycle(stores: dict[str, Any]) -> None:
     assert final.to_status_json()["duration_ms"] == 8000
     again, closed_again = runs.finalize("cron-1", NOW + timedelta(seconds=9))
     assert not closed_again and again.finished_at == final.finished_at
-    reopened = runs.reopen("cron-1", [3])
+    reopened = runs.reopen("cron-1", [3], NOW)
     assert reopened.status is RunStatus.IN_PROGRESS
     assert runs.count_outcomes("cron-1") == 2
     assert runs.get_run("cron-1").status is RunStatus.IN_PROGRESS

@@ -212,3 +212,15 @@ def test_each_run_reports_its_calls_tokens_and_cost(world: World) -> None:
     world.deliver_all()
     again = last_run(world)
     assert again["upstream_calls"] == {"tmdb": 0, "research": 0, "roast": 1}
+
+
+def test_retried_run_gets_a_fresh_deadline(world: World) -> None:
+    world.roaster.failing = {1001}
+    cid = start(world)
+    world.deliver_all()
+    world.clock.advance(hours=2)
+    world.roaster.failing = set()
+    world.pipeline.retry_failed(cid)
+    assert last_run(world)["status"] == "in_progress"  # the status read's sweep spares it
+    world.deliver_all()
+    assert last_run(world)["status"] == "success"
