@@ -54,8 +54,12 @@ class _WaitRetryAfterOrBackoff:
     """Sleep what the server asked for on a 429, else exponential backoff with jitter."""
 
     def __init__(self, policy: RetryPolicy) -> None:
+        # initial * 2**(attempt-1), plus up to `initial` of random jitter so that
+        # many roast workers failing together do not retry in lockstep.
         self._backoff = wait_exponential_jitter(
-            initial=policy.backoff_initial_seconds, max=policy.backoff_max_seconds
+            multiplier=policy.backoff_initial_seconds,
+            jitter=policy.backoff_initial_seconds,
+            max=policy.backoff_max_seconds,
         )
 
     def __call__(self, state: RetryCallState) -> float:
@@ -116,7 +120,8 @@ def call_json(
             raise UpstreamBadResponse(service, f"{method} {path} answered {status}")
         try:
             return validate(response.json())
-        except (ValueError, KeyError, TypeError, IndexError):
+        except (ValueError, KeyError, TypeError, IndexError, AttributeError):
+            # AttributeError: e.g. a field that should be an object is a string.
             raise _Transient("malformed response body") from None
 
     retrying = Retrying(
