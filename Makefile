@@ -5,15 +5,17 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 # The stamp changes whenever a requirements file does, so edits reinstall.
-READY := $(VENV)/.ready-$(shell cat requirements.txt requirements-dev.txt 2>/dev/null | md5sum | cut -c1-10)
+READY := $(VENV)/.ready-$(shell cat requirements.txt requirements-dev.txt pyproject.toml 2>/dev/null | md5sum | cut -c1-10)
 TF := terraform -chdir=infra
 TFVARS ?= terraform.tfvars
 
 .PHONY: setup run serve trigger test test-unit test-integration test-e2e bench plan deploy secrets destroy lint clean
 
-$(READY): requirements.txt requirements-dev.txt
+$(READY): requirements.txt requirements-dev.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@# The `plotburn` CLI; its dependencies are already pinned above.
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	@rm -f $(VENV)/.ready-*
 	@touch $@
 

@@ -52,6 +52,8 @@ ROUTES = Map(
         Rule("/debug", endpoint="debug", methods=["GET"]),
         Rule("/cache/clear/<kind>", endpoint="cache_clear", methods=["DELETE"]),
         Rule("/budget", endpoint="budget", methods=["GET"]),
+        Rule("/dashboard", endpoint="dashboard", methods=["GET"]),
+        Rule("/openapi.json", endpoint="openapi", methods=["GET"]),
     ],
     strict_slashes=False,
 )
@@ -236,6 +238,18 @@ def budget(request: flask.Request, app: App) -> flask.Response:
     return respond(app.pipeline.budget_state())
 
 
+def dashboard(request: flask.Request, app: App) -> flask.Response:
+    from functions import dashboard as page
+
+    return page.response()
+
+
+def openapi_document(request: flask.Request, app: App) -> flask.Response:
+    from functions import openapi  # imported here: it reads this module's limits
+
+    return respond(openapi.document())
+
+
 HANDLERS: dict[str, Callable[..., flask.Response]] = {
     "budget": budget,
     "healthz": healthz,
@@ -247,6 +261,8 @@ HANDLERS: dict[str, Callable[..., flask.Response]] = {
     "logs": logs,
     "debug": debug,
     "cache_clear": cache_clear,
+    "dashboard": dashboard,
+    "openapi": openapi_document,
 }
 
 

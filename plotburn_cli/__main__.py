@@ -1,0 +1,304 @@
+"""plotburn: operate a PlotBurn API from the command line.
+
+    plotburn trigger [--wait] [--timeout S]   start a run (and follow it to its end)
+    plotburn status                           the last run, recent runs, today's budget
+    plotburn logs [--limit N]                 recent log entries (admin)
+    plotburn debug ID                         one run: outcomes per movie and its logs (admin)
+    plotburn retry ID [--wait]                republish a run's failed movies (admin)
+    plotburn clear {roast,now-playing,truth}  empty a cache (admin)
+    plotburn budget                           today's upstream spend (admin)
+
+Where: --url, else PLOTBURN_API_URL, else the local stack's .stack/stack.json in the
+current directory (`make serve` writes it), else http://127.0.0.1:8080.
+Admin token: --token, else PLOTBURN_ADMIN_TOKEN (else the stack file's, with its URL).
+
+Exit status: 0 done (for a run: success), 1 the run ended partial, 2 the run failed,
+3 an error (API unreachable, HTTP error, timeout, bad usage).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, NoReturn, TextIO
+
+from plotburn_cli import __version__
+from plotburn_cli.client import Api, ClientFactory, CliError, default_client_factory, resolve_target
+from plotburn_cli.render import (
+    Progress,
+    budget_block,
+    history_table,
+    logs_table,
+    run_summary,
+    table,
+)
+
+EXIT_OK, EXIT_PARTIAL, EXIT_FAILED, EXIT_ERROR = 0, 1, 2, 3
+RUN_EXIT = {"success": EXIT_OK, "partial": EXIT_PARTIAL, "failed": EXIT_FAILED}
+CACHE_KINDS = ("roast", "now-playing", "truth")
+# Consecutive failed polls tolerated while following a run (a blip, a cold start).
+MAX_POLL_ERRORS = 5
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:  # usage errors are errors: exit 3, not 2 ("failed")
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_ERROR, f"{self.prog}: error: {message}\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    # The connection and output flags work before or after the command.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--url", default=argparse.SUPPRESS, help="API base URL (default: $PLOTBURN_API_URL, .stack/stack.json, http://127.0.0.1:8080)")
+    common.add_argument("--token", default=argparse.SUPPRESS, help="admin token (default: $PLOTBURN_ADMIN_TOKEN); prefer the variable: flags show in ps")
+    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print the API's JSON instead of tables")
+    common.add_argument("--http-timeout", type=float, default=argparse.SUPPRESS, metavar="S", help="per-request timeout in seconds (default 30)")
+
+    parser = _Parser(
+        prog="plotburn",
+        description="Operate a PlotBurn API: start and follow runs, read status, logs and budget, clear caches.",
+        epilog=__doc__.split("\n\n", 1)[1] if __doc__ else None,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=[common],
+    )
+    parser.add_argument("--version", action="version", version=f"plotburn {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    commands.required = True
+
+    trigger = commands.add_parser("trigger", parents=[common], help="start a manual run (admin)")
+    _wait_flags(trigger)
+    commands.add_parser("status", parents=[common], help="the last run, recent runs and today's budget")
+    logs = commands.add_parser("logs", parents=[common], help="recent log entries, newest first (admin)")
+    logs.add_argument("--limit", type=int, default=None, metavar="N", help="how many (1-500; the API's default is 50)")
+    debug = commands.add_parser("debug", parents=[common], help="one run with its per-movie outcomes and logs (admin)")
+    debug.add_argument("correlation_id", metavar="ID", help="the run's id, e.g. manual-trigger-1732811400000")
+    retry = commands.add_parser("retry", parents=[common], help="republish a run's failed movies into the same run (admin)")
+    retry.add_argument("correlation_id", metavar="ID")
+    _wait_flags(retry)
+    clear = commands.add_parser("clear", parents=[common], help="empty one cache (admin)")
+    clear.add_argument("kind", choices=CACHE_KINDS)
+    commands.add_parser("budget", parents=[common], help="today's upstream spend against its ceilings (admin)")
+    return parser
+
+
+def _wait_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--wait", action="store_true", help="follow the run with a progress bar until it ends")
+    parser.add_argument("--timeout", type=float, default=600.0, metavar="S", help="give up waiting after S seconds (default 600; exit 3)")
+    parser.add_argument("--interval", type=float, default=1.0, metavar="S", help="poll /cron/status every S seconds (default 1)")
+
+
+# ---------------------------------------------------------------------- commands
+
+
+class Cli:
+    def __init__(self, api: Api, args: argparse.Namespace, out: TextIO, err: TextIO, sleep: Callable[[float], None]) -> None:
+        self.api = api
+        self.args = args
+        self.out = out
+        self.err = err
+        self.sleep = sleep
+        self.as_json = bool(getattr(args, "json", False))
+
+    def print(self, text: str = "") -> None:
+        self.out.write(text + "\n")
+
+    def dump(self, value: Any) -> None:
+        self.out.write(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
+
+    def _titles(self, movies: list[dict[str, Any]] | None = None) -> dict[int, str]:
+        return {m["movie_id"]: m["title"] for m in movies or [] if m.get("title")}
+
+    # -- trigger / retry: start, then maybe follow
+
+    def trigger(self) -> int:
+        started = self.api.trigger()
+        correlation_id = str(started["correlation_id"])
+        if not self.args.wait:
+            if self.as_json:
+                self.dump(started)
+            else:
+                self.print(f"Run {correlation_id} started. Follow it with: plotburn status (or trigger --wait next time)")
+            return EXIT_OK
+        self.err.write(f"Run {correlation_id} started; following it (Ctrl-C stops following, not the run).\n")
+        return self.follow(correlation_id)
+
+    def retry(self) -> int:
+        result = self.api.retry(self.args.correlation_id)
+        retried = result.get("retried_movie_ids") or []
+        if not retried or not self.args.wait:
+            if self.as_json:
+                self.dump(result)
+            elif retried:
+                self.print(f"Republished {len(retried)} failed movie(s) of run {result['correlation_id']}: {', '.join(map(str, retried))}")
+            else:
+                self.print(f"Run {result['correlation_id']} has no failed movies to retry (status: {result['status']}).")
+            return EXIT_OK
+        self.err.write(f"Republished {len(retried)} failed movie(s) of run {result['correlation_id']}; following it.\n")
+        return self.follow(str(result["correlation_id"]))
+
+    def follow(self, correlation_id: str) -> int:
+        progress = Progress(self.err, correlation_id)
+        start = time.monotonic()
+        deadline = start + self.args.timeout
+        errors = 0
+        run: dict[str, Any] | None = None
+        try:
+            while True:
+                note = ""
+                try:
+                    status = self.api.status()
+                    errors = 0
+                    run = next((r for r in status.get("history") or [] if r.get("correlation_id") == correlation_id), None)
+                except CliError as exc:
+                    errors += 1
+                    if errors >= MAX_POLL_ERRORS:
+                        raise
+                    note = f"retrying: {exc}"
+                progress.update(run, time.monotonic() - start, note)
+                if run is not None and run.get("status") != "in_progress":
+                    break
+                if time.monotonic() >= deadline:
+                    progress.finish()
+                    self.err.write(
+                        f"plotburn: error: run {correlation_id} still "
+                        f"{'in progress' if run else 'not started'} after {self.args.timeout:g} s; "
+                        "it goes on without us: `plotburn status` shows it.\n"
+                    )
+                    return EXIT_ERROR
+                self.sleep(self.args.interval)
+        finally:
+            progress.finish()
+        if self.as_json:
+            self.dump(run)
+        else:
+            self.print(run_summary(run))
+        return RUN_EXIT.get(str(run.get("status")), EXIT_ERROR)
+
+    # -- reads
+
+    def status(self) -> int:
+        status = self.api.status()
+        if self.as_json:
+            self.dump(status)
+            return EXIT_OK
+        last = status.get("last_run")
+        if last is None:
+            self.print("No runs yet. Start one with: plotburn trigger --wait")
+        else:
+            self.print(run_summary(last))
+            history = status.get("history") or []
+            self.print()
+            self.print(f"Recent runs ({len(history)} shown, {status.get('total_runs', 0)} in total)")
+            self.print(history_table(history))
+        if status.get("budget"):
+            self.print()
+            self.print("Today's budget")
+            self.print(budget_block(status["budget"]))
+        return EXIT_OK
+
+    def logs(self) -> int:
+        limit = self.args.limit
+        if limit is not None and not 1 <= limit <= 500:
+            raise CliError("--limit must be from 1 to 500")
+        entries = self.api.logs(limit)
+        if self.as_json:
+            self.dump(entries)
+        elif not entries.get("logs"):
+            self.print("No log entries.")
+        else:
+            self.print(logs_table(entries["logs"]))
+        return EXIT_OK
+
+    def debug(self) -> int:
+        found = self.api.debug(self.args.correlation_id)
+        if self.as_json:
+            self.dump(found)
+            return EXIT_OK
+        movies = found.get("movies") or []
+        self.print(run_summary(found["run"], self._titles(movies)))
+        self.print()
+        if movies:
+            rows = []
+            for m in movies:
+                spend = m.get("spend") or {}
+                made = " ".join(
+                    f"{s}={(spend.get(s) or {}).get('calls', 0)}"
+                    for s in ("research", "roast")
+                    if (spend.get(s) or {}).get("calls")
+                )
+                rows.append([m.get("movie_id"), m.get("outcome"), m.get("title") or "-", made or "-", m.get("reason") or "-"])
+            self.print(table(["MOVIE", "OUTCOME", "TITLE", "CALLS", "REASON"], rows, right=(0,)))
+        else:
+            self.print("No movie outcomes recorded yet.")
+        pending = found.get("pending_movie_ids") or []
+        if pending:
+            self.print(f"\nPending ({len(pending)}): {', '.join(map(str, pending))}")
+        logs = found.get("logs") or []
+        if logs:
+            self.print(f"\nLog entries ({len(logs)}, newest first)")
+            self.print(logs_table(logs))
+        return EXIT_OK
+
+    def clear(self) -> int:
+        result = self.api.clear(self.args.kind)
+        if self.as_json:
+            self.dump(result)
+        else:
+            self.print(f"Cleared the {result['cache']} cache: {result['removed']} document(s) removed.")
+        return EXIT_OK
+
+    def budget(self) -> int:
+        budget = self.api.budget()
+        if self.as_json:
+            self.dump(budget)
+        else:
+            self.print(budget_block(budget))
+        return EXIT_OK
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    client_factory: ClientFactory | None = None,
+    *,
+    environ: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> int:
+    """Run the CLI; returns the exit status. Tests inject `client_factory` (e.g. an
+    httpx.Client on WSGITransport) and the streams."""
+    out = stdout or sys.stdout
+    err = stderr or sys.stderr
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code) if isinstance(exc.code, int) else EXIT_ERROR
+    target = resolve_target(
+        getattr(args, "url", None),
+        getattr(args, "token", None),
+        os.environ if environ is None else environ,
+        cwd or Path.cwd(),
+    )
+    factory = client_factory or default_client_factory
+    try:
+        with factory(target.url, getattr(args, "http_timeout", 30.0)) as http:
+            cli = Cli(Api(target, http), args, out, err, sleep)
+            return int(getattr(cli, args.command)())
+    except CliError as exc:
+        out.flush()
+        err.write(f"plotburn: error: {exc}\n")
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        err.write("\nplotburn: interrupted (a started run goes on; `plotburn status` shows it)\n")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,251 @@
+"""Human output: tables, a run's summary, and the live progress bar.
+
+All text from the API (titles, reasons, log messages) is upstream data: control
+characters are escaped before it reaches the terminal, so a movie title cannot
+carry an escape sequence into the operator's shell.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, TextIO
+
+
+def clean(value: Any, limit: int | None = None) -> str:
+    """A value as one terminal-safe line."""
+    if value is None:
+        return "-"
+    text = str(value)
+    out = []
+    for ch in text:
+        if ch in "\n\r\t":
+            out.append(" ")
+        elif ch.isprintable():
+            out.append(ch)
+        else:
+            out.append(ch.encode("unicode_escape").decode("ascii"))
+    line = "".join(out)
+    if limit is not None and len(line) > limit:
+        line = line[: max(1, limit - 1)] + "…"
+    return line
+
+
+def count(value: Any) -> str:
+    return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else clean(value)
+
+
+def usd(value: Any) -> str:
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return "-"
+    if value >= 1 or value == 0:
+        return f"${value:,.2f}"
+    digits = f"{value:.6f}".rstrip("0")
+    return "$" + (digits if len(digits.split(".")[1]) >= 2 else f"{value:.2f}")
+
+
+def duration(ms: Any) -> str:
+    if not isinstance(ms, (int, float)) or isinstance(ms, bool):
+        return "-"
+    if ms < 1000:
+        return f"{int(ms)} ms"
+    seconds = ms / 1000
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    return f"{int(seconds // 60)} min {int(round(seconds % 60))} s"
+
+
+def when(iso: Any) -> str:
+    if not isinstance(iso, str):
+        return "-"
+    try:
+        moment = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    except ValueError:
+        return clean(iso)
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], right: Sequence[int] = ()) -> str:
+    """A plain-text table; `right` names the right-aligned (numeric) columns."""
+    cells = [[clean(c) for c in row] for row in rows]
+    widths = [len(h) for h in headers]
+    for row in cells:
+        for i, cell in enumerate(row):
+            widths[i] = max(widths[i], len(cell))
+
+    def line(values: Sequence[str]) -> str:
+        parts = [
+            v.rjust(widths[i]) if i in right else v.ljust(widths[i]) for i, v in enumerate(values)
+        ]
+        return "  ".join(parts).rstrip()
+
+    return "\n".join([line(list(headers)), *(line(r) for r in cells)])
+
+
+def key_values(pairs: Sequence[tuple[str, Any]], indent: str = "  ") -> str:
+    width = max((len(k) for k, _ in pairs), default=0)
+    return "\n".join(f"{indent}{k.ljust(width)}  {clean(v)}" for k, v in pairs)
+
+
+def calls(run: dict[str, Any]) -> str:
+    made = run.get("upstream_calls") or {}
+    return " · ".join(f"{s} {count(made.get(s, 0))}" for s in ("tmdb", "research", "roast"))
+
+
+def tokens(run: dict[str, Any]) -> str:
+    used = run.get("tokens") or {}
+    parts = []
+    for service in ("research", "roast"):
+        t = used.get(service) or {}
+        parts.append(f"{service} {count(t.get('prompt', 0))} in / {count(t.get('completion', 0))} out")
+    return " · ".join(parts)
+
+
+def run_summary(run: dict[str, Any], titles: dict[int, str] | None = None) -> str:
+    """A run, the way `trigger --wait`, `status` and `debug` show it."""
+    pairs: list[tuple[str, Any]] = [
+        ("status", run.get("status")),
+        ("trigger", run.get("trigger")),
+        ("started", when(run.get("timestamp"))),
+        ("finished", when(run.get("finished_at")) if run.get("finished_at") else "-"),
+        ("duration", duration(run.get("duration_ms"))),
+        ("movies fetched", count(run.get("movies_fetched"))),
+        ("processed", count(run.get("roasts_processed"))),
+        ("cached", count(run.get("roasts_cached"))),
+        ("generated", count(run.get("roasts_generated"))),
+        ("failed", count(run.get("roasts_failed"))),
+        ("upstream calls", calls(run)),
+        ("tokens", tokens(run)),
+        ("estimated cost", usd(run.get("estimated_cost_usd"))),
+    ]
+    if run.get("error"):
+        pairs.append(("error", run["error"]))
+    out = [f"Run {clean(run.get('correlation_id'))}", key_values(pairs)]
+    failed = run.get("failed_movie_ids") or []
+    if failed:
+        reasons = run.get("failure_reasons") or {}
+        rows = [
+            [movie_id, clean((titles or {}).get(movie_id), 40), clean(reasons.get(str(movie_id), "unknown"), 100)]
+            for movie_id in failed
+        ]
+        if not titles:
+            rows = [[r[0], r[2]] for r in rows]
+            headers: list[str] = ["FAILED MOVIE", "REASON"]
+        else:
+            headers = ["FAILED MOVIE", "TITLE", "REASON"]
+        out += ["", table(headers, rows, right=(0,))]
+    return "\n".join(out)
+
+
+def history_table(history: Sequence[dict[str, Any]]) -> str:
+    rows = [
+        [
+            r.get("correlation_id"),
+            r.get("status"),
+            when(r.get("timestamp")),
+            count(r.get("movies_fetched")),
+            count(r.get("roasts_cached")),
+            count(r.get("roasts_generated")),
+            count(r.get("roasts_failed")),
+            duration(r.get("duration_ms")),
+            usd(r.get("estimated_cost_usd")),
+        ]
+        for r in history
+    ]
+    return table(
+        ["RUN", "STATUS", "STARTED", "FETCHED", "CACHED", "GENERATED", "FAILED", "DURATION", "COST"],
+        rows,
+        right=(3, 4, 5, 6, 7, 8),
+    )
+
+
+def budget_block(budget: dict[str, Any]) -> str:
+    state = "EXHAUSTED: no new roasts until 00:00 UTC" if budget.get("exhausted") else "within budget"
+    return key_values(
+        [
+            ("day (UTC)", budget.get("day")),
+            ("paid calls", f"{count(budget.get('calls'))} of {count(budget.get('call_ceiling'))}"),
+            ("estimated cost", f"{usd(budget.get('estimated_cost_usd'))} of {usd(budget.get('cost_ceiling_usd'))}"),
+            ("state", state),
+        ]
+    )
+
+
+LOG_CORE = ("severity", "message", "correlation_id", "timestamp", "created_at")
+
+
+def logs_table(entries: Sequence[dict[str, Any]]) -> str:
+    rows = []
+    for e in entries:
+        extra = " ".join(
+            f"{k}={clean(v if not isinstance(v, (dict, list)) else v, 60)}"
+            for k, v in e.items()
+            if k not in LOG_CORE and v is not None
+        )
+        rows.append(
+            [
+                when(e.get("timestamp")),
+                e.get("severity"),
+                e.get("correlation_id") or "-",
+                clean(e.get("message"), 70),
+                clean(extra, 100),
+            ]
+        )
+    return table(["TIME", "SEVERITY", "RUN", "MESSAGE", "DETAILS"], rows)
+
+
+class Progress:
+    """Movies processed of fetched, on stderr: redrawn in place on a terminal, one line
+    per change otherwise (CI logs, pipes)."""
+
+    WIDTH = 28
+
+    def __init__(self, stream: TextIO, correlation_id: str) -> None:
+        self.stream = stream
+        self.correlation_id = correlation_id
+        self.tty = bool(getattr(stream, "isatty", lambda: False)())
+        encoding = (getattr(stream, "encoding", None) or "").lower()
+        self.fill, self.empty = ("█", "░") if encoding.startswith("utf") else ("#", "-")
+        self._last_key: tuple[Any, ...] | None = None
+        self._last_len = 0
+        self._drawn = False
+
+    def line(self, run: dict[str, Any] | None, elapsed: float, note: str = "") -> str:
+        if run is None:
+            text = f"{self.correlation_id}  waiting for the run to start… {elapsed:4.0f} s"
+        else:
+            fetched = run.get("movies_fetched") or 0
+            processed = run.get("roasts_processed") or 0
+            share = processed / fetched if fetched else (1.0 if run.get("status") != "in_progress" else 0.0)
+            filled = min(self.WIDTH, int(math.floor(share * self.WIDTH)))
+            bar = self.fill * filled + self.empty * (self.WIDTH - filled)
+            text = (
+                f"{run.get('status')}  [{bar}] {processed}/{fetched} movies  "
+                f"{run.get('roasts_cached', 0)} cached · {run.get('roasts_generated', 0)} generated · "
+                f"{run.get('roasts_failed', 0)} failed  {elapsed:4.0f} s"
+            )
+        return text + (f"  ({note})" if note else "")
+
+    def update(self, run: dict[str, Any] | None, elapsed: float, note: str = "") -> None:
+        text = self.line(run, elapsed, note)
+        if self.tty:
+            padding = " " * max(0, self._last_len - len(text))
+            self.stream.write("\r" + text + padding)
+            self._last_len = len(text)
+            self._drawn = True
+        else:
+            key = (
+                None if run is None else (run.get("status"), run.get("roasts_processed"), run.get("movies_fetched")),
+                note,
+            )
+            if key == self._last_key:
+                return
+            self._last_key = key
+            self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def finish(self) -> None:
+        if self.tty and self._drawn:
+            self.stream.write("\n")
+            self.stream.flush()

@@ -1,0 +1,314 @@
+"""The `plotburn` CLI against the real `api` code (main.py under functions-framework,
+on the in-memory pipeline), through an httpx WSGI transport. Following a run, the
+transport plays the part of Pub/Sub: each status poll lets the fanout run, then
+delivers one roast message, so the progress bar sees the run move."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from functions.models import Movie
+from plotburn_cli.__main__ import main
+from plotburn_cli.client import resolve_target
+from tests.unit.api_harness import ADMIN_TOKEN, Api, api, api_flask_app  # noqa: F401 (fixtures)
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+class Driving(httpx.BaseTransport):
+    """The api over WSGI; every GET cron/status first moves the pipeline one step."""
+
+    def __init__(self, api: Api, drive: bool = True) -> None:
+        self.api = api
+        self.inner = httpx.WSGITransport(app=api.flask_app)
+        self.drive = drive
+        self.requests: list[httpx.Request] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        world = self.api.world
+        if self.drive and request.method == "GET" and request.url.path.endswith("/cron/status"):
+            if world.publisher.nightly:
+                self.api.fanout()
+            elif world.publisher.roasts:
+                world.pipeline.process_movie(world.publisher.roasts.pop(0))
+        return self.inner.handle_request(request)
+
+
+class Tty(io.StringIO):
+    encoding = "utf-8"
+
+    def isatty(self) -> bool:
+        return True
+
+
+class Result:
+    def __init__(self, code: int, out: str, err: str) -> None:
+        self.code, self.out, self.err = code, out, err
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.out)
+
+
+@pytest.fixture
+def run(api: Api, tmp_path: Path) -> Any:
+    def invoke(*argv: str, token: str | None = ADMIN_TOKEN, drive: bool = True, stderr: io.StringIO | None = None, transport: httpx.BaseTransport | None = None) -> Result:
+        out, err = io.StringIO(), stderr or io.StringIO()
+        wire = transport or Driving(api, drive)
+        environ = {"PLOTBURN_ADMIN_TOKEN": token} if token else {}
+        code = main(
+            list(argv),
+            lambda url, timeout: httpx.Client(transport=wire, base_url=url, timeout=timeout),
+            environ=environ,
+            cwd=tmp_path,
+            stdout=out,
+            stderr=err,
+            sleep=lambda s: None,
+        )
+        result = Result(code, out.getvalue(), err.getvalue())
+        assert ADMIN_TOKEN not in result.out + result.err, "the token leaked into the output"
+        return result
+
+    return invoke
+
+
+def _wait(*extra: str) -> list[str]:
+    return ["trigger", "--wait", "--interval", "0", "--timeout", "30", *extra]
+
+
+# ------------------------------------------------------------------ trigger
+
+
+def test_trigger_wait_success_shows_progress_and_summary(run: Any) -> None:
+    result = run(*_wait())
+    assert result.code == 0, result.err
+    lines = [line for line in result.err.splitlines() if "movies" in line]
+    # Not a TTY: one line per change, from nothing processed to all five.
+    assert "\r" not in result.err
+    assert lines[0].startswith("in_progress") and "0/5 movies" in lines[0]
+    assert any("3/5 movies" in line for line in lines)
+    assert lines[-1].startswith("success") and "5/5 movies" in lines[-1]
+    assert len(lines) == len(set(lines)) >= 6
+    out = result.out
+    assert out.startswith("Run manual-trigger-")
+    for expected in ("status          success", "generated       5", "failed          0", "upstream calls  tmdb 0 · research 5 · roast 5", "estimated cost  $0.0"):
+        assert expected in out, (expected, out)
+
+
+def test_trigger_wait_redraws_in_place_on_a_terminal(run: Any) -> None:
+    tty = Tty()
+    result = run(*_wait(), stderr=tty)
+    assert result.code == 0
+    assert result.err.count("\r") >= 6
+    assert "█" in result.err
+    assert result.err.rstrip("\n").rsplit("\r", 1)[1].startswith("success")
+
+
+def test_trigger_wait_partial_exits_1_and_names_the_failed_movie(run: Any, api: Api) -> None:
+    api.world.roaster.failing = {1001}
+    result = run(*_wait())
+    assert result.code == 1
+    assert "status          partial" in result.out
+    assert "FAILED MOVIE" in result.out
+    assert "1001  roast: POST /chat/completions: server error (500) after 4 attempts" in result.out
+
+
+def test_trigger_wait_failed_exits_2(run: Any, api: Api) -> None:
+    api.world.roaster.failing = {m.id for m in api.world.catalog.movies}
+    result = run(*_wait())
+    assert result.code == 2
+    assert "status          failed" in result.out
+
+
+def test_trigger_wait_run_that_cannot_start_exits_2_with_its_error(run: Any, api: Api) -> None:
+    api.world.catalog.fail = True
+    result = run(*_wait())
+    assert result.code == 2
+    assert "error           tmdb: GET /movie/now_playing: server error (500) after 4 attempts" in result.out
+
+
+def test_trigger_wait_timeout_exits_3(run: Any) -> None:
+    result = run("trigger", "--wait", "--interval", "0", "--timeout", "0", drive=False)
+    assert result.code == 3
+    assert "not started after 0 s" in result.err
+    assert result.out == ""
+
+
+def test_trigger_wait_json_prints_the_finished_run(run: Any) -> None:
+    result = run(*_wait("--json"))
+    assert result.code == 0
+    assert result.json["status"] == "success" and result.json["roasts_generated"] == 5
+    assert result.json["estimated_cost_usd"] > 0
+
+
+def test_trigger_without_wait(run: Any, api: Api) -> None:
+    result = run("trigger")
+    assert result.code == 0
+    assert result.out.startswith("Run manual-trigger-") and "started" in result.out
+    assert len(api.world.publisher.nightly) == 1
+    as_json = run("--json", "trigger")
+    assert as_json.json["status"] == "started" and as_json.json["check_status_at"] == "/cron/status"
+
+
+# ------------------------------------------------------------------ reads and admin commands
+
+
+def test_status_before_and_after_a_run(run: Any, api: Api) -> None:
+    empty = run("status")
+    assert empty.code == 0 and "No runs yet" in empty.out and "within budget" in empty.out
+    api.world.roaster.failing = {1002}
+    run_id = api.run_night()
+    result = run("status")
+    assert result.code == 0
+    assert f"Run {run_id}" in result.out
+    assert "Recent runs (1 shown, 1 in total)" in result.out
+    header = next(line for line in result.out.splitlines() if line.startswith("RUN "))
+    assert header.split() == ["RUN", "STATUS", "STARTED", "FETCHED", "CACHED", "GENERATED", "FAILED", "DURATION", "COST"]
+    row = next(line for line in result.out.splitlines() if line.startswith(run_id))
+    assert row.split()[1] == "partial" and row.split()[5:9] == ["5", "0", "4", "1"]
+    as_json = run("status", "--json").json
+    assert as_json["last_run"]["correlation_id"] == run_id and as_json["total_runs"] == 1
+
+
+def test_logs(run: Any, api: Api) -> None:
+    api.run_night()
+    result = run("logs")
+    assert result.code == 0
+    lines = result.out.splitlines()
+    assert lines[0].split()[:4] == ["TIME", "SEVERITY", "RUN", "MESSAGE"]
+    assert "run finished: success" in lines[1]
+    limited = run("logs", "--limit", "2", "--json").json
+    assert len(limited["logs"]) == 2
+    bad = run("logs", "--limit", "0")
+    assert bad.code == 3 and "--limit must be from 1 to 500" in bad.err
+
+
+def test_debug(run: Any, api: Api) -> None:
+    api.world.roaster.failing = {1003}
+    run_id = api.run_night()
+    result = run("debug", run_id)
+    assert result.code == 0
+    assert f"Run {run_id}" in result.out
+    assert "1003  Movie 3" in result.out  # failed movies named by title in debug
+    movie_rows = [line for line in result.out.splitlines() if line[:6].strip().isdigit()]
+    outcomes = {line.split()[0]: line.split()[1] for line in movie_rows if line.split()[1] in {"generated", "failed", "cached"}}
+    assert outcomes == {"1000": "generated", "1001": "generated", "1002": "generated", "1003": "failed", "1004": "generated"}
+    assert "Log entries (" in result.out
+    as_json = run("debug", run_id, "--json").json
+    assert as_json["run"]["status"] == "partial" and len(as_json["movies"]) == 5
+    unknown = run("debug", "manual-trigger-42")
+    assert unknown.code == 3
+    assert unknown.err == "plotburn: error: GET /debug: HTTP 404: run manual-trigger-42 not found\n"
+    malformed = run("debug", "nope")
+    assert malformed.code == 3 and "HTTP 400: correlationId is malformed" in malformed.err
+
+
+def test_retry_then_retry_wait(run: Any, api: Api) -> None:
+    api.world.roaster.failing = {1001}
+    run_id = api.run_night()
+    api.world.roaster.failing = set()
+    result = run("retry", run_id, "--wait", "--interval", "0")
+    assert result.code == 0, result.err
+    assert "Republished 1 failed movie(s)" in result.err
+    assert "status          success" in result.out
+    again = run("retry", run_id)
+    assert again.code == 0 and "has no failed movies to retry (status: success)" in again.out
+    assert run("retry", run_id, "--json").json["retried_movie_ids"] == []
+
+
+def test_clear_and_budget(run: Any, api: Api) -> None:
+    api.run_night()
+    result = run("clear", "roast")
+    assert result.code == 0 and result.out == "Cleared the roast cache: 5 document(s) removed.\n"
+    assert run("clear", "truth", "--json").json == {"cache": "truth", "removed": 5}
+    budget = run("budget")
+    assert budget.code == 0
+    assert "paid calls      10 of 2,000" in budget.out and "within budget" in budget.out
+    assert run("budget", "--json").json["calls"] == 10
+
+
+# ------------------------------------------------------------------ errors
+
+
+def test_wrong_token_prints_the_api_message_and_never_the_token(run: Any) -> None:
+    result = run("budget", token="wrong-token-123456")
+    assert result.code == 3
+    assert result.err == (
+        "plotburn: error: GET /budget: HTTP 401: missing or invalid admin token "
+        "(check PLOTBURN_ADMIN_TOKEN or --token)\n"
+    )
+    assert "wrong-token-123456" not in result.err + result.out
+
+
+def test_missing_token_and_admin_disabled(run: Any, api: Api) -> None:
+    missing = run("logs", token=None)
+    assert missing.code == 3 and "needs the admin token" in missing.err
+    api.set_admin_token(None)
+    disabled = run("trigger")
+    assert disabled.code == 3
+    assert "HTTP 503: admin routes are disabled: PLOTBURN_ADMIN_TOKEN is not set" in disabled.err
+
+
+def test_unreachable_api(run: Any) -> None:
+    class Refused(httpx.BaseTransport):
+        def handle_request(self, request: httpx.Request) -> httpx.Response:
+            raise httpx.ConnectError("[Errno 111] Connection refused", request=request)
+
+    result = run("status", transport=Refused())
+    assert result.code == 3
+    assert result.err.startswith("plotburn: error: cannot reach the PlotBurn API at http://127.0.0.1:8080/ (from the default)")
+    assert "make serve" in result.err
+
+
+def test_untrusted_text_cannot_reach_the_terminal_as_control_codes(run: Any, api: Api) -> None:
+    api.world.catalog.movies[0] = Movie(id=1000, title="Evil\x1b[2J\x07Title")
+    api.world.roaster.failing = {1000}
+    run_id = api.run_night()
+    result = run("debug", run_id)
+    assert "\x1b" not in result.out and "\x07" not in result.out
+    assert "Evil\\x1b[2J\\x07Title" in result.out
+
+
+def test_usage_errors_exit_3(run: Any) -> None:
+    assert run("clear", "everything").code == 3
+    assert run().code == 3
+
+
+# ------------------------------------------------------------------ configuration
+
+
+def test_target_resolution(tmp_path: Path) -> None:
+    state = tmp_path / ".stack" / "stack.json"
+    state.parent.mkdir()
+    state.write_text(json.dumps({"api_url": "http://127.0.0.1:4321/", "admin_token": "stack-tok", "owner_pid": os.getpid()}))
+    from_stack = resolve_target(None, None, {}, tmp_path)
+    assert (from_stack.url, from_stack.token) == ("http://127.0.0.1:4321/", "stack-tok")
+    env = resolve_target(None, None, {"PLOTBURN_API_URL": "https://api.example/base", "PLOTBURN_ADMIN_TOKEN": "env-tok"}, tmp_path)
+    assert (env.url, env.token) == ("https://api.example/base/", "env-tok")
+    # The stack's token goes only to the stack's URL.
+    elsewhere = resolve_target("https://prod.example", None, {}, tmp_path)
+    assert (elsewhere.url, elsewhere.token) == ("https://prod.example/", None)
+    flags = resolve_target("127.0.0.1:9999", "flag-tok", {"PLOTBURN_ADMIN_TOKEN": "env-tok"}, tmp_path)
+    assert (flags.url, flags.token) == ("http://127.0.0.1:9999/", "flag-tok")
+    # A stack file whose owner is gone is ignored.
+    state.write_text(json.dumps({"api_url": "http://127.0.0.1:4321/", "admin_token": "stack-tok", "owner_pid": 2**22 + 12345}))
+    stale = resolve_target(None, None, {}, tmp_path)
+    assert (stale.url, stale.token) == ("http://127.0.0.1:8080/", None)
+
+
+def test_runs_as_a_module() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "plotburn_cli", "--help"], cwd=REPO, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0
+    assert "plotburn trigger [--wait]" in done.stdout
