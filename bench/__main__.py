@@ -1,0 +1,55 @@
+"""``make bench`` = ``python -m bench``: the benchmarks of issue 5.
+
+    python -m bench            full run (~10 min); writes bench/RESULTS.md,
+                               bench/walltime.png and bench/results.json
+    python -m bench --quick    N=15 only, one repetition, short read windows; writes
+                               nothing unless --out is given
+    python -m bench --out DIR  write the results to DIR instead
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from bench import report, suite
+
+HERE = Path(__file__).resolve().parent
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description="PlotBurn benchmarks (issue 5)")
+    parser.add_argument("--quick", action="store_true", help="N=15 only, 1 repetition (smoke check)")
+    parser.add_argument("--out", type=Path, default=None, help="directory for RESULTS.md, walltime.png, results.json")
+    parser.add_argument("--from-json", type=Path, default=None,
+                        help="re-render the report from a results.json instead of measuring")
+    args = parser.parse_args(argv)
+    # The stack logs to <run_dir>/stack.log; keep its INFO lines off the terminal.
+    logging.getLogger("local_stack").propagate = False
+
+    if args.from_json is not None:
+        results = json.loads(args.from_json.read_text())
+        results["targets"] = suite.targets(results)
+    else:
+        results = suite.run(quick=args.quick)
+    print()
+    for t in results["targets"]:
+        met = "n/a" if t["met"] is None else ("met" if t["met"] else "NOT MET")
+        print(f"  [{met:>7}] {t['target']}: {t['figure']}  (bound {t['bound']})")
+    out = args.out if args.out is not None else (None if args.quick else HERE)
+    if out is None:
+        print("\n--quick: nothing written (pass --out DIR to keep the results)")
+        return 1 if results.get("errors") else 0
+    for path in report.write(results, out):
+        print(f"wrote {path}")
+    if results.get("errors"):
+        print("errors:", *results["errors"], sep="\n  ")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
