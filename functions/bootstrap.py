@@ -107,6 +107,8 @@ def build(settings: Settings, **overrides: Any) -> App:
     )
     db = overrides.pop("firestore_client", None) or firestore.Client(project=settings.project)
 
+    caches = FirestoreCaches(db, settings.cache_version, settings.tmdb_region)
+
     def chat(service: str, base: str, key: Any, model: str) -> ChatClient:
         return ChatClient(service=service, client=http, base_url=base, api_key=key, model=model, policy=policy)
 
@@ -125,9 +127,9 @@ def build(settings: Settings, **overrides: Any) -> App:
         "roaster": GrokRoaster(
             chat("roast", settings.xai_api_base, settings.xai_api_key, settings.xai_model)
         ),
-        "caches": FirestoreCaches(db, settings.cache_version, settings.tmdb_region),
+        "caches": caches,
         "leases": FirestoreLeases(db, settings.cache_version, settings.generation_lease),
-        "runs": FirestoreRuns(db),
+        "runs": FirestoreRuns(db, caches),
         "journal": Journal(FirestoreLogs(db)),
         "budget": FirestoreBudget(db),
         "rate_limits": FirestoreRateLimiter(db),

@@ -93,6 +93,13 @@ class Settings(BaseSettings):
         330.0, gt=0, le=900, validation_alias="PLOTBURN_GENERATION_LEASE_SECONDS"
     )
 
+    # GET /movie serves a roast this instance read in the last N seconds from memory
+    # (0 turns it off). Roasts change only when regenerated or cleared, and the seed's
+    # Workers KV read path was eventually consistent for about as long.
+    read_cache_seconds: float = Field(
+        30.0, ge=0, le=600, validation_alias="PLOTBURN_READ_CACHE_SECONDS"
+    )
+
     # Estimated cost: USD per million tokens and per request, for the configured
     # PERPLEXITY_MODEL and XAI_MODEL. Defaults are the public list prices of the
     # default models (sonar; grok-4-fast-non-reasoning) as of 2026; set yours.

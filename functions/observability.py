@@ -105,7 +105,21 @@ class Journal:
         emit(severity, message, correlation_id, **fields)
         if not persist or self._store is None:
             return
-        entry = json.loads(
+        entry = self.entry(severity, message, correlation_id, **fields)
+        try:
+            self._store.write(entry)
+        except InfrastructureUnavailable:
+            # The stdout line above is the record of last resort; losing the Firestore
+            # copy of a log entry must not fail (and so repeat) the work it describes.
+            emit("WARNING", "log entry not persisted: firestore unavailable", correlation_id)
+
+    @staticmethod
+    def entry(
+        severity: LogSeverity, message: str, correlation_id: str | None = None, **fields: Any
+    ) -> dict[str, Any]:
+        """The entry as persisted (redacted, JSON-safe), for a caller that stores it
+        together with the write it describes and then calls `announce`."""
+        entry: dict[str, Any] = json.loads(
             redact(
                 json.dumps(
                     {"severity": severity, "message": message, "correlation_id": correlation_id, **fields},
@@ -114,12 +128,13 @@ class Journal:
             )
         )
         entry["timestamp"] = iso(utcnow())
-        try:
-            self._store.write(entry)
-        except InfrastructureUnavailable:
-            # The stdout line above is the record of last resort; losing the Firestore
-            # copy of a log entry must not fail (and so repeat) the work it describes.
-            emit("WARNING", "log entry not persisted: firestore unavailable", correlation_id)
+        return entry
+
+    @staticmethod
+    def announce(entry: dict[str, Any]) -> None:
+        """The stdout line of an entry that was persisted elsewhere."""
+        fields = {k: v for k, v in entry.items() if k not in ("severity", "message", "correlation_id", "timestamp")}
+        emit(entry["severity"], entry["message"], entry.get("correlation_id"), **fields)
 
     def recent(self, limit: int) -> list[dict[str, Any]]:
         return self._store.recent(limit) if self._store else []

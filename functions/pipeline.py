@@ -18,12 +18,15 @@ A run's life:
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+
+from cachetools import TTLCache
 
 from functions import metering
 from functions.config import HISTORY_LIMIT, Settings
@@ -87,6 +90,29 @@ class Pipeline:
     sleep: Callable[[float], None] = time.sleep
     poll_interval_seconds: float = 0.25
     _instance: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    # Roasts this instance served recently (see Settings.read_cache_seconds).
+    _recent_roasts: TTLCache[int, RoastRecord] | None = field(default=None, init=False)
+    _recent_lock: threading.Lock = field(default_factory=threading.Lock, init=False)
+
+    def __post_init__(self) -> None:
+        if self.settings.read_cache_seconds > 0:
+            self._recent_roasts = TTLCache(
+                maxsize=2048,
+                ttl=self.settings.read_cache_seconds,
+                timer=lambda: self.clock().timestamp(),
+            )
+
+    def _remember(self, record: RoastRecord) -> RoastRecord:
+        if self._recent_roasts is not None:
+            with self._recent_lock:
+                self._recent_roasts[record.movie.id] = record
+        return record
+
+    def _recalled(self, movie_id: int) -> RoastRecord | None:
+        if self._recent_roasts is None:
+            return None
+        with self._recent_lock:
+            return self._recent_roasts.get(movie_id)
 
     # ------------------------------------------------------------------ movies
 
@@ -102,7 +128,7 @@ class Pipeline:
 
     def now_playing_view(self) -> list[dict[str, Any]]:
         movies = self.now_playing()
-        ready = self.caches.get_roasts([m.id for m in movies], self.clock())
+        ready = self.caches.roasts_ready([m.id for m in movies], self.clock())
         return [
             {**m.model_dump(mode="json"), "roast_ready": m.id in ready} for m in movies
         ]
@@ -116,9 +142,12 @@ class Pipeline:
         or GenerationInProgress when another caller is generating it and did not
         finish within the wait.
         """
+        recalled = self._recalled(movie_id)
+        if recalled is not None:
+            return recalled
         cached = self.caches.get_roast(movie_id, self.clock())
         if cached is not None:
-            return cached
+            return self._remember(cached)
         listed = {m.id: m for m in self.now_playing()}
         movie = listed.get(movie_id)
         if movie is None:
@@ -126,7 +155,7 @@ class Pipeline:
                 raise NotOnDemand(movie_id)
             movie = self.catalog.details(movie_id)
         record, _ = self.ensure_roast(movie, correlation_id=None, client=client)
-        return record
+        return self._remember(record)
 
     def ensure_roast(
         self, movie: Movie, correlation_id: str | None, client: str | None = None
@@ -156,8 +185,9 @@ class Pipeline:
         self, movie: Movie, correlation_id: str | None, client: str | None
     ) -> tuple[RoastRecord, bool]:
         now = self.clock()
-        # The lease's previous holder may have finished just before we took it.
-        record = self.caches.get_roast(movie.id, now)
+        # The lease's previous holder may have finished just before we took it, so
+        # the roast is read again now that we hold it (with the truth, in one trip).
+        record, truth = self.caches.get_roast_and_truth(movie.id, now)
         if record is not None:
             return record, False
         # Only the caller that is about to pay is rate-limited: the callers waiting
@@ -166,7 +196,6 @@ class Pipeline:
             retry_after = self.rate_limits.hit(client, now, self.settings.paid_requests_per_minute)
             if retry_after is not None:
                 raise RateLimited(retry_after)
-        truth = self.caches.get_truth(movie.id)
         reserved = 1 + (truth is None)
         self._reserve_budget(reserved, correlation_id)
         with metering.ledger() as book:
@@ -309,7 +338,8 @@ class Pipeline:
         """The `roast` function. Returns the outcome this delivery recorded, or None
         when there was nothing to record (a duplicate, or a movie of no open run)."""
         correlation_id, movie = message.correlation_id, message.movie
-        run, outcome = self.runs.movie_context(correlation_id, movie.id)
+        context = self.runs.movie_context(correlation_id, movie.id, self.clock())
+        run, outcome = context.run, context.outcome
         if outcome is not None:
             self.journal.info(
                 "duplicate roast message ignored", correlation_id, persist=False, movie_id=movie.id
@@ -328,14 +358,16 @@ class Pipeline:
                 "roast message arrived after its run closed", correlation_id, movie_id=movie.id
             )
             return None
-        return self._record(run, self._decide(movie, correlation_id))
+        return self._record(run, self._decide(movie, correlation_id, context.roast))
 
-    def _decide(self, movie: Movie, correlation_id: str) -> MovieOutcome:
+    def _decide(
+        self, movie: Movie, correlation_id: str, record: RoastRecord | None
+    ) -> MovieOutcome:
         """Cached, generated or failed. A roast paid for by this run counts as
         generated whichever delivery finds it: the one that made it, a duplicate
         that waited on its lease, or a redelivery after the maker crashed before
-        recording. A roast paid for by anyone else counts as cached, and costs 0."""
-        record = self.caches.get_roast(movie.id, self.clock())
+        recording. A roast paid for by anyone else counts as cached, and costs 0.
+        `record` is the roast as read with the run (None: not cached then)."""
         if record is None:
             with metering.ledger() as book:
                 try:
@@ -361,17 +393,20 @@ class Pipeline:
 
     def _record(self, run: Run, outcome: MovieOutcome) -> MovieOutcome | None:
         correlation_id = run.correlation_id
-        if not self.runs.record_outcome(correlation_id, outcome):
-            self._close_if_complete(run)  # a concurrent duplicate recorded it first
-            return None
-        log = self.journal.warning if outcome.outcome is Outcome.FAILED else self.journal.info
-        log(
+        # The outcome and its log entry are written together (one round trip), and
+        # only if the outcome is new: a duplicate delivery logs nothing.
+        entry = self.journal.entry(
+            "WARNING" if outcome.outcome is Outcome.FAILED else "INFO",
             f"movie {outcome.outcome.value}",
             correlation_id,
             movie_id=outcome.movie_id,
             title=outcome.title,
             reason=outcome.reason,
         )
+        if not self.runs.record_outcome(correlation_id, outcome, log_entry=entry):
+            self._close_if_complete(run)  # a concurrent duplicate recorded it first
+            return None
+        self.journal.announce(entry)
         self._close_if_complete(run)
         return outcome
 
@@ -397,7 +432,8 @@ class Pipeline:
 
     def record_dead_letter(self, message: RoastMessage) -> MovieOutcome | None:
         """A roast message that exhausted its deliveries: the movie failed."""
-        run, outcome = self.runs.movie_context(message.correlation_id, message.movie.id)
+        context = self.runs.movie_context(message.correlation_id, message.movie.id, self.clock())
+        run, outcome = context.run, context.outcome
         if outcome is not None or run is None or run.status is not RunStatus.IN_PROGRESS:
             return None
         return self._record(
@@ -466,9 +502,16 @@ class Pipeline:
     # ------------------------------------------------------------------ status
 
     def live(self, run: Run) -> Run:
-        """A run as it stands: an open run's counters are derived from its outcomes."""
+        """A run as it stands: an open run's counters are derived from its outcomes.
+        An open run whose outcomes are all in is closed here: its closer died
+        between recording the last outcome and closing the run."""
         if run.status is RunStatus.IN_PROGRESS:
-            return run.with_outcomes(self.runs.list_outcomes(run.correlation_id))
+            outcomes = self.runs.list_outcomes(run.correlation_id)
+            if run.published and len({o.movie_id for o in outcomes} & set(run.movie_ids)) >= run.movies_fetched:
+                closed = self._finalize(run.correlation_id)
+                if closed is not None and closed.status is not RunStatus.IN_PROGRESS:
+                    return closed
+            return run.with_outcomes(outcomes)
         return run
 
     def run_json(self, run: Run) -> dict[str, Any]:
@@ -502,6 +545,9 @@ class Pipeline:
         return self.journal.for_run(correlation_id, limit)
 
     def clear_cache(self, kind: CacheKind) -> int:
+        if kind == "roast" and self._recent_roasts is not None:
+            with self._recent_lock:
+                self._recent_roasts.clear()
         removed = self.caches.clear(kind)
         self.journal.info("cache cleared", None, cache=kind, removed=removed)
         return removed

@@ -8,6 +8,7 @@ ever sees these protocols.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
@@ -23,6 +24,16 @@ from functions.models import (
 )
 
 CacheKind = Literal["roast", "now-playing", "truth"]
+
+
+@dataclass
+class MovieContext:
+    """What a roast delivery needs to know first: its run, whether this movie's
+    outcome is already recorded in it, and the movie's cached roast."""
+
+    run: Run | None = None
+    outcome: MovieOutcome | None = None
+    roast: RoastRecord | None = None
 
 
 class MovieCatalog(Protocol):
@@ -70,8 +81,13 @@ class CacheStore(Protocol):
 
     def get_roast(self, movie_id: int, now: datetime) -> RoastRecord | None: ...
 
-    def get_roasts(self, movie_ids: list[int], now: datetime) -> dict[int, RoastRecord]:
-        """Fresh roasts of these movies, in one round trip."""
+    def get_roast_and_truth(
+        self, movie_id: int, now: datetime
+    ) -> tuple[RoastRecord | None, Truth | None]:
+        """The movie's fresh roast and its truth, in one round trip."""
+
+    def roasts_ready(self, movie_ids: list[int], now: datetime) -> set[int]:
+        """Which of these movies have a fresh roast, in one round trip."""
 
     def put_roast(self, record: RoastRecord, now: datetime) -> None: ...
 
@@ -105,13 +121,15 @@ class RunStore(Protocol):
 
     def get_outcome(self, correlation_id: str, movie_id: int) -> MovieOutcome | None: ...
 
-    def movie_context(
-        self, correlation_id: str, movie_id: int
-    ) -> tuple[Run | None, MovieOutcome | None]:
-        """The run and this movie's outcome in it, in one round trip."""
+    def movie_context(self, correlation_id: str, movie_id: int, now: datetime) -> MovieContext:
+        """The run, this movie's outcome in it and its fresh cached roast, in one
+        round trip (the first thing every roast delivery reads)."""
 
-    def record_outcome(self, correlation_id: str, outcome: MovieOutcome) -> bool:
-        """Record a movie's outcome once; False if it was already recorded."""
+    def record_outcome(
+        self, correlation_id: str, outcome: MovieOutcome, log_entry: dict[str, Any] | None = None
+    ) -> bool:
+        """Record a movie's outcome once; False if it was already recorded. The
+        log entry, if given, is stored with it atomically (and not if it was)."""
 
     def count_outcomes(self, correlation_id: str) -> int: ...
 

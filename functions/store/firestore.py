@@ -18,8 +18,9 @@ InfrastructureUnavailable, so event functions raise it and Pub/Sub redelivers.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
 import random
+import time
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any, TypeVar, cast
 
@@ -45,7 +46,7 @@ from functions.models import (
     Truth,
     utcnow,
 )
-from functions.ports import CacheKind
+from functions.ports import CacheKind, MovieContext
 from functions.store import collections as c
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -168,6 +169,46 @@ class FirestoreCaches:
                 found[record.movie.id] = record
         return found
 
+    def roast_ref(self, movie_id: int) -> Any:
+        return self._db.collection(c.ROASTS).document(self._key(movie_id))
+
+    def roast_from(self, snap: Any, now: datetime) -> RoastRecord | None:
+        doc = _fresh(snap.to_dict() if snap.exists else None, now)
+        return self._record(doc) if doc else None
+
+    @_infra
+    def get_roast_and_truth(
+        self, movie_id: int, now: datetime
+    ) -> tuple[RoastRecord | None, Truth | None]:
+        roast_ref = self.roast_ref(movie_id)
+        truth_ref = self._db.collection(c.TRUTHS).document(self._key(movie_id))
+        roast: RoastRecord | None = None
+        truth: Truth | None = None
+        _reads(2)
+        for snap in self._db.get_all([roast_ref, truth_ref]):
+            if not snap.exists:
+                continue
+            if snap.reference.path == roast_ref.path:
+                roast = self.roast_from(snap, now)
+            else:
+                truth = Truth.model_validate((snap.to_dict() or {})["truth"])
+        return roast, truth
+
+    @_infra
+    def roasts_ready(self, movie_ids: list[int], now: datetime) -> set[int]:
+        if not movie_ids:
+            return set()
+        by_path = {self.roast_ref(i).path: i for i in movie_ids}
+        refs = [self.roast_ref(i) for i in movie_ids]
+        _reads(len(refs))
+        # Only the expiry comes back (a field mask): the list needs no roast text.
+        snaps = self._db.get_all(refs, field_paths=[c.EXPIRE_AT_FIELD])
+        return {
+            by_path[snap.reference.path]
+            for snap in snaps
+            if _fresh(snap.to_dict() if snap.exists else None, now) is not None
+        }
+
     @_infra
     def put_roast(self, record: RoastRecord, now: datetime) -> None:
         _writes()
@@ -200,6 +241,9 @@ class FirestoreLeases:
         self._db = db
         self._version = cache_version
         self._lease = lease
+        # holder -> update time of the lease write that made it ours, so release can
+        # delete conditionally without reading the lease back first.
+        self._taken: dict[str, Any] = {}
 
     def _ref(self, movie_id: int) -> Any:
         return self._db.collection(c.LEASES).document(f"{self._version}-{movie_id}")
@@ -210,7 +254,7 @@ class FirestoreLeases:
         doc = {"holder": holder, "taken_at": now, c.EXPIRE_AT_FIELD: now + self._lease}
         _writes()
         try:
-            ref.create(doc)
+            self._taken[holder] = ref.create(doc).update_time
             return True
         except gexc.AlreadyExists:
             pass
@@ -223,14 +267,23 @@ class FirestoreLeases:
             return False
         _writes()
         try:
-            ref.update(doc, option=self._db.write_option(last_update_time=snap.update_time))
+            result = ref.update(doc, option=self._db.write_option(last_update_time=snap.update_time))
         except (gexc.FailedPrecondition, gexc.NotFound, gexc.Aborted):
             return False  # someone else took it first
+        self._taken[holder] = result.update_time
         return True
 
     @_infra
     def release(self, movie_id: int, holder: str) -> None:
         ref = self._ref(movie_id)
+        taken = self._taken.pop(holder, None)
+        if taken is not None:
+            _writes()
+            try:
+                ref.delete(option=self._db.write_option(last_update_time=taken))
+            except (gexc.FailedPrecondition, gexc.NotFound):
+                pass  # it lapsed and was taken over: no longer ours to release
+            return
         snap = ref.get()
         _reads()
         if snap.exists and (snap.to_dict() or {}).get("holder") == holder:
@@ -241,13 +294,20 @@ class FirestoreLeases:
                 pass  # it lapsed and was taken over: no longer ours to release
 
 
+# Set on the run by the delivery that is closing it; see FirestoreRuns.finalize.
+CLOSING_FIELD = "closing_at"
+CLOSE_CLAIM = timedelta(seconds=30)
+
+
 def _run_from(doc: dict[str, Any]) -> Run:
     return Run.model_validate(doc)
 
 
 class FirestoreRuns:
-    def __init__(self, db: firestore.Client) -> None:
+    def __init__(self, db: firestore.Client, caches: FirestoreCaches) -> None:
         self._db = db
+        # movie_context reads the movie's roast in the same round trip as its run.
+        self._caches = caches
 
     def _run(self, correlation_id: str) -> Any:
         return self._db.collection(c.RUNS).document(correlation_id)
@@ -302,33 +362,44 @@ class FirestoreRuns:
         return MovieOutcome.model_validate(snap.to_dict()) if snap.exists else None
 
     @_infra
-    def movie_context(
-        self, correlation_id: str, movie_id: int
-    ) -> tuple[Run | None, MovieOutcome | None]:
+    def movie_context(self, correlation_id: str, movie_id: int, now: datetime) -> MovieContext:
         run_ref = self._run(correlation_id)
         outcome_ref = self._outcomes(correlation_id).document(str(movie_id))
-        run: Run | None = None
-        outcome: MovieOutcome | None = None
-        _reads(2)
-        for snap in self._db.get_all([run_ref, outcome_ref]):
+        roast_ref = self._caches.roast_ref(movie_id)
+        context = MovieContext()
+        _reads(3)
+        for snap in self._db.get_all([run_ref, outcome_ref, roast_ref]):
             if not snap.exists:
                 continue
             if snap.reference.path == run_ref.path:
-                run = _run_from(snap.to_dict() or {})
+                context.run = _run_from(snap.to_dict() or {})
+            elif snap.reference.path == outcome_ref.path:
+                context.outcome = MovieOutcome.model_validate(snap.to_dict())
             else:
-                outcome = MovieOutcome.model_validate(snap.to_dict())
-        return run, outcome
+                context.roast = self._caches.roast_from(snap, now)
+        return context
 
     @_infra
-    def record_outcome(self, correlation_id: str, outcome: MovieOutcome) -> bool:
+    def record_outcome(
+        self, correlation_id: str, outcome: MovieOutcome, log_entry: dict[str, Any] | None = None
+    ) -> bool:
         doc = {
             **outcome.model_dump(mode="python"),
             "outcome": outcome.outcome.value,
             c.EXPIRE_AT_FIELD: outcome.recorded_at + RUN_TTL,
         }
-        _writes()
+        ref = self._outcomes(correlation_id).document(str(outcome.movie_id))
         try:
-            self._outcomes(correlation_id).document(str(outcome.movie_id)).create(doc)
+            if log_entry is None:
+                _writes()
+                ref.create(doc)
+            else:
+                # One commit: the create fails the whole batch if the outcome exists.
+                _writes(2)
+                batch = self._db.batch()
+                batch.create(ref, doc)
+                batch.set(self._db.collection(c.LOGS).document(), log_doc(log_entry))
+                batch.commit()
         except gexc.AlreadyExists:
             return False  # a duplicate delivery: the first one counted
         return True
@@ -349,23 +420,42 @@ class FirestoreRuns:
 
     @_infra
     def finalize(self, correlation_id: str, now: datetime) -> tuple[Run | None, bool]:
+        started = time.monotonic()
         ref = self._run(correlation_id)
         snap = ref.get()
         _reads()
         if not snap.exists:
             return None, False
-        run = _run_from(snap.to_dict() or {})
+        doc = snap.to_dict() or {}
+        run = _run_from(doc)
         if run.status is not RunStatus.IN_PROGRESS:
             return run, False
-        # Outcomes are write-once, and finalize runs once all of them exist. The run
-        # is written only if nobody changed it since we read it (optimistic, no lock):
-        # of several last deliveries racing to close it, exactly one wins.
-        final = run.finalized(self.list_outcomes(correlation_id), now)
+        claimed = doc.get(CLOSING_FIELD)
+        if claimed is not None and claimed > now - CLOSE_CLAIM:
+            return run, False  # another delivery is closing it right now
+        # Several last deliveries can race to close the run. Each would read all N
+        # outcomes, so first they race for a claim on the run (a write conditioned on
+        # the update time they read: one wins, no lock) and only the winner reads.
+        # A claim older than CLOSE_CLAIM belongs to a closer that died: take it over.
         _writes()
         try:
-            ref.update(self._run_doc(final), option=self._db.write_option(last_update_time=snap.update_time))
+            claim = ref.update(
+                {CLOSING_FIELD: now}, option=self._db.write_option(last_update_time=snap.update_time)
+            )
+        except (gexc.FailedPrecondition, gexc.Aborted, gexc.NotFound):
+            return run, False
+        outcomes = self.list_outcomes(correlation_id)
+        # The run is final once its closing write lands, not when closing began.
+        closed_at = now + timedelta(seconds=time.monotonic() - started)
+        final = run.finalized(outcomes, closed_at)
+        _writes()
+        try:
+            ref.update(
+                {**self._run_doc(final), CLOSING_FIELD: firestore.DELETE_FIELD},
+                option=self._db.write_option(last_update_time=claim.update_time),
+            )
         except (gexc.FailedPrecondition, gexc.Aborted):
-            current = ref.get()
+            current = ref.get()  # reopened, or a takeover closed it meanwhile
             return (_run_from(current.to_dict() or {}) if current.exists else None), False
         return final, True
 
@@ -421,15 +511,19 @@ class FirestoreRuns:
         return runs
 
 
+def log_doc(entry: dict[str, Any]) -> dict[str, Any]:
+    now = utcnow()
+    return {**entry, "created_at": now, c.EXPIRE_AT_FIELD: now + LOG_TTL}
+
+
 class FirestoreLogs:
     def __init__(self, db: firestore.Client) -> None:
         self._db = db
 
     @_infra
     def write(self, entry: dict[str, Any]) -> None:
-        now = utcnow()
         _writes()
-        self._db.collection(c.LOGS).add({**entry, "created_at": now, c.EXPIRE_AT_FIELD: now + LOG_TTL})
+        self._db.collection(c.LOGS).add(log_doc(entry))
 
     @staticmethod
     def _clean(doc: dict[str, Any]) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from typing import Any
 
 from functions.config import NOW_PLAYING_TTL, ROAST_TTL
 from functions.models import Movie, MovieOutcome, RoastRecord, Run, RunStatus, Truth, utcnow
-from functions.ports import CacheKind
+from functions.ports import CacheKind, MovieContext
 
 
 class MemoryCaches:
@@ -46,9 +46,13 @@ class MemoryCaches:
             entry = self.roasts.get(movie_id)
             return entry[0] if entry and entry[1] > now else None
 
-    def get_roasts(self, movie_ids: list[int], now: datetime) -> dict[int, RoastRecord]:
-        found = {i: self.get_roast(i, now) for i in movie_ids}
-        return {i: r for i, r in found.items() if r is not None}
+    def get_roast_and_truth(
+        self, movie_id: int, now: datetime
+    ) -> tuple[RoastRecord | None, Truth | None]:
+        return self.get_roast(movie_id, now), self.get_truth(movie_id)
+
+    def roasts_ready(self, movie_ids: list[int], now: datetime) -> set[int]:
+        return {i for i in movie_ids if self.get_roast(i, now) is not None}
 
     def put_roast(self, record: RoastRecord, now: datetime) -> None:
         with self._lock:
@@ -86,8 +90,10 @@ class MemoryLeases:
 
 
 class MemoryRuns:
-    def __init__(self) -> None:
+    def __init__(self, caches: MemoryCaches, logs: MemoryLogs | None = None) -> None:
         self._lock = threading.Lock()
+        self._caches = caches  # movie_context reads roasts from here
+        self._logs = logs or MemoryLogs()  # record_outcome writes its log entry here
         self.runs: dict[str, Run] = {}
         self.outcomes: dict[str, dict[int, MovieOutcome]] = {}
         self.total = 0
@@ -114,18 +120,24 @@ class MemoryRuns:
         with self._lock:
             return self.outcomes.get(correlation_id, {}).get(movie_id)
 
-    def movie_context(
-        self, correlation_id: str, movie_id: int
-    ) -> tuple[Run | None, MovieOutcome | None]:
-        return self.get_run(correlation_id), self.get_outcome(correlation_id, movie_id)
+    def movie_context(self, correlation_id: str, movie_id: int, now: datetime) -> MovieContext:
+        return MovieContext(
+            run=self.get_run(correlation_id),
+            outcome=self.get_outcome(correlation_id, movie_id),
+            roast=self._caches.get_roast(movie_id, now),
+        )
 
-    def record_outcome(self, correlation_id: str, outcome: MovieOutcome) -> bool:
+    def record_outcome(
+        self, correlation_id: str, outcome: MovieOutcome, log_entry: dict[str, Any] | None = None
+    ) -> bool:
         with self._lock:
             recorded = self.outcomes.setdefault(correlation_id, {})
             if outcome.movie_id in recorded:
                 return False
             recorded[outcome.movie_id] = outcome
-            return True
+        if log_entry is not None:
+            self._logs.write(log_entry)
+        return True
 
     def count_outcomes(self, correlation_id: str) -> int:
         with self._lock:

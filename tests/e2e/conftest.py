@@ -104,6 +104,9 @@ def start_stack(**kwargs: Any) -> Iterator[Driver]:
     # Each stack has a state file of its own, so tests never touch .stack/stack.json
     # of a developer's `make serve`.
     state_dir = tempfile.mkdtemp(prefix="plotburn-e2e-")
+    # Tests empty Firestore behind the api's back between tests, which the api's
+    # per-instance read cache (PLOTBURN_READ_CACHE_SECONDS) cannot see: turn it off.
+    kwargs["env"] = {"PLOTBURN_READ_CACHE_SECONDS": "0", **kwargs.get("env", {})}
     stack = Stack(state_file=f"{state_dir}/stack.json", **kwargs)
     stack.start()
     try:

@@ -29,20 +29,22 @@ NOW = datetime(2026, 11, 28, 16, 30, tzinfo=timezone.utc)
 @pytest.fixture(params=["memory", "firestore"])
 def stores(request: pytest.FixtureRequest) -> Iterator[dict[str, Any]]:
     if request.param == "memory":
+        memory_caches, memory_logs = memory.MemoryCaches(), memory.MemoryLogs()
         yield {
-            "caches": memory.MemoryCaches(),
+            "caches": memory_caches,
             "leases": memory.MemoryLeases(timedelta(seconds=60)),
-            "runs": memory.MemoryRuns(),
-            "logs": memory.MemoryLogs(),
+            "runs": memory.MemoryRuns(memory_caches, memory_logs),
+            "logs": memory_logs,
             "budget": memory.MemoryBudget(),
             "rate_limits": memory.MemoryRateLimiter(),
         }
         return
     db = request.getfixturevalue("firestore_db")
+    firestore_caches = FirestoreCaches(db, "v1", None)
     yield {
-        "caches": FirestoreCaches(db, "v1", None),
+        "caches": firestore_caches,
         "leases": FirestoreLeases(db, "v1", timedelta(seconds=60)),
-        "runs": FirestoreRuns(db),
+        "runs": FirestoreRuns(db, firestore_caches),
         "logs": FirestoreLogs(db),
         "budget": FirestoreBudget(db),
         "rate_limits": FirestoreRateLimiter(db),
@@ -71,7 +73,9 @@ def test_roast_round_trip_expiry_and_batch_get(stores: dict[str, Any]) -> None:
     caches.put_roast(b, NOW)
     assert caches.get_roast(1000, NOW) == a
     assert caches.get_roast(1002, NOW) is None
-    assert set(caches.get_roasts([1000, 1001, 1002], NOW)) == {1000, 1001}
+    assert caches.roasts_ready([1000, 1001, 1002], NOW) == {1000, 1001}
+    assert caches.roasts_ready([1000], NOW + ROAST_TTL + timedelta(seconds=1)) == set()
+    assert caches.get_roast_and_truth(1000, NOW) == (a, None)
     assert caches.get_roast(1000, NOW + ROAST_TTL + timedelta(seconds=1)) is None
 
 
@@ -133,24 +137,37 @@ def test_run_lifecycle(stores: dict[str, Any]) -> None:
     assert runs.create_run(new_run())
     assert not runs.create_run(new_run())
     assert runs.total_runs() == 1
-    run, found = runs.movie_context("cron-1", 1)
-    assert run is not None and run.movie_ids == [1, 2, 3] and found is None
+    context = runs.movie_context("cron-1", 1, NOW)
+    assert context.run is not None and context.run.movie_ids == [1, 2, 3]
+    assert context.outcome is None and context.roast is None
     assert runs.record_outcome("cron-1", outcome(1))
     assert not runs.record_outcome("cron-1", outcome(1, Outcome.CACHED))
     assert runs.get_outcome("cron-1", 1).outcome is Outcome.GENERATED
     runs.record_outcome("cron-1", outcome(2, Outcome.CACHED))
     runs.record_outcome("cron-1", outcome(3, Outcome.FAILED))
     assert runs.count_outcomes("cron-1") == 3
+    assert runs.movie_context("cron-1", 1, NOW).outcome.outcome is Outcome.GENERATED
     final, closed = runs.finalize("cron-1", NOW + timedelta(seconds=8))
     assert closed and final.status is RunStatus.PARTIAL
     assert (final.roasts_generated, final.roasts_cached, final.roasts_failed) == (1, 1, 1)
-    assert final.to_status_json()["duration_ms"] == 8000
+    # Closing takes the time it takes to read the outcomes: duration includes it.
+    assert 8000 <= final.to_status_json()["duration_ms"] < 10000
     again, closed_again = runs.finalize("cron-1", NOW + timedelta(seconds=9))
     assert not closed_again and again.finished_at == final.finished_at
     reopened = runs.reopen("cron-1", [3], NOW)
     assert reopened.status is RunStatus.IN_PROGRESS
     assert runs.count_outcomes("cron-1") == 2
     assert runs.get_run("cron-1").status is RunStatus.IN_PROGRESS
+
+
+def test_outcome_and_its_log_entry_are_written_together_once(stores: dict[str, Any]) -> None:
+    runs, logs = stores["runs"], stores["logs"]
+    runs.create_run(new_run("cron-7"))
+    entry = {"severity": "INFO", "message": "movie generated", "correlation_id": "cron-7", "movie_id": 1}
+    assert runs.record_outcome("cron-7", outcome(1), log_entry=entry)
+    assert not runs.record_outcome("cron-7", outcome(1), log_entry=entry)  # duplicate: no log
+    written = logs.for_run("cron-7", 10)
+    assert [(e["message"], e["movie_id"]) for e in written] == [("movie generated", 1)]
 
 
 def test_recent_and_stuck_runs(stores: dict[str, Any]) -> None:

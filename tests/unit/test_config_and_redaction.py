@@ -147,7 +147,7 @@ def test_settings_are_frozen() -> None:
         ("PLOTBURN_LOG_OPS", SECRET_VALUE),
         ("PLOTBURN_ON_DEMAND_ANY_MOVIE", SECRET_VALUE),
         ("PLOTBURN_DAILY_COST_BUDGET_USD", SECRET_VALUE),
-        ("PLOTBURN_TRUSTED_PROXY_HOPS", "6"),
+        ("PLOTBURN_TRUSTED_PROXY_HOPS", "987654"),
     ],
 )
 def test_invalid_value_is_config_error_naming_the_variable_not_the_value(

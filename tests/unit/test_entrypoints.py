@@ -35,7 +35,7 @@ from functions.models import (
     epoch_ms,
 )
 from functions.pipeline import REASON_DEAD_LETTERED
-from functions.store.memory import MemoryRuns
+from functions.store.memory import MemoryCaches, MemoryLogs, MemoryRuns
 from tests.unit.conftest import World
 
 # Unit defaults, whatever the shell exports (tests/conftest.py).
@@ -151,8 +151,8 @@ def start_scheduled_run(world: World) -> list[RoastMessage]:
 class FlakyRuns(MemoryRuns):
     """The run store, unreachable while `down` is set."""
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, caches: MemoryCaches, logs: MemoryLogs) -> None:
+        super().__init__(caches, logs)
         self.down = False
 
     def _check(self) -> None:
@@ -167,9 +167,9 @@ class FlakyRuns(MemoryRuns):
         self._check()
         return super().stuck_runs(started_before)
 
-    def movie_context(self, correlation_id: str, movie_id: int) -> Any:
+    def movie_context(self, correlation_id: str, movie_id: int, now: datetime) -> Any:
         self._check()
-        return super().movie_context(correlation_id, movie_id)
+        return super().movie_context(correlation_id, movie_id, now)
 
 
 # ---------------------------------------------------------------------- fanout
@@ -279,7 +279,7 @@ def test_oversized_message_names_the_limit(fanout: Any, capsys: pytest.CaptureFi
 def test_storage_outage_asks_pubsub_to_redeliver(
     fanout: Any, installed: World, deliver: Deliver, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    runs = FlakyRuns()
+    runs = FlakyRuns(installed.caches, installed.logs)
     runs.down = True
     installed.pipeline.runs = runs
     body = pubsub_body(nightly_data(trigger="scheduled"))
@@ -379,7 +379,7 @@ def test_duplicate_roast_delivery_makes_no_second_llm_call(
 def test_transient_store_failure_in_roast_is_503(
     roast: Any, installed: World, deliver: Deliver, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    runs = FlakyRuns()
+    runs = FlakyRuns(installed.caches, installed.logs)
     installed.pipeline.runs = runs
     installed.runs = runs
     (first, *_) = start_scheduled_run(installed)

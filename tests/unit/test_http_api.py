@@ -595,7 +595,7 @@ def test_an_unexpected_bug_is_a_clean_500_and_logged_redacted(
         def recent_runs(self, limit: int) -> list[Any]:
             raise RuntimeError(f"boom with {ADMIN_TOKEN} and {UPSTREAM_KEYS[2]}")
 
-    api.world.pipeline.runs = BrokenRuns()
+    api.world.pipeline.runs = BrokenRuns(api.world.caches)
     response = api.call("GET", "/cron/status")
     assert_error(response, 500, "internal error")
     out = capsys.readouterr().out

@@ -224,3 +224,55 @@ def test_retried_run_gets_a_fresh_deadline(world: World) -> None:
     assert last_run(world)["status"] == "in_progress"  # the status read's sweep spares it
     world.deliver_all()
     assert last_run(world)["status"] == "success"
+
+
+class CountingRoastReads:
+    """Counts the roast reads that reach the store behind the pipeline."""
+
+    def __init__(self, world: World) -> None:
+        self.reads = 0
+        inner = world.caches.get_roast
+
+        def get_roast(movie_id: int, now: object) -> object:
+            self.reads += 1
+            return inner(movie_id, now)
+
+        world.caches.get_roast = get_roast  # type: ignore[method-assign]
+
+
+def test_read_cache_serves_recent_roasts_from_memory(world: World) -> None:
+    world.pipeline.settings = world.pipeline.settings.model_copy(update={"read_cache_seconds": 30})
+    world.pipeline.__post_init__()
+    counting = CountingRoastReads(world)
+    first = world.pipeline.movie(1000)  # miss: generated, then remembered
+    assert world.pipeline.movie(1000) == first
+    world.clock.advance(seconds=29)
+    assert world.pipeline.movie(1000) == first
+    # Only the miss reached the store: its read, and the re-read under the lease.
+    assert counting.reads == 2
+    world.clock.advance(seconds=2)  # past the read cache's 30 s: read the store again
+    assert world.pipeline.movie(1000) == first
+    assert counting.reads == 3
+    # Clearing the roast cache forgets what this instance remembered, too.
+    world.pipeline.clear_cache("roast")
+    world.pipeline.movie(1000)
+    assert world.roaster.total == 2 and counting.reads == 5
+
+
+def test_read_cache_off_reads_the_store_every_time(world: World) -> None:
+    counting = CountingRoastReads(world)
+    world.pipeline.movie(1000)  # miss: read, re-read under the lease, generate
+    world.pipeline.movie(1000)
+    assert counting.reads == 3 and world.roaster.total == 1
+
+
+def test_status_read_closes_a_complete_run_whose_closer_died(world: World) -> None:
+    cid = start(world)
+    for message in world.publisher.roasts:
+        # Record every outcome but never close the run, as if the last delivery
+        # died between recording its outcome and closing.
+        world.runs.record_outcome(cid, world.pipeline._decide(message.movie, cid, None))
+    assert world.runs.get_run(cid).status is RunStatus.IN_PROGRESS
+    run = last_run(world)
+    assert run["status"] == "success" and run["roasts_generated"] == 5
+    assert world.runs.get_run(cid).status is RunStatus.SUCCESS
