@@ -185,22 +185,26 @@ def markdown(results: dict[str, Any], png_name: str = "walltime.png") -> str:
     w("")
     w("## 3. Reads on a warm cache")
     w("")
-    rd = results.get("reads")
-    if rd:
-        w(f"Each cell: median over {rd['reps']} windows of {rd['duration_s']:.0f} s (after 0.5 s warm-up), (min–max). "
-          "Clients are threads of the benchmark process, each with its own `httpx.Client`; the raw gets share one "
-          "`google.cloud.firestore.Client` (as the api function's threads do) and read the same roast document "
-          f"(`roasts/v1-{rd['movie_id']}`) that `GET /movie/{rd['movie_id']}` serves.")
-        w("")
-        w("| request | clients | p50 (ms) | p99 (ms) | requests/s | errors |")
-        w("|---|---|---|---|---|---|")
-        names = {"movie": f"GET /movie/{rd['movie_id']}", "now_playing": "GET /now-playing (15 movies)",
-                 "raw_get": "raw Firestore get", "healthz": "GET /healthz (no Firestore: HTTP + framework only)"}
-        for target, name in names.items():
-            for lvl, cell in rd["results"].get(target, {}).items():
-                w(f"| {name} | {lvl} | {_fmt_range(cell['p50_ms'], '', 1)} | {_fmt_range(cell['p99_ms'], '', 1)} | "
-                  f"{_fmt_range(cell['rps'], '', 0)} | {cell['errors']} |")
-        w("")
+    for rd_key, rd_title in (("reads", "PLOTBURN_READ_CACHE_SECONDS=30 (the default)"),
+                             ("reads_no_read_cache", "PLOTBURN_READ_CACHE_SECONDS=0: every GET /movie reads Firestore")):
+        rd = results.get(rd_key)
+        if rd:
+            w(f"**{rd_title}.**")
+            w("")
+            w(f"Each cell: median over {rd['reps']} windows of {rd['duration_s']:.0f} s (after 0.5 s warm-up), (min–max). "
+              "Clients are threads of the benchmark process, each with its own `httpx.Client`; the raw gets share one "
+              "`google.cloud.firestore.Client` (as the api function's threads do) and read the same roast document "
+              f"(`roasts/v1-{rd['movie_id']}`) that `GET /movie/{rd['movie_id']}` serves.")
+            w("")
+            w("| request | clients | p50 (ms) | p99 (ms) | requests/s | errors |")
+            w("|---|---|---|---|---|---|")
+            names = {"movie": f"GET /movie/{rd['movie_id']}", "now_playing": "GET /now-playing (15 movies)",
+                     "raw_get": "raw Firestore get", "healthz": "GET /healthz (no Firestore: HTTP + framework only)"}
+            for target, name in names.items():
+                for lvl, cell in rd["results"].get(target, {}).items():
+                    w(f"| {name} | {lvl} | {_fmt_range(cell['p50_ms'], '', 1)} | {_fmt_range(cell['p99_ms'], '', 1)} | "
+                      f"{_fmt_range(cell['rps'], '', 0)} | {cell['errors']} |")
+            w("")
     w("## 4. Cost, counted")
     w("")
     w("Per movie, from the `invocation ops` lines of fanout, roast and the api's `/cron/trigger` (median over the repetitions; "
