@@ -144,6 +144,13 @@ class Settings(BaseSettings):
     log_ops: bool = Field(False, validation_alias="PLOTBURN_LOG_OPS")
 
     @property
+    def client_key_secret(self) -> bytes:
+        """The HMAC key of rate-limit client keys: the admin token (a secret every
+        instance shares), else the project id (still not an unkeyed hash)."""
+        token = self.admin_token.get_secret_value() if self.admin_token else ""
+        return (token or f"plotburn-{self.project}").encode()
+
+    @property
     def run_deadline(self) -> timedelta:
         return timedelta(minutes=self.run_deadline_minutes)
 

@@ -106,19 +106,20 @@ def _require_admin(request: flask.Request, app: App) -> None:
         raise ApiError(401, "missing or invalid admin token", {"WWW-Authenticate": "Bearer"})
 
 
-def client_key(request: flask.Request, trusted_proxy_hops: int) -> str:
+def client_key(request: flask.Request, trusted_proxy_hops: int, secret: bytes) -> str:
     """Who is asking, as Google's front end reports it.
 
     The front end appends the address it received the request from to
     X-Forwarded-For, after whatever the client sent. Only that appended entry (or the
     one `trusted_proxy_hops` before the end, behind our own proxies) is trusted:
-    everything to its left is the client's to forge. The key is a hash, so client
-    addresses are never stored.
+    everything to its left is the client's to forge. The key is a keyed hash
+    (HMAC with `secret`): a plain hash of an IPv4 address could be reversed by
+    trying all 2**32 of them, so client addresses are never stored, even as hashes.
     """
     hops = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",") if h.strip()]
     index = len(hops) - 1 - trusted_proxy_hops
     address = hops[index] if 0 <= index < len(hops) else (request.remote_addr or "unknown")
-    return hashlib.sha256(address.encode("utf-8", "replace")).hexdigest()[:24]
+    return hmac.new(secret, address.encode("utf-8", "replace"), hashlib.sha256).hexdigest()[:24]
 
 
 def _int_param(request: flask.Request, name: str, default: int, low: int, high: int) -> int:
@@ -153,7 +154,11 @@ def now_playing(request: flask.Request, app: App) -> flask.Response:
 def movie(request: flask.Request, app: App, movie_id: str) -> flask.Response:
     if bad_id(movie_id):
         raise ApiError(400, "movie id must be a positive integer")
-    client = None if _is_admin(request, app) else client_key(request, app.settings.trusted_proxy_hops)
+    client = (
+        None
+        if _is_admin(request, app)
+        else client_key(request, app.settings.trusted_proxy_hops, app.settings.client_key_secret)
+    )
     try:
         record = app.pipeline.movie(int(movie_id), client=client)
     except MovieNotFound:

@@ -216,7 +216,8 @@ _SCHEMAS: dict[str, Any] = {
         "type": "object",
         "description": "Today's (UTC) paid upstream spend against its ceilings.",
         "required": [
-            "day", "calls", "call_ceiling", "estimated_cost_usd", "cost_ceiling_usd", "exhausted",
+            "day", "calls", "call_ceiling", "remaining_calls", "estimated_cost_usd",
+            "cost_ceiling_usd", "exhausted",
         ],
         "properties": {
             "day": {"type": "string", "format": "date"},
@@ -224,7 +225,12 @@ _SCHEMAS: dict[str, Any] = {
             "call_ceiling": COUNT,
             "estimated_cost_usd": {"type": "number"},
             "cost_ceiling_usd": {"type": "number", "minimum": 0},
-            "exhausted": {"type": "boolean"},
+            "remaining_calls": COUNT,
+            "exhausted": {
+                "type": "boolean",
+                "description": "True once a new movie (research + roast, 2 calls) no longer fits "
+                "under the call ceiling, or the cost ceiling is reached: no new generation then.",
+            },
         },
     },
     "CronStatus": {

@@ -71,6 +71,8 @@ REASON_DEADLINE = "deadline_exceeded"
 REASON_DEAD_LETTERED = "dead_lettered"
 REASON_NOT_FOUND = "movie_not_found"
 REASON_BUDGET = "budget_exhausted"
+# Paid calls a movie costs when neither its truth nor its roast is cached.
+CALLS_PER_NEW_MOVIE = 2
 
 
 @dataclass
@@ -153,9 +155,20 @@ class Pipeline:
         if movie is None:
             if client is not None and not self.settings.on_demand_any_movie:
                 raise NotOnDemand(movie_id)
+            if client is not None:
+                # A TMDB lookup is work on the operator's key too: it counts as this
+                # request's paid request, before the lookup, and the generation that
+                # may follow is not counted again.
+                self._limit_rate(client)
+                client = None
             movie = self.catalog.details(movie_id)
         record, _ = self.ensure_roast(movie, correlation_id=None, client=client)
         return self._remember(record)
+
+    def _limit_rate(self, client: str) -> None:
+        retry_after = self.rate_limits.hit(client, self.clock(), self.settings.paid_requests_per_minute)
+        if retry_after is not None:
+            raise RateLimited(retry_after)
 
     def ensure_roast(
         self, movie: Movie, correlation_id: str | None, client: str | None = None
@@ -193,9 +206,7 @@ class Pipeline:
         # Only the caller that is about to pay is rate-limited: the callers waiting
         # on its lease cost nothing.
         if client is not None:
-            retry_after = self.rate_limits.hit(client, now, self.settings.paid_requests_per_minute)
-            if retry_after is not None:
-                raise RateLimited(retry_after)
+            self._limit_rate(client)
         reserved = 1 + (truth is None)
         self._reserve_budget(reserved, correlation_id)
         with metering.ledger() as book:
@@ -227,7 +238,11 @@ class Pipeline:
             "call_ceiling": s.daily_call_budget,
             "estimated_cost_usd": cost,
             "cost_ceiling_usd": s.daily_cost_budget_usd,
-            "exhausted": calls >= s.daily_call_budget or cost >= s.daily_cost_budget_usd,
+            "remaining_calls": max(0, s.daily_call_budget - calls),
+            # Exhausted once a new movie (research + roast) no longer fits: exactly
+            # when _reserve_budget starts refusing it (and raises the alert).
+            "exhausted": calls + CALLS_PER_NEW_MOVIE > s.daily_call_budget
+            or cost >= s.daily_cost_budget_usd,
         }
 
     def _seconds_to_midnight(self) -> int:

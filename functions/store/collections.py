@@ -18,7 +18,7 @@ OUTCOMES = "outcomes"         # runs/{correlation_id}/outcomes/{movie_id}, 90 da
 LOGS = "logs"                 # auto id: log entries, 7 days
 LEASES = "leases"             # {version}-{movie_id}: single-flight generation lease
 META = "meta"                 # counters that never expire (total_runs)
-RATE_LIMITS = "rate_limits"   # {client hash}-{minute}: paid requests per client, 1 h
+RATE_LIMITS = "rate_limits"   # {client hash}: token bucket of paid requests, 1 h after last use
 BUDGETS = "budgets"           # {utc day}-{shard}: the day's paid calls and cost, 40 days
 
 EXPIRING_COLLECTIONS = (NOW_PLAYING, ROASTS, RUNS, OUTCOMES, LOGS, LEASES, RATE_LIMITS, BUDGETS)

@@ -37,6 +37,7 @@ from functions.config import (
 )
 from functions import metering
 from functions.errors import InfrastructureUnavailable
+from functions.limits import TokenBucket
 from functions.models import (
     Movie,
     MovieOutcome,
@@ -611,31 +612,31 @@ def _day_start(day: str) -> datetime:
 
 
 class FirestoreRateLimiter:
-    """A fixed one-minute window per client: `rate_limits/{client}-{minute}`. The
-    count is read and raised in a transaction; each client has its own document, so
-    there is no contention between clients."""
+    """A token bucket per client: `rate_limits/{client}`. The bucket is read, refilled
+    and spent in a transaction, so every instance shares it; each client has its own
+    document, so there is no contention between clients. An idle bucket is full, so
+    its document expires (TTL) an hour after its last use."""
 
     def __init__(self, db: firestore.Client) -> None:
         self._db = db
 
     @_infra
     def hit(self, client: str, now: datetime, limit_per_minute: int) -> int | None:
-        minute = int(now.timestamp() // 60)
-        ref = self._db.collection(c.RATE_LIMITS).document(f"{client}-{minute}")
-        retry_after = 60 - int(now.timestamp()) % 60
+        ref = self._db.collection(c.RATE_LIMITS).document(client)
 
         @firestore.transactional
-        def count(transaction: Any) -> int | None:
+        def take(transaction: Any) -> int | None:
             snap = ref.get(transaction=transaction)
             _reads()
-            used = int((snap.to_dict() or {}).get("count", 0)) if snap.exists else 0
-            if used >= limit_per_minute:
+            doc = (snap.to_dict() or {}) if snap.exists else {}
+            bucket = TokenBucket.restore(doc.get("tokens"), doc.get("updated_at"), limit_per_minute)
+            retry_after = bucket.take(now)
+            if retry_after is not None:
                 return retry_after
             _writes()
             transaction.set(
-                ref,
-                {"count": used + 1, c.EXPIRE_AT_FIELD: now + RATE_LIMIT_TTL},
+                ref, {"tokens": bucket.tokens, "updated_at": now, c.EXPIRE_AT_FIELD: now + RATE_LIMIT_TTL}
             )
             return None
 
-        return cast("int | None", count(self._db.transaction()))
+        return cast("int | None", take(self._db.transaction()))

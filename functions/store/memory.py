@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from functions.config import NOW_PLAYING_TTL, ROAST_TTL
+from functions.limits import TokenBucket
 from functions.models import Movie, MovieOutcome, RoastRecord, Run, RunStatus, Truth, utcnow
 from functions.ports import CacheKind, MovieContext
 
@@ -232,13 +233,13 @@ class MemoryBudget:
 class MemoryRateLimiter:
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self.windows: dict[tuple[str, int], int] = {}
+        self.buckets: dict[str, tuple[float, datetime]] = {}
 
     def hit(self, client: str, now: datetime, limit_per_minute: int) -> int | None:
-        minute = int(now.timestamp() // 60)
         with self._lock:
-            used = self.windows.get((client, minute), 0)
-            if used >= limit_per_minute:
-                return 60 - int(now.timestamp()) % 60
-            self.windows[(client, minute)] = used + 1
-            return None
+            tokens, updated_at = self.buckets.get(client, (None, None))
+            bucket = TokenBucket.restore(tokens, updated_at, limit_per_minute)
+            retry_after = bucket.take(now)
+            if retry_after is None:
+                self.buckets[client] = (bucket.tokens, now)
+            return retry_after

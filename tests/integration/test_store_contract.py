@@ -230,10 +230,13 @@ def test_budget_sums_concurrent_adds_and_alerts_once(stores: dict[str, Any]) -> 
     assert budget.claim_alert("2026-11-29")
 
 
-def test_rate_limiter_window_per_client(stores: dict[str, Any]) -> None:
+def test_rate_limiter_token_bucket_per_client(stores: dict[str, Any]) -> None:
     limiter = stores["rate_limits"]
     at = NOW + timedelta(seconds=15)
     assert [limiter.hit("a", at, 3) for _ in range(3)] == [None, None, None]
-    assert limiter.hit("a", at, 3) == 45
-    assert limiter.hit("b", at, 3) is None
-    assert limiter.hit("a", at + timedelta(minutes=1), 3) is None
+    assert limiter.hit("a", at, 3) == 20  # 3 a minute: the next token in 20 s
+    assert limiter.hit("b", at, 3) is None  # every client has its own bucket
+    assert limiter.hit("a", at + timedelta(seconds=10), 3) == 10
+    assert limiter.hit("a", at + timedelta(seconds=20), 3) is None
+    assert limiter.hit("a", at + timedelta(seconds=20), 3) == 20
+    assert [limiter.hit("a", at + timedelta(minutes=5), 3) for _ in range(4)] == [None, None, None, 20]

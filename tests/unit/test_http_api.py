@@ -439,6 +439,7 @@ def test_budget(api: Api) -> None:
         "day": "2026-11-28",
         "calls": 0,
         "call_ceiling": 2000,
+        "remaining_calls": 2000,
         "estimated_cost_usd": 0.0,
         "cost_ceiling_usd": 10.0,
         "exhausted": False,
@@ -608,3 +609,24 @@ def test_options_preflight(api: Api) -> None:
     assert response.status_code == 204
     assert response.headers["Access-Control-Allow-Methods"] == "GET, POST, DELETE"
     assert response.headers["Access-Control-Allow-Origin"] == "*"
+
+
+def test_client_key_is_the_appended_address_under_a_keyed_hash() -> None:
+    import hashlib
+
+    from werkzeug.test import EnvironBuilder
+
+    from functions.http_api import client_key
+
+    def key(xff: str | None, secret: bytes = b"s1", remote: str = "10.0.0.1") -> str:
+        headers = {"X-Forwarded-For": xff} if xff is not None else {}
+        environ = EnvironBuilder(headers=headers, environ_base={"REMOTE_ADDR": remote}).get_environ()
+        return client_key(flask.Request(environ), 0, secret)
+
+    # Only the entry Google's front end appends (the last) identifies the client.
+    assert key("1.1.1.1, 203.0.113.7") == key("9.9.9.9, 8.8.8.8, 203.0.113.7") == key("203.0.113.7")
+    assert key("1.1.1.1, 203.0.113.7") != key("1.1.1.1, 203.0.113.8")
+    assert key(None) == key("10.0.0.1")  # no header: the peer address
+    # Keyed: not the plain hash of the address, and another secret gives another key.
+    assert key("203.0.113.7") != hashlib.sha256(b"203.0.113.7").hexdigest()[:24]
+    assert key("203.0.113.7", b"s1") != key("203.0.113.7", b"s2")

@@ -90,3 +90,46 @@ def test_retries_count_against_the_budget(world: World) -> None:
         world.pipeline.movie(1000)
     # One research and one (failed) roast call were made and recorded.
     assert world.pipeline.budget_state()["calls"] == 2
+
+
+def test_rate_limit_is_a_token_bucket_not_a_fixed_window(world: World) -> None:
+    with_settings(world, paid_requests_per_minute=3, on_demand_any_movie=True)
+    # A burst of 3 just before a minute boundary...
+    world.clock.now = world.clock.now.replace(second=59)
+    for movie_id in (1000, 1001, 1002):
+        world.pipeline.movie(movie_id, client="a")
+    with pytest.raises(RateLimited) as caught:
+        world.pipeline.movie(1003, client="a")
+    assert caught.value.retry_after_seconds == 20  # one token every 60/3 s
+    # ...buys nothing more just after it (a fixed window would allow 3 more here).
+    world.clock.advance(seconds=2)
+    with pytest.raises(RateLimited):
+        world.pipeline.movie(1003, client="a")
+    world.clock.advance(seconds=18)  # 20 s after the burst: exactly one token
+    world.pipeline.movie(1003, client="a")
+    with pytest.raises(RateLimited):
+        world.pipeline.movie(1004, client="a")
+    assert world.roaster.total == 4
+
+
+def test_on_demand_tmdb_lookups_are_rate_limited_too(world: World) -> None:
+    with_settings(world, paid_requests_per_minute=1, on_demand_any_movie=True)
+    world.pipeline.movie(900000, client="a")  # one lookup + one generation: one request
+    with pytest.raises(RateLimited):
+        world.pipeline.movie(900001, client="a")
+    assert world.catalog.calls["details"] == 1
+    assert world.roaster.total == 1
+
+
+def test_budget_is_exhausted_exactly_when_a_new_movie_no_longer_fits(world: World) -> None:
+    with_settings(world, daily_call_budget=3)
+    assert world.pipeline.budget_state()["exhausted"] is False
+    world.pipeline.movie(1000)  # research + roast: 2 of 3
+    state = world.pipeline.budget_state()
+    assert (state["calls"], state["remaining_calls"], state["exhausted"]) == (2, 1, True)
+    with pytest.raises(BudgetExhausted):
+        world.pipeline.movie(1001)  # needs 2: refused, as the state said
+    # A movie whose truth is kept needs only the roast call, which still fits.
+    world.pipeline.clear_cache("roast")
+    world.pipeline.movie(1000)
+    assert world.pipeline.budget_state()["remaining_calls"] == 0
