@@ -100,6 +100,13 @@ class Settings(BaseSettings):
         30.0, ge=0, le=600, validation_alias="PLOTBURN_READ_CACHE_SECONDS"
     )
 
+    # /cron/status, /debug and the dashboard derive an open run's counters from all
+    # of its outcome documents (N reads). An instance reuses what it read for this
+    # long, so many pollers of a 500-movie run cost one read of it per interval.
+    status_cache_seconds: float = Field(
+        1.0, ge=0, le=60, validation_alias="PLOTBURN_STATUS_CACHE_SECONDS"
+    )
+
     # Estimated cost: USD per million tokens and per request, for the configured
     # PERPLEXITY_MODEL and XAI_MODEL. Defaults are the public list prices of the
     # default models (sonar; grok-4-fast-non-reasoning) as of 2026; set yours.

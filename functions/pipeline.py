@@ -95,8 +95,13 @@ class Pipeline:
     # Roasts this instance served recently (see Settings.read_cache_seconds).
     _recent_roasts: TTLCache[int, RoastRecord] | None = field(default=None, init=False)
     _recent_lock: threading.Lock = field(default_factory=threading.Lock, init=False)
+    # Outcomes of open runs as recently read (see Settings.status_cache_seconds).
+    _open_outcomes: TTLCache[str, list[MovieOutcome]] | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
+        if self.settings.status_cache_seconds > 0:
+            # Real time, not self.clock: this bounds load, it is not domain time.
+            self._open_outcomes = TTLCache(maxsize=64, ttl=self.settings.status_cache_seconds)
         if self.settings.read_cache_seconds > 0:
             self._recent_roasts = TTLCache(
                 maxsize=2048,
@@ -294,7 +299,13 @@ class Pipeline:
     def start_run(self, message: NightlyMessage, publish_time: datetime) -> Run:
         """The `fanout` function: one run per nightly message, however often delivered."""
         correlation_id = message.resolve_correlation_id(publish_time)
+        run = self._start_run(message, correlation_id)
+        # Closing runs stuck past their deadline is housekeeping: after this run's
+        # messages are out, not in front of them.
         self.sweep_stuck_runs()
+        return run
+
+    def _start_run(self, message: NightlyMessage, correlation_id: str) -> Run:
         run = self.runs.get_run(correlation_id)
         if run is not None and run.published:
             self.journal.info(
@@ -521,13 +532,25 @@ class Pipeline:
         An open run whose outcomes are all in is closed here: its closer died
         between recording the last outcome and closing the run."""
         if run.status is RunStatus.IN_PROGRESS:
-            outcomes = self.runs.list_outcomes(run.correlation_id)
+            outcomes = self._outcomes_of_open_run(run.correlation_id)
             if run.published and len({o.movie_id for o in outcomes} & set(run.movie_ids)) >= run.movies_fetched:
                 closed = self._finalize(run.correlation_id)
                 if closed is not None and closed.status is not RunStatus.IN_PROGRESS:
                     return closed
             return run.with_outcomes(outcomes)
         return run
+
+    def _outcomes_of_open_run(self, correlation_id: str) -> list[MovieOutcome]:
+        if self._open_outcomes is None:
+            return self.runs.list_outcomes(correlation_id)
+        with self._recent_lock:
+            cached = self._open_outcomes.get(correlation_id)
+        if cached is not None:
+            return cached
+        outcomes = self.runs.list_outcomes(correlation_id)
+        with self._recent_lock:
+            self._open_outcomes[correlation_id] = outcomes
+        return outcomes
 
     def run_json(self, run: Run) -> dict[str, Any]:
         return self.live(run).to_status_json(self.settings.estimated_cost_usd)

@@ -332,18 +332,18 @@ class FirestoreRuns:
         stats = self._db.collection(c.META).document("stats")
         doc = self._run_doc(run)
 
-        @firestore.transactional
-        def create(transaction: Any) -> bool:
-            _reads()
-            if ref.get(transaction=transaction).exists:
-                return False
-            _writes(2)
-            transaction.create(ref, doc)
-            # One write per run, not per movie: no hot document.
-            transaction.set(stats, {"total_runs": firestore.Increment(1)}, merge=True)
-            return True
-
-        return bool(create(self._db.transaction()))
+        # One atomic commit, no transaction: the create fails the whole batch if the
+        # run exists, so total_runs counts each run once. One write per run, not per
+        # movie: the stats document is not hot.
+        batch = self._db.batch()
+        batch.create(ref, doc)
+        batch.set(stats, {"total_runs": firestore.Increment(1)}, merge=True)
+        _writes(2)
+        try:
+            batch.commit()
+        except gexc.AlreadyExists:
+            return False
+        return True
 
     @_infra
     def get_run(self, correlation_id: str) -> Run | None:

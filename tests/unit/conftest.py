@@ -53,9 +53,11 @@ class World:
 
 @pytest.fixture
 def world() -> World:
-    # The per-instance read cache is off here: tests change the stores behind the
+    # The per-instance read and status caches are off here: tests change the stores behind the
     # pipeline's back. test_pipeline.py tests the read cache on its own.
-    settings = Settings(_env_file=None, single_flight_wait_seconds=2.0, read_cache_seconds=0)
+    settings = Settings(
+        _env_file=None, single_flight_wait_seconds=2.0, read_cache_seconds=0, status_cache_seconds=0
+    )
     clock = Clock()
     catalog = FakeCatalog(make_movies(5), extra=make_movies(2, first_id=900000))
     researcher, roaster = FakeResearcher(), FakeRoaster()

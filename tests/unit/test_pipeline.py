@@ -276,3 +276,24 @@ def test_status_read_closes_a_complete_run_whose_closer_died(world: World) -> No
     run = last_run(world)
     assert run["status"] == "success" and run["roasts_generated"] == 5
     assert world.runs.get_run(cid).status is RunStatus.SUCCESS
+
+
+def test_status_of_an_open_run_reads_its_outcomes_once_per_interval(world: World) -> None:
+    world.pipeline.settings = world.pipeline.settings.model_copy(update={"status_cache_seconds": 60})
+    world.pipeline.__post_init__()
+    listed: list[str] = []
+    inner = world.runs.list_outcomes
+
+    def list_outcomes(correlation_id: str) -> list:
+        listed.append(correlation_id)
+        return inner(correlation_id)
+
+    world.runs.list_outcomes = list_outcomes  # type: ignore[method-assign]
+    start(world)
+    first = world.publisher.roasts[0]
+    world.pipeline.process_movie(first)
+    for _ in range(5):
+        assert last_run(world)["roasts_processed"] == 1
+    assert len(listed) == 1  # five polls, one read of the outcomes
+    world.deliver_all()  # the run closes: a final run is read from its own document
+    assert last_run(world)["status"] == "success"
