@@ -95,6 +95,7 @@ def build(settings: Settings, **overrides: Any) -> App:
         FirestoreLogs,
         FirestoreRateLimiter,
         FirestoreRuns,
+        FirestoreWrites,
     )
 
     set_redactor(Redactor(secrets_of(settings)))
@@ -133,6 +134,7 @@ def build(settings: Settings, **overrides: Any) -> App:
         "journal": Journal(FirestoreLogs(db)),
         "budget": FirestoreBudget(db),
         "rate_limits": FirestoreRateLimiter(db),
+        "writes": FirestoreWrites(db),
     }
     if "publisher" not in overrides:
         deps["publisher"] = PubSubPublisher(

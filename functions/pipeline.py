@@ -64,6 +64,7 @@ from functions.ports import (
     Researcher,
     Roaster,
     RunStore,
+    WriteBatching,
 )
 
 # Outcome reasons an operator sees in failure_reasons.
@@ -73,6 +74,13 @@ REASON_NOT_FOUND = "movie_not_found"
 REASON_BUDGET = "budget_exhausted"
 # Paid calls a movie costs when neither its truth nor its roast is cached.
 CALLS_PER_NEW_MOVIE = 2
+
+
+@dataclass
+class _Lease:
+    movie_id: int
+    holder: str
+    released: bool = False
 
 
 @dataclass
@@ -88,6 +96,7 @@ class Pipeline:
     journal: Journal
     budget: DailyBudget
     rate_limits: RateLimiter
+    writes: WriteBatching
     clock: Callable[[], datetime] = utcnow
     sleep: Callable[[float], None] = time.sleep
     poll_interval_seconds: float = 0.25
@@ -188,10 +197,12 @@ class Pipeline:
         deadline = time.monotonic() + self.settings.single_flight_wait_seconds
         while True:
             if self.leases.acquire(movie.id, holder, self.clock()):
+                lease = _Lease(movie.id, holder)
                 try:
-                    return self._generate(movie, correlation_id, client)
+                    return self._generate(movie, correlation_id, client, lease)
                 finally:
-                    self.leases.release(movie.id, holder)
+                    if not lease.released:
+                        self.leases.release(movie.id, holder)
             record = self.caches.get_roast(movie.id, self.clock())
             if record is not None:
                 return record, False
@@ -200,7 +211,7 @@ class Pipeline:
             self.sleep(self.poll_interval_seconds)
 
     def _generate(
-        self, movie: Movie, correlation_id: str | None, client: str | None
+        self, movie: Movie, correlation_id: str | None, client: str | None, lease: _Lease
     ) -> tuple[RoastRecord, bool]:
         now = self.clock()
         # The lease's previous holder may have finished just before we took it, so
@@ -218,15 +229,26 @@ class Pipeline:
             try:
                 if truth is None:
                     truth = self.researcher.research(movie)
+                    # Stored at once: if the roast call or this instance fails, the
+                    # research is not paid for again.
                     self.caches.put_truth(movie, truth)
                 roast = self.roaster.roast(movie, truth)
-            finally:
+            except BaseException:
                 self._settle_budget(reserved, book.spend())
+                raise
+        spend = book.spend()
         # The roast remembers which run paid for it and what it cost, so whichever
         # delivery of that run records the movie's outcome reports it the same way.
-        roast = roast.model_copy(update={"correlation_id": correlation_id, "spend": book.spend()})
+        roast = roast.model_copy(update={"correlation_id": correlation_id, "spend": spend})
         record = RoastRecord(movie=movie, truth=truth, roast=roast)
-        self.caches.put_roast(record, self.clock())
+        # What the generation leaves behind lands in one commit: the settled budget,
+        # the roast, and the lease given back. All of a wave of movies finish their
+        # roast calls together, so these writes are where they queue.
+        with self.writes.together():
+            self._settle_budget(reserved, spend)
+            self.caches.put_roast(record, self.clock())
+            self.leases.release(movie.id, lease.holder)
+        lease.released = True
         return record, True
 
     # ------------------------------------------------------------------ budget

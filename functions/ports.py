@@ -8,6 +8,7 @@ ever sees these protocols.
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol
@@ -176,3 +177,13 @@ class DailyBudget(Protocol):
 class RateLimiter(Protocol):
     def hit(self, client: str, now: datetime, limit_per_minute: int) -> int | None:
         """Count one paid request; None if allowed, else seconds until allowed."""
+
+
+class WriteBatching(Protocol):
+    """Several stores' writes in one atomic commit (one round trip)."""
+
+    def together(self) -> AbstractContextManager[None]:
+        """Writes of `put_roast`, `DailyBudget.add` and `GenerationLeases.release`
+        made inside are committed together when the block ends, also when it raises.
+        A lease release whose lease was meanwhile taken over is dropped from the
+        commit, never the rest."""

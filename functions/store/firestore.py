@@ -20,7 +20,10 @@ from __future__ import annotations
 import functools
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, TypeVar, cast
 
@@ -82,6 +85,63 @@ def _reads(n: int = 1) -> None:
 
 def _writes(n: int = 1) -> None:
     metering.record_ops("firestore_writes", n)
+
+
+@dataclass
+class _Write:
+    apply: Callable[[Any], Any]  # adds the write to a WriteBatch
+    optional: bool  # dropped, not failing the rest, when its precondition fails
+
+
+# Writes deferred by FirestoreWrites.together() in this request's context.
+_PENDING: ContextVar[list[_Write] | None] = ContextVar("plotburn_pending_writes", default=None)
+
+
+def _defer(apply: Callable[[Any], Any], optional: bool = False) -> bool:
+    """Queue a write if a `together()` block is open; False means write it now."""
+    pending = _PENDING.get()
+    if pending is None:
+        return False
+    pending.append(_Write(apply, optional))
+    return True
+
+
+class FirestoreWrites:
+    """One commit for the writes several stores make in a `together()` block."""
+
+    def __init__(self, db: firestore.Client) -> None:
+        self._db = db
+
+    @contextmanager
+    def together(self) -> Iterator[None]:
+        pending: list[_Write] = []
+        token = _PENDING.set(pending)
+        try:
+            yield
+        finally:
+            _PENDING.reset(token)
+            self._commit(pending)
+
+    def _batch(self, writes: list[_Write]) -> Any:
+        batch = self._db.batch()
+        for write in writes:
+            write.apply(batch)
+        return batch
+
+    @_infra
+    def _commit(self, writes: list[_Write]) -> None:
+        if not writes:
+            return
+        try:
+            self._batch(writes).commit()
+        except (gexc.FailedPrecondition, gexc.NotFound):
+            # A lease that lapsed and was taken over is no longer ours to delete;
+            # the rest must land all the same.
+            required = [w for w in writes if not w.optional]
+            if len(required) == len(writes):
+                raise
+            if required:
+                self._batch(required).commit()
 
 
 def _fresh(doc: dict[str, Any] | None, now: datetime) -> dict[str, Any] | None:
@@ -213,15 +273,16 @@ class FirestoreCaches:
     @_infra
     def put_roast(self, record: RoastRecord, now: datetime) -> None:
         _writes()
-        self._db.collection(c.ROASTS).document(self._key(record.movie.id)).set(
-            {
-                "movie": record.movie.model_dump(mode="json"),
-                "truth": record.truth.model_dump(),
-                "roast": record.roast.model_dump(),
-                "cache_version": self._version,
-                c.EXPIRE_AT_FIELD: now + ROAST_TTL,
-            }
-        )
+        ref = self.roast_ref(record.movie.id)
+        doc = {
+            "movie": record.movie.model_dump(mode="json"),
+            "truth": record.truth.model_dump(),
+            "roast": record.roast.model_dump(),
+            "cache_version": self._version,
+            c.EXPIRE_AT_FIELD: now + ROAST_TTL,
+        }
+        if not _defer(lambda batch: batch.set(ref, doc)):
+            ref.set(doc)
 
     @_infra
     def clear(self, kind: CacheKind) -> int:
@@ -280,6 +341,9 @@ class FirestoreLeases:
         taken = self._taken.pop(holder, None)
         if taken is not None:
             _writes()
+            option = self._db.write_option(last_update_time=taken)
+            if _defer(lambda batch: batch.delete(ref, option=option), optional=True):
+                return
             try:
                 ref.delete(option=self._db.write_option(last_update_time=taken))
             except (gexc.FailedPrecondition, gexc.NotFound):
@@ -585,15 +649,15 @@ class FirestoreBudget:
         if calls == 0 and cost_usd == 0:
             return
         _writes()
-        self._shard(day, random.randrange(self.SHARDS)).set(
-            {
-                "day": day,
-                "calls": firestore.Increment(calls),
-                "cost_usd": firestore.Increment(cost_usd),
-                c.EXPIRE_AT_FIELD: _day_start(day) + BUDGET_TTL,
-            },
-            merge=True,
-        )
+        shard = self._shard(day, random.randrange(self.SHARDS))
+        doc = {
+            "day": day,
+            "calls": firestore.Increment(calls),
+            "cost_usd": firestore.Increment(cost_usd),
+            c.EXPIRE_AT_FIELD: _day_start(day) + BUDGET_TTL,
+        }
+        if not _defer(lambda batch: batch.set(shard, doc, merge=True)):
+            shard.set(doc, merge=True)
 
     @_infra
     def claim_alert(self, day: str) -> bool:

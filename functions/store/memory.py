@@ -8,6 +8,8 @@ tests/integration/test_store_contract.py run against both.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -243,3 +245,11 @@ class MemoryRateLimiter:
             if retry_after is None:
                 self.buckets[client] = (bucket.tokens, now)
             return retry_after
+
+
+class MemoryWrites:
+    """In memory every write is already immediate; nothing to batch."""
+
+    @contextmanager
+    def together(self) -> Iterator[None]:
+        yield

@@ -20,6 +20,7 @@ from functions.store.firestore import (
     FirestoreLogs,
     FirestoreRateLimiter,
     FirestoreRuns,
+    FirestoreWrites,
 )
 from tests.fakes import FakeResearcher, FakeRoaster, make_movies
 
@@ -37,6 +38,7 @@ def stores(request: pytest.FixtureRequest) -> Iterator[dict[str, Any]]:
             "logs": memory_logs,
             "budget": memory.MemoryBudget(),
             "rate_limits": memory.MemoryRateLimiter(),
+            "writes": memory.MemoryWrites(),
         }
         return
     db = request.getfixturevalue("firestore_db")
@@ -48,6 +50,7 @@ def stores(request: pytest.FixtureRequest) -> Iterator[dict[str, Any]]:
         "logs": FirestoreLogs(db),
         "budget": FirestoreBudget(db),
         "rate_limits": FirestoreRateLimiter(db),
+        "writes": FirestoreWrites(db),
     }
 
 
@@ -240,3 +243,40 @@ def test_rate_limiter_token_bucket_per_client(stores: dict[str, Any]) -> None:
     assert limiter.hit("a", at + timedelta(seconds=20), 3) is None
     assert limiter.hit("a", at + timedelta(seconds=20), 3) == 20
     assert [limiter.hit("a", at + timedelta(minutes=5), 3) for _ in range(4)] == [None, None, None, 20]
+
+
+def test_a_generation_lands_in_one_commit(stores: dict[str, Any]) -> None:
+    caches, leases, budget, writes = stores["caches"], stores["leases"], stores["budget"], stores["writes"]
+    r = record(1200)
+    assert leases.acquire(1200, "a", NOW)
+    with writes.together():
+        budget.add("2026-11-28", 2, 0.25)
+        caches.put_roast(r, NOW)
+        leases.release(1200, "a")
+    assert caches.get_roast(1200, NOW) == r
+    assert budget.spent("2026-11-28") == (2, 0.25)
+    assert leases.acquire(1200, "b", NOW)  # the lease was given back
+
+
+def test_a_lease_taken_over_meanwhile_does_not_sink_the_commit(stores: dict[str, Any]) -> None:
+    caches, leases, budget, writes = stores["caches"], stores["leases"], stores["budget"], stores["writes"]
+    r = record(1201)
+    assert leases.acquire(1201, "slow", NOW)
+    later = NOW + timedelta(seconds=61)  # past the 60 s lease: "slow" is presumed dead
+    assert leases.acquire(1201, "other", later)
+    with writes.together():
+        budget.add("2026-11-28", 1, 0.0)
+        caches.put_roast(r, later)
+        leases.release(1201, "slow")  # no longer ours: dropped, not failing the rest
+    assert caches.get_roast(1201, later) == r
+    assert budget.spent("2026-11-28") == (1, 0.0)
+    assert not leases.acquire(1201, "third", later)  # "other" still holds it
+
+
+def test_writes_made_before_a_failure_in_the_block_still_land(stores: dict[str, Any]) -> None:
+    budget, writes = stores["budget"], stores["writes"]
+    with pytest.raises(RuntimeError):
+        with writes.together():
+            budget.add("2026-11-28", -2, 0.0)  # a reservation given back
+            raise RuntimeError("the roast call failed")
+    assert budget.spent("2026-11-28") == (-2, 0.0)

@@ -15,6 +15,7 @@ from functions.store.memory import (
     MemoryLeases,
     MemoryLogs,
     MemoryRateLimiter,
+    MemoryWrites,
     MemoryRuns,
 )
 from tests.fakes import FakeCatalog, FakeResearcher, FakeRoaster, make_movies
@@ -75,6 +76,7 @@ def world() -> World:
         journal=Journal(logs),
         budget=MemoryBudget(),
         rate_limits=MemoryRateLimiter(),
+        writes=MemoryWrites(),
         clock=clock,
         poll_interval_seconds=0.01,
     )
