@@ -365,7 +365,17 @@ CLOSE_CLAIM = timedelta(seconds=30)
 
 
 def _run_from(doc: dict[str, Any]) -> Run:
+    ids = doc.get("movie_ids")
+    if isinstance(ids, str):
+        doc = {**doc, "movie_ids": [int(i) for i in ids.split(",") if i]}
     return Run.model_validate(doc)
+
+
+def _pack_ids(ids: list[int]) -> str:
+    """A run's movie ids as one string. Every roast delivery reads its run, and the
+    client library decodes an array value by value in Python: 500 ids cost ≈ 2 ms of
+    CPU per read as an array, ≈ 0.2 ms as one string (and nothing queries them)."""
+    return ",".join(str(i) for i in ids)
 
 
 class FirestoreRuns:
@@ -384,6 +394,7 @@ class FirestoreRuns:
     def _run_doc(run: Run) -> dict[str, Any]:
         return {
             **run.model_dump(mode="python"),
+            "movie_ids": _pack_ids(run.movie_ids),
             "trigger": run.trigger.value,
             "status": run.status.value,
             "movies_fetched": run.movies_fetched,

@@ -280,3 +280,11 @@ def test_writes_made_before_a_failure_in_the_block_still_land(stores: dict[str, 
             budget.add("2026-11-28", -2, 0.0)  # a reservation given back
             raise RuntimeError("the roast call failed")
     assert budget.spent("2026-11-28") == (-2, 0.0)
+
+
+@pytest.mark.parametrize("ids", [[], [7], list(range(100_000, 100_500))])
+def test_a_run_keeps_its_movie_ids_in_order(stores: dict[str, Any], ids: list[int]) -> None:
+    runs = stores["runs"]
+    runs.create_run(new_run("cron-ids").model_copy(update={"movie_ids": ids}))
+    assert runs.get_run("cron-ids").movie_ids == ids
+    assert runs.movie_context("cron-ids", 7, NOW).run.movies_fetched == len(ids)
