@@ -278,8 +278,8 @@ def markdown(results: dict[str, Any], png_name: str = "walltime.png") -> str:
     if summaries:
         w("## Profiles")
         w("")
-        w("Made by `python -m bench.profile` (not by `make bench`; py-spy is not a pinned dependency: "
-          "`.venv/bin/pip install py-spy`), each on a fresh stack after one warm-up run, with the same simulator latencies. "
+        w("Made by `python -m bench.profile` (not by `make bench`; py-spy is pinned in requirements-dev.txt), "
+          "each on a fresh stack after one warm-up run, with the same simulator latencies. "
           "py-spy cannot sample 50 threads at full rate, so buckets are shown as shares, scaled to the delivery's p50 "
           "(`--idle`: wall time of the threads handling a roast delivery) or to the worker's measured CPU per movie (`--gil`).")
         w("")
