@@ -539,6 +539,7 @@ class Pipeline:
                 continue  # TMDB dropped it: it stays failed
         retried = [m.id for m in movies]
         reopened = self.runs.reopen(correlation_id, retried, self.clock()) or run
+        self._forget_outcomes(correlation_id)
         self.publisher.publish_roasts(
             [RoastMessage(correlation_id=correlation_id, movie=m) for m in movies]
         )
@@ -561,6 +562,11 @@ class Pipeline:
                     return closed
             return run.with_outcomes(outcomes)
         return run
+
+    def _forget_outcomes(self, correlation_id: str) -> None:
+        if self._open_outcomes is not None:
+            with self._recent_lock:
+                self._open_outcomes.pop(correlation_id, None)
 
     def _outcomes_of_open_run(self, correlation_id: str) -> list[MovieOutcome]:
         if self._open_outcomes is None:

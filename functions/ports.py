@@ -137,8 +137,8 @@ class RunStore(Protocol):
     def list_outcomes(self, correlation_id: str) -> list[MovieOutcome]: ...
 
     def finalize(self, correlation_id: str, now: datetime) -> tuple[Run | None, bool]:
-        """Atomically: if the run is in progress, derive counters and status from its
-        outcomes and write them. Returns the run as it now stands, and whether this
+        """Atomically: if the run is in progress and every one of its movies has an
+        outcome, derive counters and status from the outcomes and write them. Returns the run as it now stands, and whether this
         call is the one that closed it."""
 
     def reopen(self, correlation_id: str, movie_ids: list[int], now: datetime) -> Run | None:

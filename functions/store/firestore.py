@@ -521,6 +521,18 @@ class FirestoreRuns:
         except (gexc.FailedPrecondition, gexc.Aborted, gexc.NotFound):
             return run, False
         outcomes = self.list_outcomes(correlation_id)
+        if not set(run.movie_ids) <= {o.movie_id for o in outcomes}:
+            # Not every movie has landed (a caller counted on a stale view, e.g. just
+            # after /cron/retry reopened the run): give the claim back, close nothing.
+            _writes()
+            try:
+                ref.update(
+                    {CLOSING_FIELD: firestore.DELETE_FIELD},
+                    option=self._db.write_option(last_update_time=claim.update_time),
+                )
+            except (gexc.FailedPrecondition, gexc.Aborted, gexc.NotFound):
+                pass  # the run changed meanwhile: the claim went with it
+            return run, False
         # The run is final once its closing write lands, not when closing began.
         closed_at = now + timedelta(seconds=time.monotonic() - started)
         final = run.finalized(outcomes, closed_at)

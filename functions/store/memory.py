@@ -155,6 +155,8 @@ class MemoryRuns:
             run = self.runs.get(correlation_id)
             if run is None or run.status is not RunStatus.IN_PROGRESS:
                 return run, False
+            if not set(run.movie_ids) <= set(self.outcomes[correlation_id]):
+                return run, False  # not every movie has landed
             final = run.finalized(list(self.outcomes[correlation_id].values()), now)
             self.runs[correlation_id] = final
             return final, True

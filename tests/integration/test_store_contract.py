@@ -179,7 +179,9 @@ def test_recent_and_stuck_runs(stores: dict[str, Any]) -> None:
         runs.create_run(new_run(f"cron-{i}").model_copy(update={"started_at": NOW + timedelta(minutes=i)}))
     recent = runs.recent_runs(10)
     assert [r.correlation_id for r in recent] == [f"cron-{i}" for i in range(11, 1, -1)]
-    runs.finalize("cron-0", NOW)
+    for movie_id in (1, 2, 3):
+        runs.record_outcome("cron-0", outcome(movie_id))
+    assert runs.finalize("cron-0", NOW)[1]
     stuck = runs.stuck_runs(NOW + timedelta(minutes=3))
     assert sorted(r.correlation_id for r in stuck) == ["cron-1", "cron-2"]
     assert runs.total_runs() == 12
@@ -288,3 +290,16 @@ def test_a_run_keeps_its_movie_ids_in_order(stores: dict[str, Any], ids: list[in
     runs.create_run(new_run("cron-ids").model_copy(update={"movie_ids": ids}))
     assert runs.get_run("cron-ids").movie_ids == ids
     assert runs.movie_context("cron-ids", 7, NOW).run.movies_fetched == len(ids)
+
+
+def test_a_run_missing_outcomes_is_not_closed(stores: dict[str, Any]) -> None:
+    runs = stores["runs"]
+    runs.create_run(new_run("cron-5"))
+    runs.record_outcome("cron-5", outcome(1))
+    runs.record_outcome("cron-5", outcome(2))
+    run, closed = runs.finalize("cron-5", NOW)  # movie 3 has not landed
+    assert not closed and run.status is RunStatus.IN_PROGRESS
+    runs.record_outcome("cron-5", outcome(3))
+    # The failed attempt gave its claim back: the real last delivery closes at once.
+    final, closed = runs.finalize("cron-5", NOW + timedelta(seconds=1))
+    assert closed and final.status is RunStatus.SUCCESS and final.roasts_generated == 3

@@ -297,3 +297,21 @@ def test_status_of_an_open_run_reads_its_outcomes_once_per_interval(world: World
     assert len(listed) == 1  # five polls, one read of the outcomes
     world.deliver_all()  # the run closes: a final run is read from its own document
     assert last_run(world)["status"] == "success"
+
+
+def test_a_retry_drops_the_remembered_status_view_of_its_run(world: World) -> None:
+    world.pipeline.settings = world.pipeline.settings.model_copy(update={"status_cache_seconds": 60})
+    world.pipeline.__post_init__()
+    world.roaster.failing = {1001}
+    cid = start(world)
+    world.deliver_all()
+    assert last_run(world)["status"] == "partial"
+    # As if a status read had remembered the run's outcomes just before it closed.
+    world.pipeline._open_outcomes[cid] = world.runs.list_outcomes(cid)
+    world.roaster.failing = set()
+    world.pipeline.retry_failed(cid)
+    # Read right after the retry: 1001's outcome is gone and the view shows it.
+    run = last_run(world)
+    assert (run["status"], run["roasts_processed"], run["roasts_failed"]) == ("in_progress", 4, 0)
+    world.deliver_all()
+    assert last_run(world)["status"] == "success"
