@@ -182,7 +182,10 @@ def test_dashboard_refreshes_while_a_run_is_in_progress(api: Api, chromium: str,
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        dom = _browse(chromium, profile, f"http://127.0.0.1:{server.server_port}/dashboard", "--dump-dom", budget_ms=12_000)
+        # 40 s of virtual time: the page may read /now-playing in parallel with the
+        # status poll that lands the last movie, and then see that movie's roast only
+        # at its next (idle, 30 s) refresh.
+        dom = _browse(chromium, profile, f"http://127.0.0.1:{server.server_port}/dashboard", "--dump-dom", budget_ms=40_000)
     finally:
         server.shutdown()
         thread.join(timeout=10)
