@@ -246,19 +246,7 @@ class BenchStack:
 
     def quiet(self, settle: float = 0.3, timeout: float = 120) -> None:
         """Wait until the relay has had nothing in flight for `settle` seconds."""
-        deadline = time.monotonic() + timeout
-        since: float | None = None
-        while time.monotonic() < deadline:
-            busy = any(s.get("in_flight", 0) for s in self.stack.relay_stats().values())
-            now = time.monotonic()
-            if busy:
-                since = None
-            elif since is None:
-                since = now
-            elif now - since >= settle:
-                return
-            time.sleep(0.05)
-        raise TimeoutError("relay never went quiet")
+        self.stack.wait_quiet(settle=settle, timeout=timeout)
 
     def reset(self, movies: int) -> None:
         """Empty Firestore, simulator at `movies` with zeroed counters."""

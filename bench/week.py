@@ -168,18 +168,7 @@ class Week:
 
     def relay_quiet(self, settle: float = 0.5, timeout: float = 60) -> None:
         """Nothing in flight on any subscription for `settle` s: the night is over."""
-        deadline = time.monotonic() + timeout
-        since: float | None = None
-        while time.monotonic() < deadline:
-            busy = any(s.get("in_flight", 0) for s in self.stack.relay_stats().values())
-            if busy:
-                since = None
-            elif since is None:
-                since = time.monotonic()
-            elif time.monotonic() - since >= settle:
-                return
-            time.sleep(0.05)
-        raise TimeoutError("the relay never went quiet")
+        self.stack.wait_quiet(settle=settle, timeout=timeout)
 
     def night(self, number: int, first_id: int, previous: set[int]) -> Night:
         sim = self.stack.sim

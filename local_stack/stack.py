@@ -32,6 +32,7 @@ import os
 import secrets
 import sys
 import threading
+import time
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
@@ -482,6 +483,23 @@ class Stack:
     def relay_stats(self) -> dict[str, dict[str, int]]:
         assert self.relay is not None, "stack not started"
         return self.relay.stats()
+
+    def wait_quiet(self, settle: float = 0.5, timeout: float = 60) -> None:
+        """Until the relay has had nothing in flight on any subscription for `settle`
+        seconds: every delivery (retries included) has landed."""
+        deadline = time.monotonic() + timeout
+        since: float | None = None
+        while time.monotonic() < deadline:
+            busy = any(s.get("in_flight", 0) for s in self.relay_stats().values())
+            now = time.monotonic()
+            if busy:
+                since = None
+            elif since is None:
+                since = now
+            elif now - since >= settle:
+                return
+            time.sleep(0.05)
+        raise TimeoutError(f"the relay never went quiet within {timeout} s")
 
     def function_log(self, name: str) -> str:
         """Everything one function process has written (JSON log lines)."""

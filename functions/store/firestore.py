@@ -185,14 +185,6 @@ class FirestoreCaches:
         )
 
     @_infra
-    def get_truth(self, movie_id: int) -> Truth | None:
-        snap = self._db.collection(c.TRUTHS).document(self._key(movie_id)).get()
-        _reads()
-        if not snap.exists:
-            return None
-        return Truth.model_validate((snap.to_dict() or {})["truth"])
-
-    @_infra
     def put_truth(self, movie: Movie, truth: Truth) -> None:
         _writes()
         self._db.collection(c.TRUTHS).document(self._key(movie.id)).set(

@@ -36,10 +36,6 @@ class MemoryCaches:
         with self._lock:
             self.now_playing = (list(movies), now + NOW_PLAYING_TTL)
 
-    def get_truth(self, movie_id: int) -> Truth | None:
-        with self._lock:
-            return self.truths.get(movie_id)
-
     def put_truth(self, movie: Movie, truth: Truth) -> None:
         with self._lock:
             self.truths[movie.id] = truth
@@ -52,7 +48,9 @@ class MemoryCaches:
     def get_roast_and_truth(
         self, movie_id: int, now: datetime
     ) -> tuple[RoastRecord | None, Truth | None]:
-        return self.get_roast(movie_id, now), self.get_truth(movie_id)
+        roast = self.get_roast(movie_id, now)
+        with self._lock:
+            return roast, self.truths.get(movie_id)
 
     def roasts_ready(self, movie_ids: list[int], now: datetime) -> set[int]:
         return {i for i in movie_ids if self.get_roast(i, now) is not None}

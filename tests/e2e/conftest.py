@@ -86,18 +86,7 @@ class Driver:
 
     def relay_quiet(self, settle: float = 1.0, timeout: float = 30) -> None:
         """Wait until the relay has nothing in flight for `settle` seconds."""
-        deadline = time.monotonic() + timeout
-        quiet_since = None
-        while time.monotonic() < deadline:
-            busy = any(s.get("in_flight", 0) for s in self.stack.relay_stats().values())
-            if busy:
-                quiet_since = None
-            elif quiet_since is None:
-                quiet_since = time.monotonic()
-            elif time.monotonic() - quiet_since >= settle:
-                return
-            time.sleep(0.1)
-        raise AssertionError("relay never went quiet")
+        self.stack.wait_quiet(settle=settle, timeout=timeout)
 
 
 def start_stack(**kwargs: Any) -> Iterator[Driver]:

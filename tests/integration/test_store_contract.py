@@ -86,12 +86,12 @@ def test_truth_is_permanent_and_clear_counts(stores: dict[str, Any]) -> None:
     caches = stores["caches"]
     r = record()
     caches.put_truth(r.movie, r.truth)
-    assert caches.get_truth(r.movie.id) == r.truth
+    assert caches.get_roast_and_truth(r.movie.id, NOW)[1] == r.truth
     caches.put_roast(r, NOW)
     caches.put_roast(record(1001), NOW)
     assert caches.clear("roast") == 2
     assert caches.get_roast(r.movie.id, NOW) is None
-    assert caches.get_truth(r.movie.id) == r.truth
+    assert caches.get_roast_and_truth(r.movie.id, NOW)[1] == r.truth
     assert caches.clear("truth") == 1
     assert caches.clear("truth") == 0
 
