@@ -21,6 +21,7 @@ import stat
 import subprocess
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -252,8 +253,15 @@ def test_backoff_doubles_up_to_the_maximum() -> None:
 
 
 def test_relay_delivers_concurrently(stack: Stack, stack_records: Path) -> None:
-    ids = {publish_json(stack, "roast", {"test": "concurrency", "i": i, "sleep": 0.3})
-           for i in range(40)}
+    # Publish from many threads at once so the client batches them and all 40 are
+    # ready together; one publish at a time trickles them in on a slow machine.
+    # Each delivery holds for a second, far longer than the publishing takes, so
+    # the overlap measures the relay, not how fast this test could publish.
+    with ThreadPoolExecutor(max_workers=40) as pool:
+        ids = set(pool.map(
+            lambda i: publish_json(stack, "roast", {"test": "concurrency", "i": i, "sleep": 1.0}),
+            range(40),
+        ))
     done = wait_for(
         lambda: (rows := [r for r in records(stack_records, "concurrency") if r["ok"]])
         and len(rows) >= 40 and rows,
