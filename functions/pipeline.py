@@ -13,7 +13,8 @@ A run's life:
    cache, else truth (cache or research) and a new roast - and records it as its own
    write-once document. The delivery that records the run's last outcome finalizes
    the run: counters and status are derived from the outcomes, never incremented.
-3. ``sweep_stuck_runs`` closes runs whose movies never all landed, by the deadline.
+3. ``sweep_stuck_runs`` closes runs whose movies never all landed, by the deadline:
+   every nightly message sweeps all runs, every status read the runs it shows.
 """
 
 from __future__ import annotations
@@ -495,13 +496,21 @@ class Pipeline:
             ),
         )
 
-    def sweep_stuck_runs(self) -> list[Run]:
+    def sweep_stuck_runs(self, among: list[Run] | None = None) -> list[Run]:
         """Close runs still in progress past their deadline, naming the movies that
-        never landed as failed. Called on every nightly message and status read."""
+        never landed as failed. Every nightly message sweeps all runs (one query);
+        a status read sweeps only `among`, the runs it has just read, so the most
+        polled route costs no query of its own for it."""
         closed: list[Run] = []
         now = self.clock()
         cutoff = now - self.settings.run_deadline
-        for run in self.runs.stuck_runs(cutoff):
+        if among is None:
+            candidates = self.runs.stuck_runs(cutoff)
+        else:
+            candidates = [
+                r for r in among if r.status is RunStatus.IN_PROGRESS and r.started_at < cutoff
+            ]
+        for run in candidates:
             if run.reopened_at is not None and run.reopened_at > cutoff:
                 continue  # a retry reopened it recently: its deadline restarted then
             landed = {o.movie_id for o in self.runs.list_outcomes(run.correlation_id)}
@@ -584,8 +593,10 @@ class Pipeline:
         return self.live(run).to_status_json(self.settings.estimated_cost_usd)
 
     def status(self) -> dict[str, Any]:
-        self.sweep_stuck_runs()
-        history = [self.run_json(r) for r in self.runs.recent_runs(HISTORY_LIMIT)]
+        runs = self.runs.recent_runs(HISTORY_LIMIT)
+        if self.sweep_stuck_runs(among=runs):
+            runs = self.runs.recent_runs(HISTORY_LIMIT)
+        history = [self.run_json(r) for r in runs]
         return {
             "last_run": history[0] if history else None,
             "history": history,

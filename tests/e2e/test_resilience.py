@@ -216,3 +216,32 @@ def test_secrets_never_reach_logs_or_responses(driver: Driver) -> None:
         assert secret not in logs
         for body in bodies:
             assert secret not in body
+
+
+def test_status_read_closes_a_run_abandoned_past_its_deadline(driver: Driver) -> None:
+    """A run whose deliveries all died (here: written straight into Firestore, started
+    an hour ago, one of three movies landed) is closed by the next `/cron/status`
+    read: the two movies that never landed are failed with `deadline_exceeded`."""
+    from functions.models import MovieOutcome, Outcome, Run, Trigger
+    from functions.store.firestore import FirestoreCaches, FirestoreRuns
+
+    db = driver.firestore()
+    runs = FirestoreRuns(db, FirestoreCaches(db, "v1", None))
+    started = datetime.now(timezone.utc) - timedelta(hours=1)
+    abandoned = Run(
+        correlation_id="manual-trigger-1700000000000", trigger=Trigger.MANUAL,
+        started_at=started, movie_ids=[1000, 1001, 1002], published=True,
+    )
+    assert runs.create_run(abandoned)
+    runs.record_outcome(abandoned.correlation_id, MovieOutcome(
+        movie_id=1000, outcome=Outcome.CACHED, recorded_at=started + timedelta(seconds=1),
+    ))
+
+    status = driver.status()
+    (run,) = [r for r in status["history"] if r["correlation_id"] == abandoned.correlation_id]
+    assert run["status"] == "partial"
+    assert (run["roasts_cached"], run["roasts_failed"]) == (1, 2)
+    assert run["failed_movie_ids"] == [1001, 1002]
+    assert set(run["failure_reasons"].values()) == {"deadline_exceeded"}
+    assert driver.sim_calls()["research"] == 0  # closing it paid for nothing
+    assert "run passed its deadline" in driver.stack.function_log("api")

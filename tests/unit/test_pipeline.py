@@ -122,6 +122,33 @@ def test_stuck_run_is_finalized_after_deadline(world: World) -> None:
     assert last_run(world)["roasts_failed"] == 2
 
 
+def test_status_sweeps_the_runs_it_shows_and_the_nightly_message_sweeps_the_rest(
+    world: World,
+) -> None:
+    from functions.config import HISTORY_LIMIT
+
+    stuck = start(world)  # never delivered: stuck once its deadline passes
+    world.publisher.roasts = []
+    for _ in range(HISTORY_LIMIT):
+        world.clock.advance(minutes=1)
+        start(world, NightlyMessage(trigger=Trigger.MANUAL, correlation_id=f"manual-trigger-{world.clock().timestamp():.0f}"))
+        world.deliver_all()
+    world.clock.advance(minutes=31)
+    queries: list[object] = []
+    stuck_runs = world.runs.stuck_runs
+    world.runs.stuck_runs = lambda before: queries.append(before) or stuck_runs(before)  # type: ignore[method-assign]
+    status = world.pipeline.status()
+    # The stuck run is older than the history the status shows, and the status read
+    # made no query of its own to find it.
+    assert stuck not in {r["correlation_id"] for r in status["history"]}
+    assert queries == [] and world.runs.get_run(stuck).status is RunStatus.IN_PROGRESS
+    world.clock.advance(days=1)
+    start(world)  # the next nightly message sweeps every run
+    assert len(queries) == 1
+    closed = world.runs.get_run(stuck)
+    assert (closed.status, closed.roasts_failed) == (RunStatus.FAILED, 5)
+
+
 def test_retry_republishes_failed_movies_into_same_run(world: World) -> None:
     world.roaster.failing = {1001, 1003}
     cid = start(world)
