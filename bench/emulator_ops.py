@@ -41,25 +41,25 @@ def measure(emulator: FirestoreEmulator, calls: int) -> list[tuple[str, float, f
         batch.create(col.document(f"log{i}"), {"n": i, "text": TEXT})
         batch.commit()
 
-    kinds: list[tuple[str, Callable[[int], Any], int]] = [
-        ("get (1 document)", lambda i: col.document("doc1").get(), calls),
-        ("get_all (3 documents)", lambda i: list(db.get_all([col.document(f"doc{j}") for j in range(3)])), calls),
-        ("get_all (8 documents)", lambda i: list(db.get_all([col.document(f"doc{j}") for j in range(8)])), calls),
-        ("create (1 document)", lambda i: col.document(f"new{i}").create({"n": i, "text": TEXT}), calls),
-        ("batch (2 creates)", batch_of_two, calls),
-        ("increment (merge set)", lambda i: col.document("shard").set({"n": firestore.Increment(1)}, merge=True), calls),
+    kinds: list[tuple[str, Callable[[int], Any]]] = [
+        ("get (1 document)", lambda i: col.document("doc1").get()),
+        ("get_all (3 documents)", lambda i: list(db.get_all([col.document(f"doc{j}") for j in range(3)]))),
+        ("get_all (8 documents)", lambda i: list(db.get_all([col.document(f"doc{j}") for j in range(8)]))),
+        ("create (1 document)", lambda i: col.document(f"new{i}").create({"n": i, "text": TEXT})),
+        ("batch (2 creates)", batch_of_two),
+        ("increment (merge set)", lambda i: col.document("shard").set({"n": firestore.Increment(1)}, merge=True)),
     ]
     for i in range(15):
         outcomes.document(str(i)).set({"n": i})
-    kinds.append(("count (15 documents)", lambda i: outcomes.count().get(), calls))
+    kinds.append(("count (15 documents)", lambda i: outcomes.count().get()))
 
     rows: list[tuple[str, float, float]] = []
     kinds[0][1](0)  # the first call warms the channel; not measured
-    for name, call, n in kinds:
+    for name, call in kinds:
         cpu0, t0 = emulator_cpu(), time.perf_counter()
-        for i in range(n):
+        for i in range(calls):
             call(i)
-        rows.append((name, (time.perf_counter() - t0) / n * 1000, (emulator_cpu() - cpu0) / n * 1000))
+        rows.append((name, (time.perf_counter() - t0) / calls * 1000, (emulator_cpu() - cpu0) / calls * 1000))
     return rows
 
 

@@ -225,6 +225,11 @@ class Run(Frozen):
     def movies_fetched(self) -> int:
         return len(self.movie_ids)
 
+    def open_since_before(self, cutoff: datetime) -> bool:
+        """Still in progress and started before `cutoff`: what the stuck-run query
+        selects (a retry's later reopening is the sweep's to judge)."""
+        return self.status is RunStatus.IN_PROGRESS and self.started_at < cutoff
+
     def with_outcomes(self, outcomes: list[MovieOutcome]) -> Run:
         """This run's counters recomputed from its outcomes (only ones for its movies)."""
         wanted = set(self.movie_ids)

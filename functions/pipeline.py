@@ -507,9 +507,7 @@ class Pipeline:
         if among is None:
             candidates = self.runs.stuck_runs(cutoff)
         else:
-            candidates = [
-                r for r in among if r.status is RunStatus.IN_PROGRESS and r.started_at < cutoff
-            ]
+            candidates = [r for r in among if r.open_since_before(cutoff)]
         for run in candidates:
             if run.reopened_at is not None and run.reopened_at > cutoff:
                 continue  # a retry reopened it recently: its deadline restarted then

@@ -182,11 +182,7 @@ class MemoryRuns:
 
     def stuck_runs(self, started_before: datetime) -> list[Run]:
         with self._lock:
-            return [
-                r
-                for r in self.runs.values()
-                if r.status is RunStatus.IN_PROGRESS and r.started_at < started_before
-            ]
+            return [r for r in self.runs.values() if r.open_since_before(started_before)]
 
 
 class MemoryLogs:
