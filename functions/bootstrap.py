@@ -17,11 +17,10 @@ import httpx
 from functions.config import Settings, load_settings
 from functions.observability import Journal, Redactor, configure_stdlib_logging, set_redactor
 from functions.pipeline import Pipeline
-from functions.upstream.chat import ChatClient
 from functions.upstream.grok import GrokRoaster
 from functions.upstream.http import RetryPolicy
 from functions.upstream.perplexity import PerplexityResearcher
-from functions.upstream.tmdb import TmdbCatalog
+from functions.upstream.tmdb import Pacer, TmdbCatalog
 
 
 @dataclass
@@ -64,6 +63,7 @@ def secrets_of(settings: Settings) -> list[str]:
         for s in (
             settings.admin_token,
             settings.tmdb_api_token,
+            settings.tmdb_api_key,
             settings.perplexity_api_key,
             settings.xai_api_key,
         )
@@ -78,6 +78,50 @@ def build_http_client(settings: Settings) -> httpx.Client:
         timeout=httpx.Timeout(settings.upstream_timeout_seconds, connect=10.0),
         limits=httpx.Limits(max_connections=200, max_keepalive_connections=100),
         headers={"User-Agent": "plotburn/1.0"},
+    )
+
+
+def upstream_clients(
+    settings: Settings, http: httpx.Client, policy: RetryPolicy
+) -> dict[str, Any]:
+    """The three upstream clients, as the pipeline (and `make smoke`) use them."""
+    return {
+        "catalog": TmdbCatalog(
+            client=http,
+            base_url=settings.tmdb_api_base,
+            token=settings.tmdb_api_token,
+            api_key=settings.tmdb_api_key,
+            policy=policy,
+            region=settings.tmdb_region,
+            max_pages=settings.tmdb_max_pages,
+            pacer=Pacer(settings.tmdb_requests_per_second),
+        ),
+        "researcher": PerplexityResearcher(
+            client=http,
+            base_url=settings.perplexity_api_base,
+            api_key=settings.perplexity_api_key,
+            model=settings.perplexity_model,
+            policy=policy,
+            price=settings.research_price,
+            max_output_tokens=settings.perplexity_max_output_tokens,
+            search_recency=settings.perplexity_search_recency,
+        ),
+        "roaster": GrokRoaster(
+            client=http,
+            base_url=settings.xai_api_base,
+            api_key=settings.xai_api_key,
+            model=settings.xai_model,
+            policy=policy,
+            price=settings.roast_price,
+            max_tokens=settings.xai_max_tokens,
+        ),
+    }
+
+
+def retry_policy(settings: Settings) -> RetryPolicy:
+    return RetryPolicy(
+        max_attempts=settings.upstream_max_attempts,
+        backoff_max_seconds=settings.upstream_backoff_max_seconds,
     )
 
 
@@ -102,32 +146,13 @@ def build(settings: Settings, **overrides: Any) -> App:
     configure_stdlib_logging()
 
     http = overrides.pop("http_client", None) or build_http_client(settings)
-    policy = RetryPolicy(
-        max_attempts=settings.upstream_max_attempts,
-        backoff_max_seconds=settings.upstream_backoff_max_seconds,
-    )
+    policy = retry_policy(settings)
     db = overrides.pop("firestore_client", None) or firestore.Client(project=settings.project)
 
     caches = FirestoreCaches(db, settings.cache_version, settings.tmdb_region)
 
-    def chat(service: str, base: str, key: Any, model: str) -> ChatClient:
-        return ChatClient(service=service, client=http, base_url=base, api_key=key, model=model, policy=policy)
-
     deps: dict[str, Any] = {
-        "catalog": TmdbCatalog(
-            client=http,
-            base_url=settings.tmdb_api_base,
-            token=settings.tmdb_api_token,
-            policy=policy,
-            region=settings.tmdb_region,
-            max_pages=settings.tmdb_max_pages,
-        ),
-        "researcher": PerplexityResearcher(
-            chat("research", settings.perplexity_api_base, settings.perplexity_api_key, settings.perplexity_model)
-        ),
-        "roaster": GrokRoaster(
-            chat("roast", settings.xai_api_base, settings.xai_api_key, settings.xai_model)
-        ),
+        **upstream_clients(settings, http, policy),
         "caches": caches,
         "leases": FirestoreLeases(db, settings.cache_version, settings.generation_lease),
         "runs": FirestoreRuns(db, caches),

@@ -13,7 +13,7 @@ from pydantic import AliasChoices, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from functions.errors import ConfigError
-from functions.metering import Spend
+from functions.metering import Price
 
 # The seed Worker's cache lifetimes (NOW_PLAYING_TTL, ROAST_TTL, LOG_RETENTION_DAYS).
 NOW_PLAYING_TTL = timedelta(hours=23)
@@ -26,7 +26,11 @@ HISTORY_LIMIT = 10
 RATE_LIMIT_TTL = timedelta(hours=1)
 BUDGET_TTL = timedelta(days=40)
 
-DEFAULT_XAI_MODEL = "grok-4-fast-non-reasoning"
+# Perplexity's Agent API model (never a preset: a preset may run another vendor's
+# model) and xAI's fast non-reasoning model; the Worker's `sonar` and
+# `grok-4-1-fast-non-reasoning` were retired in 2026 (see README, "Upstream APIs").
+DEFAULT_PERPLEXITY_MODEL = "perplexity/sonar"
+DEFAULT_XAI_MODEL = "grok-4.20-non-reasoning"
 
 
 class Settings(BaseSettings):
@@ -44,27 +48,50 @@ class Settings(BaseSettings):
     )
 
     admin_token: SecretStr | None = Field(None, validation_alias="PLOTBURN_ADMIN_TOKEN")
+    # Part of every cache document's id: a new version starts the caches afresh.
+    # v2: roasts are cards (structured output) and truths keep their search results.
     cache_version: str = Field(
-        "v1", validation_alias="PLOTBURN_CACHE_VERSION", pattern=r"^[A-Za-z0-9_.-]{1,32}$"
+        "v2", validation_alias="PLOTBURN_CACHE_VERSION", pattern=r"^[A-Za-z0-9_.-]{1,32}$"
     )
 
     tmdb_api_base: str = Field("https://api.themoviedb.org/3", validation_alias="TMDB_API_BASE")
+    # Either TMDB credential works: the read access token (sent as a bearer token,
+    # preferred when both are set) or the v3 API key (the api_key query parameter).
     tmdb_api_token: SecretStr | None = Field(None, validation_alias="TMDB_API_TOKEN")
+    tmdb_api_key: SecretStr | None = Field(None, validation_alias="TMDB_API_KEY")
     tmdb_region: str | None = Field(
         None, validation_alias="TMDB_REGION", pattern=r"^[A-Z]{2}$"
     )
     # A safety valve: TMDB's now_playing can report hundreds of pages for some regions.
     tmdb_max_pages: int = Field(50, ge=1, le=500, validation_alias="TMDB_MAX_PAGES")
+    # TMDB's soft ceiling is about 40 requests a second; one instance stays under it
+    # when it reads many pages at once.
+    tmdb_requests_per_second: float = Field(
+        35.0, gt=0, le=1000, validation_alias="TMDB_REQUESTS_PER_SECOND"
+    )
 
     perplexity_api_base: str = Field(
         "https://api.perplexity.ai", validation_alias="PERPLEXITY_API_BASE"
     )
     perplexity_api_key: SecretStr | None = Field(None, validation_alias="PERPLEXITY_API_KEY")
-    perplexity_model: str = Field("sonar", validation_alias="PERPLEXITY_MODEL")
+    perplexity_model: str = Field(
+        DEFAULT_PERPLEXITY_MODEL, min_length=1, validation_alias="PERPLEXITY_MODEL"
+    )
+    # The research brief's output limit (an incomplete answer is retried once with
+    # twice this) and the web search's recency filter (hour|day|week|month|year).
+    perplexity_max_output_tokens: int = Field(
+        3000, ge=16, le=32_000, validation_alias="PERPLEXITY_MAX_OUTPUT_TOKENS"
+    )
+    perplexity_search_recency: str = Field(
+        "month",
+        pattern=r"^(hour|day|week|month|year)$",
+        validation_alias="PERPLEXITY_SEARCH_RECENCY",
+    )
 
     xai_api_base: str = Field("https://api.x.ai/v1", validation_alias="XAI_API_BASE")
     xai_api_key: SecretStr | None = Field(None, validation_alias="XAI_API_KEY")
-    xai_model: str = Field(DEFAULT_XAI_MODEL, validation_alias="XAI_MODEL")
+    xai_model: str = Field(DEFAULT_XAI_MODEL, min_length=1, validation_alias="XAI_MODEL")
+    xai_max_tokens: int = Field(1000, ge=100, le=16_000, validation_alias="XAI_MAX_TOKENS")
 
     # Upstream calls: per-attempt timeout and how many attempts before a movie fails.
     # Worst case per call: 4 x 30 s + 3 x 10 s backoff = 150 s; research and roast
@@ -107,29 +134,33 @@ class Settings(BaseSettings):
         1.0, ge=0, le=60, validation_alias="PLOTBURN_STATUS_CACHE_SECONDS"
     )
 
-    # Estimated cost: USD per million tokens and per request, for the configured
-    # PERPLEXITY_MODEL and XAI_MODEL. Defaults are the public list prices of the
-    # default models (sonar; grok-4-fast-non-reasoning) as of 2026; set yours.
-    price_research_input_per_mtok: float = Field(1.0, ge=0, validation_alias="PLOTBURN_PRICE_RESEARCH_INPUT_PER_MTOK")
-    price_research_output_per_mtok: float = Field(1.0, ge=0, validation_alias="PLOTBURN_PRICE_RESEARCH_OUTPUT_PER_MTOK")
-    price_research_per_call: float = Field(0.005, ge=0, validation_alias="PLOTBURN_PRICE_RESEARCH_PER_CALL")
-    price_roast_input_per_mtok: float = Field(0.2, ge=0, validation_alias="PLOTBURN_PRICE_ROAST_INPUT_PER_MTOK")
-    price_roast_output_per_mtok: float = Field(0.5, ge=0, validation_alias="PLOTBURN_PRICE_ROAST_OUTPUT_PER_MTOK")
+    # List prices, used only for answers that do not report their own cost (both
+    # providers now do: Perplexity's usage.cost, xAI's cost_in_usd_ticks). USD per
+    # million tokens and per answered request, for the configured PERPLEXITY_MODEL and
+    # XAI_MODEL; defaults are perplexity/sonar (search fee included) and
+    # grok-4.20-non-reasoning as of 2026-11.
+    price_research_input_per_mtok: float = Field(0.25, ge=0, validation_alias="PLOTBURN_PRICE_RESEARCH_INPUT_PER_MTOK")
+    price_research_output_per_mtok: float = Field(2.5, ge=0, validation_alias="PLOTBURN_PRICE_RESEARCH_OUTPUT_PER_MTOK")
+    price_research_per_call: float = Field(0.0025, ge=0, validation_alias="PLOTBURN_PRICE_RESEARCH_PER_CALL")
+    price_roast_input_per_mtok: float = Field(1.25, ge=0, validation_alias="PLOTBURN_PRICE_ROAST_INPUT_PER_MTOK")
+    price_roast_output_per_mtok: float = Field(2.5, ge=0, validation_alias="PLOTBURN_PRICE_ROAST_OUTPUT_PER_MTOK")
     price_roast_per_call: float = Field(0.0, ge=0, validation_alias="PLOTBURN_PRICE_ROAST_PER_CALL")
 
-    def estimated_cost_usd(self, spend: Spend) -> float:
-        """Tokens at the per-million prices, plus the per-request fee on every call
-        made (retries included: a conservative estimate)."""
-        research, roast = spend.research, spend.roast
-        cost = (
-            research.prompt_tokens * self.price_research_input_per_mtok / 1e6
-            + research.completion_tokens * self.price_research_output_per_mtok / 1e6
-            + research.calls * self.price_research_per_call
-            + roast.prompt_tokens * self.price_roast_input_per_mtok / 1e6
-            + roast.completion_tokens * self.price_roast_output_per_mtok / 1e6
-            + roast.calls * self.price_roast_per_call
+    @property
+    def research_price(self) -> Price:
+        return Price(
+            self.price_research_input_per_mtok,
+            self.price_research_output_per_mtok,
+            self.price_research_per_call,
         )
-        return round(cost, 6)
+
+    @property
+    def roast_price(self) -> Price:
+        return Price(
+            self.price_roast_input_per_mtok,
+            self.price_roast_output_per_mtok,
+            self.price_roast_per_call,
+        )
 
     # Who may make us pay. A public cache miss generates only for movies in the
     # now-playing list unless this is on; the admin token may always generate.

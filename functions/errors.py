@@ -14,8 +14,11 @@ The line that matters is between *retry this* and *drop this*::
         ├── RateLimited                 this client's paid requests are over its limit
         ├── BudgetExhausted             today's ceiling on paid calls or cost is reached
         └── UpstreamError               an upstream API failed after bounded retries
-            ├── UpstreamUnavailable         429/5xx/timeouts outlasted our retries
-            └── UpstreamBadResponse         4xx or a body we cannot parse
+            ├── UpstreamUnavailable         429/5xx/timeouts/failed answers outlasted our retries
+            └── UpstreamBadResponse         an answer no retry can fix
+                ├── UpstreamRejected            a 4xx (bad request, bad key, retired model/endpoint)
+                ├── TruncatedAnswer             still cut off at a raised output limit
+                └── InvalidRoast                a roast card that broke its limits twice
 
 UpstreamError is permanent *for this delivery*: the retries already happened inside
 the call, so the movie is recorded as failed and the run moves on (the operator can
@@ -85,12 +88,17 @@ class BudgetExhausted(PermanentError):
 
 
 class UpstreamError(PermanentError):
-    """An upstream API (TMDB, Perplexity, xAI) failed after bounded retries."""
+    """An upstream API (TMDB, Perplexity, xAI) failed after bounded retries.
 
-    def __init__(self, service: str, detail: str) -> None:
+    ``service`` is what the call was for (tmdb, research, roast); ``reason`` is the
+    short, secret-free text a failed movie records (it names the provider and code).
+    """
+
+    def __init__(self, service: str, detail: str, reason: str | None = None) -> None:
         super().__init__(f"{service}: {detail}")
         self.service = service
         self.detail = detail
+        self.reason = reason or f"{service}: {detail}"
 
 
 class UpstreamUnavailable(UpstreamError):
@@ -98,4 +106,29 @@ class UpstreamUnavailable(UpstreamError):
 
 
 class UpstreamBadResponse(UpstreamError):
-    """A 4xx we cannot fix by retrying, or a body we cannot parse."""
+    """An answer we cannot fix by retrying."""
+
+
+class UpstreamRejected(UpstreamBadResponse):
+    """The provider refused the request with a 4xx other than 429: a bad request,
+    a bad key, a retired model or endpoint. Never retried."""
+
+    def __init__(self, service: str, provider: str, status: int, code: str, detail: str) -> None:
+        super().__init__(service, detail, reason=f"{provider}: {status} {code}")
+        self.provider = provider
+        self.status = status
+        self.code = code
+
+
+class TruncatedAnswer(UpstreamBadResponse):
+    """The answer hit its output-token limit even after one retry with a larger one."""
+
+    def __init__(self, service: str, detail: str) -> None:
+        super().__init__(service, detail, reason="truncated")
+
+
+class InvalidRoast(UpstreamBadResponse):
+    """The roast card broke its limits (or was not JSON), and so did its repair."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__("roast", detail, reason="invalid_roast")

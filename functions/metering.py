@@ -1,9 +1,12 @@
-"""What a piece of work spent upstream: calls per service and tokens per LLM.
+"""What a piece of work spent upstream: calls per service, tokens and cost per LLM.
 
 The upstream layer records into whichever Ledger is current (a context variable),
 so the pipeline can ask "what did researching and roasting this movie cost?" without
 threading a counter through every signature. Every attempt is a call, retries
 included; a call never made (another caller was generating the movie) costs nothing.
+Cost is recorded per answer: what the provider reported where the answer carries it
+(Perplexity's ``usage.cost``, xAI's ``cost_in_usd_ticks``), else our estimate from the
+price settings; a failed attempt (429, 5xx, timeout) is not billed and costs nothing.
 """
 
 from __future__ import annotations
@@ -12,11 +15,30 @@ import contextlib
 import threading
 from collections.abc import Iterator
 from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
 SERVICES = ("tmdb", "research", "roast")
+
+
+@dataclass(frozen=True)
+class Price:
+    """A model's list price: USD per million input and output tokens, plus a fee per
+    answered request (Perplexity's web search). Used only where an answer does not
+    report its own cost."""
+
+    input_per_mtok: float
+    output_per_mtok: float
+    per_request: float = 0.0
+
+    def estimate(self, input_tokens: int, output_tokens: int) -> float:
+        return (
+            input_tokens * self.input_per_mtok / 1e6
+            + output_tokens * self.output_per_mtok / 1e6
+            + self.per_request
+        )
 
 
 class ServiceSpend(BaseModel):
@@ -25,12 +47,14 @@ class ServiceSpend(BaseModel):
     calls: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    cost_usd: float = 0.0
 
     def plus(self, other: ServiceSpend) -> ServiceSpend:
         return ServiceSpend(
             calls=self.calls + other.calls,
             prompt_tokens=self.prompt_tokens + other.prompt_tokens,
             completion_tokens=self.completion_tokens + other.completion_tokens,
+            cost_usd=self.cost_usd + other.cost_usd,
         )
 
 
@@ -51,8 +75,10 @@ class Spend(BaseModel):
         return self.research.calls + self.roast.calls
 
     @property
-    def empty(self) -> bool:
-        return all(getattr(self, s).calls == 0 for s in SERVICES)
+    def cost_usd(self) -> float:
+        """What the answers cost in USD (rounded to a millionth of a dollar, so sums
+        taken in a different order compare equal)."""
+        return round(sum(getattr(self, s).cost_usd for s in SERVICES), 6)
 
 
 class Ledger:
@@ -62,7 +88,10 @@ class Ledger:
         self._parent = parent
         self._lock = threading.Lock()
         self._ops: dict[str, int] = {}
-        self._counts: dict[str, dict[str, int]] = {s: {"calls": 0, "prompt_tokens": 0, "completion_tokens": 0} for s in SERVICES}
+        self._counts: dict[str, dict[str, float]] = {
+            s: {"calls": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0}
+            for s in SERVICES
+        }
 
     def call(self, service: str) -> None:
         if service in self._counts:
@@ -71,13 +100,14 @@ class Ledger:
         if self._parent is not None:
             self._parent.call(service)
 
-    def tokens(self, service: str, prompt: int, completion: int) -> None:
+    def usage(self, service: str, prompt: int, completion: int, cost_usd: float) -> None:
         if service in self._counts:
             with self._lock:
                 self._counts[service]["prompt_tokens"] += prompt
                 self._counts[service]["completion_tokens"] += completion
+                self._counts[service]["cost_usd"] += cost_usd
         if self._parent is not None:
-            self._parent.tokens(service, prompt, completion)
+            self._parent.usage(service, prompt, completion, cost_usd)
 
     def op(self, name: str, n: int) -> None:
         with self._lock:
@@ -98,10 +128,6 @@ class Ledger:
 _current: ContextVar[Ledger | None] = ContextVar("plotburn_ledger", default=None)
 
 
-def current() -> Ledger | None:
-    return _current.get()
-
-
 @contextlib.contextmanager
 def ledger() -> Iterator[Ledger]:
     """Record the upstream spend of everything done inside the block."""
@@ -119,10 +145,11 @@ def record_call(service: str) -> None:
         book.call(service)
 
 
-def record_tokens(service: str, prompt: int, completion: int) -> None:
+def record_usage(service: str, prompt: int, completion: int, cost_usd: float) -> None:
+    """Tokens and cost of one answer (see the module doc for where cost comes from)."""
     book = _current.get()
     if book is not None:
-        book.tokens(service, prompt, completion)
+        book.usage(service, prompt, completion, cost_usd)
 
 
 def record_ops(name: str, n: int = 1) -> None:

@@ -10,7 +10,6 @@ import enum
 import json
 import re
 from datetime import datetime, timezone
-from collections.abc import Callable
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -66,28 +65,161 @@ class Movie(Frozen):
 
 
 class Usage(Frozen):
-    """Token counts reported by an OpenAI-style chat completion."""
+    """What one generation used: tokens in and out (Perplexity's input/output tokens,
+    xAI's prompt/completion tokens) and its cost in USD, as the provider reported it
+    where the answer carried one, else estimated from the list price."""
 
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    cost_usd: float = 0.0
+    cost_reported: bool = False
+
+    def plus(self, other: Usage) -> Usage:
+        return Usage(
+            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
+            completion_tokens=self.completion_tokens + other.completion_tokens,
+            cost_usd=self.cost_usd + other.cost_usd,
+            cost_reported=self.cost_reported and other.cost_reported,
+        )
+
+
+class SearchResult(Frozen):
+    """One web source Perplexity's search found (its ``search_results`` output item)."""
+
+    title: str = Field("", max_length=1000)
+    url: str = Field(max_length=2000)
+    date: str | None = Field(None, max_length=40)
+    snippet: str = Field("", max_length=5000)
+
+    @field_validator("title", "snippet", mode="before")
+    @classmethod
+    def _none_is_empty(cls, value: Any) -> Any:
+        return "" if value is None else value
 
 
 class Truth(Frozen):
-    """The research brief on a movie (Perplexity), with its citations."""
+    """The research brief on a movie (Perplexity), with the sources it was built on.
+    ``citations`` are the sources' URLs, in the order the brief numbers them."""
 
     movie_id: int
     brief: str
     citations: list[str] = Field(default_factory=list)
+    search_results: list[SearchResult] = Field(default_factory=list)
     model: str
     created_at: datetime
     usage: Usage = Usage()
+
+
+# The roast card's hard limits (the Worker's prompt rules). The JSON schema sent to
+# Grok and the validation of its answer are both built from these numbers.
+CARD_HEADLINE_MAX_WORDS = 12
+CARD_CONTENT_PARAGRAPHS = 3
+CARD_CONTENT_MAX_WORDS = 150
+CARD_CHIPS_ITEMS = (2, 3)
+CARD_CHIP_WORDS = (2, 4)
+CARD_VIBE_ITEMS = 6
+CARD_VIBE_MAX_WORDS = 12
+CARD_OPINION_MAX_WORDS = 65
+CARD_SIMILAR_ITEMS = 4
+CARD_SIMILAR_CONTEXT_MAX_WORDS = 8
+# Between a similar movie's title and its context: "Title - context".
+_SIMILAR_SEPARATOR = re.compile(r"\s+[-\u2013\u2014:]\s+|:\s+")
+
+
+def word_count(text: str) -> int:
+    return len(text.split())
+
+
+def paragraphs(text: str) -> list[str]:
+    return [p.strip() for p in re.split(r"\n\s*\n", text.strip()) if p.strip()]
+
+
+def similar_context(item: str) -> str:
+    """The context part of "Title - context" (the whole item when it has no separator)."""
+    parts = _SIMILAR_SEPARATOR.split(item, maxsplit=1)
+    return parts[1] if len(parts) == 2 else item
+
+
+class RoastCard(Frozen):
+    """The roast as the Worker's front end shows it. Every limit is hard: a card that
+    breaks one is repaired once, then the movie fails (``invalid_roast``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    headline: str = Field(min_length=1, max_length=200)
+    content: str = Field(min_length=1, max_length=3000)
+    chips: list[str] = Field(min_length=CARD_CHIPS_ITEMS[0], max_length=CARD_CHIPS_ITEMS[1])
+    internet_vibe: list[str] = Field(min_length=CARD_VIBE_ITEMS, max_length=CARD_VIBE_ITEMS)
+    your_opinion: str = Field(min_length=1, max_length=1000)
+    similar_movies: list[str] = Field(
+        min_length=CARD_SIMILAR_ITEMS, max_length=CARD_SIMILAR_ITEMS
+    )
+
+    @field_validator("headline")
+    @classmethod
+    def _headline(cls, value: str) -> str:
+        if word_count(value) > CARD_HEADLINE_MAX_WORDS:
+            raise ValueError(f"at most {CARD_HEADLINE_MAX_WORDS} words")
+        return value.strip()
+
+    @field_validator("content")
+    @classmethod
+    def _content(cls, value: str) -> str:
+        found = len(paragraphs(value))
+        if found != CARD_CONTENT_PARAGRAPHS:
+            raise ValueError(
+                f"{CARD_CONTENT_PARAGRAPHS} paragraphs separated by blank lines, not {found}"
+            )
+        if word_count(value) > CARD_CONTENT_MAX_WORDS:
+            raise ValueError(f"at most {CARD_CONTENT_MAX_WORDS} words in all")
+        return "\n\n".join(paragraphs(value))
+
+    @field_validator("chips")
+    @classmethod
+    def _chips(cls, value: list[str]) -> list[str]:
+        low, high = CARD_CHIP_WORDS
+        for chip in value:
+            if not low <= word_count(chip) <= high:
+                raise ValueError(f"each chip has {low} to {high} words")
+        return [c.strip() for c in value]
+
+    @field_validator("internet_vibe")
+    @classmethod
+    def _vibe(cls, value: list[str]) -> list[str]:
+        if any(not v.strip() or word_count(v) > CARD_VIBE_MAX_WORDS for v in value):
+            raise ValueError(f"each item has 1 to {CARD_VIBE_MAX_WORDS} words")
+        return [v.strip() for v in value]
+
+    @field_validator("your_opinion")
+    @classmethod
+    def _opinion(cls, value: str) -> str:
+        if word_count(value) > CARD_OPINION_MAX_WORDS:
+            raise ValueError(f"at most {CARD_OPINION_MAX_WORDS} words")
+        return value.strip()
+
+    @field_validator("similar_movies")
+    @classmethod
+    def _similar(cls, value: list[str]) -> list[str]:
+        for item in value:
+            if not item.strip():
+                raise ValueError("each item names a movie")
+            if word_count(similar_context(item)) > CARD_SIMILAR_CONTEXT_MAX_WORDS:
+                raise ValueError(
+                    f"each item is a title with at most {CARD_SIMILAR_CONTEXT_MAX_WORDS} "
+                    "words of context"
+                )
+        return [v.strip() for v in value]
+
+    def as_text(self) -> str:
+        """Headline and body as plain text (logs, the CLI)."""
+        return f"{self.headline}\n\n{self.content}"
 
 
 class Roast(Frozen):
     """The roast of a movie (Grok), written from its truth."""
 
     movie_id: int
-    roast: str
+    card: RoastCard
     model: str
     created_at: datetime
     # The run that paid for this roast, so a redelivery after a crash between "roast
@@ -116,7 +248,8 @@ class RoastRecord(Frozen):
                 "created_at": iso(self.truth.created_at),
             },
             "roast": {
-                "text": self.roast.roast,
+                "text": self.roast.card.as_text(),
+                "card": self.roast.card.model_dump(mode="json"),
                 "model": self.roast.model,
                 "created_at": iso(self.roast.created_at),
             },
@@ -262,7 +395,7 @@ class Run(Frozen):
             status = RunStatus.PARTIAL
         return counted.model_copy(update={"status": status, "finished_at": now})
 
-    def to_status_json(self, cost: Callable[[Spend], float] | None = None) -> dict[str, Any]:
+    def to_status_json(self) -> dict[str, Any]:
         """The seed Worker's CronResult shape, plus added fields (never renamed)."""
         spend = self.total_spend
         processed = self.roasts_cached + self.roasts_generated + self.roasts_failed
@@ -292,7 +425,9 @@ class Run(Frozen):
                 }
                 for s in ("research", "roast")
             },
-            "estimated_cost_usd": cost(spend) if cost else None,
+            # What the providers reported for their answers (our list-price estimate
+            # only for answers that carried no cost).
+            "estimated_cost_usd": spend.cost_usd,
         }
 
 

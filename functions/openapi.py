@@ -125,9 +125,10 @@ _SCHEMAS: dict[str, Any] = {
                     "roast": {
                         "type": "object",
                         "description": "The roast (Grok). Untrusted text: never render it as HTML.",
-                        "required": ["text", "model", "created_at"],
+                        "required": ["text", "card", "model", "created_at"],
                         "properties": {
-                            "text": {"type": "string"},
+                            "text": {"type": "string", "description": "Headline and content."},
+                            "card": _ref("RoastCard"),
                             "model": {"type": "string"},
                             "created_at": TIMESTAMP,
                         },
@@ -298,8 +299,27 @@ _SCHEMAS: dict[str, Any] = {
     },
     "ServiceSpend": {
         "type": "object",
-        "required": ["calls", "prompt_tokens", "completion_tokens"],
-        "properties": {"calls": COUNT, "prompt_tokens": COUNT, "completion_tokens": COUNT},
+        "required": ["calls", "prompt_tokens", "completion_tokens", "cost_usd"],
+        "properties": {
+            "calls": COUNT,
+            "prompt_tokens": COUNT,
+            "completion_tokens": COUNT,
+            "cost_usd": {"type": "number", "minimum": 0},
+        },
+    },
+    "RoastCard": {
+        "type": "object",
+        "description": "The roast card (Grok structured output). Untrusted text: never render it as HTML.",
+        "required": ["headline", "content", "chips", "internet_vibe", "your_opinion", "similar_movies"],
+        "additionalProperties": False,
+        "properties": {
+            "headline": {"type": "string"},
+            "content": {"type": "string", "description": "Three paragraphs separated by blank lines."},
+            "chips": {"type": "array", "items": {"type": "string"}, "minItems": 2, "maxItems": 3},
+            "internet_vibe": {"type": "array", "items": {"type": "string"}, "minItems": 6, "maxItems": 6},
+            "your_opinion": {"type": "string"},
+            "similar_movies": {"type": "array", "items": {"type": "string"}, "minItems": 4, "maxItems": 4},
+        },
     },
     "MovieOutcome": {
         "type": "object",

@@ -305,7 +305,7 @@ class Pipeline:
     def _settle_budget(self, reserved: int, spend: Spend) -> None:
         """Replace the reservation with what was actually spent (retries included)."""
         self.budget.add(
-            self._day(), spend.paid_calls - reserved, self.settings.estimated_cost_usd(spend)
+            self._day(), spend.paid_calls - reserved, spend.cost_usd
         )
 
     # ------------------------------------------------------------------ runs
@@ -339,7 +339,7 @@ class Pipeline:
             try:
                 movies = self.now_playing()
             except UpstreamError as exc:
-                return self._start_failed(correlation_id, message.trigger, str(exc), book.spend())
+                return self._start_failed(correlation_id, message.trigger, exc.reason, book.spend())
         if run is None:
             run = Run(
                 correlation_id=correlation_id,
@@ -422,7 +422,7 @@ class Pipeline:
                 try:
                     record, _ = self.ensure_roast(movie, correlation_id)
                 except (UpstreamError, BudgetExhausted) as exc:
-                    reason = REASON_BUDGET if isinstance(exc, BudgetExhausted) else str(exc)
+                    reason = REASON_BUDGET if isinstance(exc, BudgetExhausted) else exc.reason
                     return MovieOutcome(
                         movie_id=movie.id,
                         outcome=Outcome.FAILED,
@@ -469,7 +469,7 @@ class Pipeline:
     def _finalize(self, correlation_id: str) -> Run | None:
         run, closed_now = self.runs.finalize(correlation_id, self.clock())
         if run is not None and closed_now:
-            summary = run.to_status_json(self.settings.estimated_cost_usd)
+            summary = run.to_status_json()
             severity = "INFO" if run.status is RunStatus.SUCCESS else "WARNING"
             self.journal.log(
                 severity,
@@ -588,7 +588,7 @@ class Pipeline:
         return outcomes
 
     def run_json(self, run: Run) -> dict[str, Any]:
-        return self.live(run).to_status_json(self.settings.estimated_cost_usd)
+        return self.live(run).to_status_json()
 
     def status(self) -> dict[str, Any]:
         runs = self.runs.recent_runs(HISTORY_LIMIT)

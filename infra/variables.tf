@@ -108,7 +108,7 @@ variable "xai_model" {
 variable "cache_version" {
   description = "PLOTBURN_CACHE_VERSION: bump to invalidate every cached roast at once."
   type        = string
-  default     = "v1"
+  default     = "v2"
 
   validation {
     condition     = can(regex("^[A-Za-z0-9_.-]{1,32}$", var.cache_version))

@@ -9,7 +9,11 @@ from datetime import datetime, timezone
 
 from functions import metering
 from functions.errors import MovieNotFound, UpstreamUnavailable
-from functions.models import Movie, Roast, Truth, Usage
+from functions.models import Movie, Roast, RoastCard, Truth, Usage
+
+# What each fake answer reports it cost (as the real providers now do).
+RESEARCH_COST = 0.0031
+ROAST_COST = 0.0012
 
 
 def make_movies(n: int, first_id: int = 1000) -> list[Movie]:
@@ -67,25 +71,37 @@ class _CountingLLM:
 class FakeResearcher(_CountingLLM):
     def research(self, movie: Movie) -> Truth:
         self._call("research", movie.id)
-        metering.record_tokens("research", 10, 20)
+        metering.record_usage("research", 10, 20, RESEARCH_COST)
         return Truth(
             movie_id=movie.id,
             brief=f"Facts about {movie.title}",
             citations=["https://example.org"],
             model="fake-sonar",
             created_at=datetime.now(timezone.utc),
-            usage=Usage(prompt_tokens=10, completion_tokens=20),
+            usage=Usage(prompt_tokens=10, completion_tokens=20, cost_usd=RESEARCH_COST, cost_reported=True),
         )
 
 
 class FakeRoaster(_CountingLLM):
     def roast(self, movie: Movie, truth: Truth) -> Roast:
         self._call("roast", movie.id)
-        metering.record_tokens("roast", 30, 40)
+        metering.record_usage("roast", 30, 40, ROAST_COST)
         return Roast(
             movie_id=movie.id,
-            roast=f"{movie.title} is a nap with a soundtrack.",
+            card=card_for(movie.title),
             model="fake-grok",
             created_at=datetime.now(timezone.utc),
-            usage=Usage(prompt_tokens=30, completion_tokens=40),
+            usage=Usage(prompt_tokens=30, completion_tokens=40, cost_usd=ROAST_COST, cost_reported=True),
         )
+
+
+def card_for(title: str) -> RoastCard:
+    """A card within every limit."""
+    return RoastCard(
+        headline=f"{title} is a nap with a soundtrack",
+        content="It starts.\n\nIt continues.\n\nIt ends, eventually.",
+        chips=["the long stare", "one more ending"],
+        internet_vibe=[f"comment {i}" for i in range(6)],
+        your_opinion="Watch it if you need sleep.",
+        similar_movies=[f"Movie {i} - also slow" for i in range(4)],
+    )

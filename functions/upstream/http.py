@@ -1,14 +1,18 @@
 """One JSON call to an upstream API, with bounded, jittered retries (tenacity).
 
-What is retried: 429 (honouring Retry-After), 5xx, timeouts and connection errors,
-and 2xx bodies that are not the JSON we expect. What is not: other 4xx, which no
-retry can fix. When retries run out the caller gets a typed UpstreamError; error
-messages name the service, method and path, never headers (where keys live).
+What is retried: 429 (honouring Retry-After or the provider's x-ratelimit-reset),
+5xx, timeouts and connection errors, and 2xx bodies that are not the JSON we expect
+or that report a failed run (a validator raises ``FailedAnswer``). What is not: any
+other 4xx (a bad request, a bad key, a retired model or endpoint), which no retry can
+fix; it raises UpstreamRejected naming the provider, the status and the provider's
+error code. When retries run out the caller gets UpstreamUnavailable. Error messages
+name the service, method and path, never headers or query strings (where keys live).
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -23,7 +27,7 @@ from tenacity import (
 )
 
 from functions import metering
-from functions.errors import UpstreamBadResponse, UpstreamUnavailable
+from functions.errors import UpstreamRejected, UpstreamUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +45,11 @@ class _Transient(Exception):
 
 class _NotFound(Exception):
     pass
+
+
+class FailedAnswer(Exception):
+    """Raised by a validator for a 2xx whose body reports a failed run (Perplexity
+    can answer HTTP 200 with ``status: "failed"``): transient, so it is retried."""
 
 
 @dataclass(frozen=True)
@@ -69,12 +78,49 @@ class _WaitRetryAfterOrBackoff:
         return float(self._backoff(state))
 
 
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after", "").strip()
+def _seconds(value: str) -> float | None:
     try:
-        return max(0.0, float(value))
+        return float(value.strip())
     except ValueError:
         return None  # HTTP-date form or junk: fall back to our own backoff
+
+
+def retry_after(response: httpx.Response, now: float | None = None) -> float | None:
+    """How long the provider asked us to wait: ``Retry-After`` (seconds), else
+    ``x-ratelimit-reset``, which Perplexity sends as an epoch second and others as
+    seconds from now (a value past 1e9 can only be an epoch)."""
+    explicit = _seconds(response.headers.get("retry-after", ""))
+    if explicit is not None:
+        return max(0.0, explicit)
+    reset = _seconds(response.headers.get("x-ratelimit-reset", ""))
+    if reset is None:
+        return None
+    if reset > 1e9:
+        reset -= time.time() if now is None else now
+    return max(0.0, reset)
+
+
+def error_code(response: httpx.Response) -> str:
+    """The provider's own name for an error, from the bodies they define:
+    Perplexity ``{"error": {"type", "code"}}``, xAI ``{"code": "...", "error": "..."}``,
+    TMDB ``{"status_code": 7}``. Falls back to "error" for a body we cannot read."""
+    try:
+        body = response.json()
+    except ValueError:
+        return "error"
+    if not isinstance(body, dict):
+        return "error"
+    nested = body.get("error")
+    if isinstance(nested, dict):
+        kind = nested.get("type") or nested.get("code")
+        if isinstance(kind, (str, int)) and str(kind):
+            return str(kind)[:80]
+    if "status_code" in body and isinstance(body["status_code"], int):
+        return f"status_code {body['status_code']}"
+    code = body.get("code")
+    if isinstance(code, str) and code:
+        return code[:80]
+    return "error"
 
 
 def call_json(
@@ -83,26 +129,25 @@ def call_json(
     method: str,
     url: str,
     *,
+    provider: str,
     policy: RetryPolicy,
     headers: dict[str, str],
     json_body: dict[str, Any] | None = None,
     params: dict[str, Any] | None = None,
     validate: Callable[[Any], Any],
     not_found: Callable[[], Exception] | None = None,
-    on_attempt: Callable[[], None] | None = None,
 ) -> Any:
     """Call and return ``validate(body)``.
 
     ``validate`` raises ValueError/KeyError/TypeError for a body of the wrong shape,
-    which counts as a transient fault. With ``not_found``, a 404 raises that (no retry).
-    ``on_attempt`` is called once per request actually sent (retries are calls too).
+    or FailedAnswer for a body that reports a failure: both count as transient faults.
+    With ``not_found``, a 404 raises that (no retry). ``provider`` (tmdb, perplexity,
+    xai) names who refused a request in the UpstreamRejected reason.
     """
     path = httpx.URL(url).path
 
     def attempt() -> Any:
         metering.record_call(service)
-        if on_attempt is not None:
-            on_attempt()
         try:
             response = client.request(method, url, headers=headers, json=json_body, params=params)
         except httpx.TimeoutException:
@@ -113,13 +158,18 @@ def call_json(
         if status == 404 and not_found is not None:
             raise _NotFound()
         if status == 429:
-            raise _Transient("rate limited (429)", _retry_after(response))
+            raise _Transient("rate limited (429)", retry_after(response))
         if status >= 500:
             raise _Transient(f"server error ({status})")
         if status >= 400:
-            raise UpstreamBadResponse(service, f"{method} {path} answered {status}")
+            code = error_code(response)
+            raise UpstreamRejected(
+                service, provider, status, code, f"{method} {path} answered {status} {code}"
+            )
         try:
             return validate(response.json())
+        except FailedAnswer as exc:
+            raise _Transient(f"answer reported a failure ({exc})") from None
         except (ValueError, KeyError, TypeError, IndexError, AttributeError):
             # AttributeError: e.g. a field that should be an object is a string.
             raise _Transient("malformed response body") from None

@@ -1,8 +1,15 @@
-"""TMDB: the now-playing list (every page) and a movie's details."""
+"""TMDB: the now-playing list (every page) and a movie's details.
+
+Either credential works: the read access token as ``Authorization: Bearer`` (preferred
+when both are set: it stays out of URLs) or the v3 key as the ``api_key`` query
+parameter. Requests are paced under TMDB's soft ceiling (about 40 a second).
+"""
 
 from __future__ import annotations
 
 import contextvars
+import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -16,6 +23,32 @@ from functions.models import Movie
 from functions.upstream.http import RetryPolicy, call_json
 
 SERVICE = "tmdb"
+PROVIDER = "tmdb"
+
+
+class Pacer:
+    """At most `per_second` request starts a second from this process: each caller
+    takes the next free slot and sleeps until it (thread-safe, no busy wait)."""
+
+    def __init__(
+        self,
+        per_second: float,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._interval = 1.0 / per_second
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._next = 0.0
+
+    def wait(self) -> None:
+        with self._lock:
+            now = self._clock()
+            slot = max(now, self._next)
+            self._next = slot + self._interval
+        if slot > now:
+            self._sleep(slot - now)
 
 
 def _parse_page(body: Any) -> tuple[list[dict[str, Any]], int]:
@@ -38,26 +71,37 @@ class TmdbCatalog:
     base_url: str
     token: SecretStr | None
     policy: RetryPolicy
+    api_key: SecretStr | None = None
     region: str | None = None
     max_pages: int = 50
-    on_attempt: Callable[[str], None] | None = None
+    pacer: Pacer | None = None
+
+    def _credentials(self) -> tuple[dict[str, str], dict[str, str]]:
+        """(headers, query parameters) that authenticate a request."""
+        if self.token is not None:
+            return {"Authorization": f"Bearer {self.token.get_secret_value()}"}, {}
+        if self.api_key is not None:
+            return {}, {"api_key": self.api_key.get_secret_value()}
+        raise UpstreamBadResponse(
+            SERVICE,
+            "neither TMDB_API_TOKEN nor TMDB_API_KEY is set",
+            reason=f"{PROVIDER}: no API credential configured",
+        )
 
     def _get(self, path: str, params: dict[str, Any], validate: Any, **kw: Any) -> Any:
-        if self.token is None:
-            raise UpstreamBadResponse(SERVICE, "no API token configured (TMDB_API_TOKEN)")
+        auth_headers, auth_params = self._credentials()
+        if self.pacer is not None:
+            self.pacer.wait()
         return call_json(
             self.client,
             SERVICE,
             "GET",
             f"{self.base_url.rstrip('/')}{path}",
+            provider=PROVIDER,
             policy=self.policy,
-            headers={
-                "Authorization": f"Bearer {self.token.get_secret_value()}",
-                "Accept": "application/json",
-            },
-            params=params,
+            headers={**auth_headers, "Accept": "application/json"},
+            params={**params, **auth_params},
             validate=validate,
-            on_attempt=(lambda: self.on_attempt(SERVICE)) if self.on_attempt else None,
             **kw,
         )
 

@@ -21,6 +21,7 @@ from functions.errors import InfrastructureUnavailable
 from functions.models import NightlyMessage, Trigger, epoch_ms
 from functions.observability import Redactor
 from functions.store.memory import MemoryCaches, MemoryRuns
+from tests.fakes import card_for
 from tests.unit.conftest import World
 
 # Unit defaults, whatever the shell exports (tests/conftest.py).
@@ -176,8 +177,9 @@ def test_movie_generates_on_miss_then_serves_from_cache(api: Api) -> None:
     assert body["truth"]["brief"] == "Facts about Movie 0"
     assert body["truth"]["citations"] == ["https://example.org"]
     assert body["truth"]["model"] == "fake-sonar"
-    assert set(body["roast"]) == {"text", "model", "created_at"}
-    assert body["roast"]["text"] == "Movie 0 is a nap with a soundtrack."
+    assert set(body["roast"]) == {"text", "card", "model", "created_at"}
+    assert body["roast"]["card"] == card_for("Movie 0").model_dump(mode="json")
+    assert body["roast"]["text"].startswith("Movie 0 is a nap with a soundtrack\n\n")
     assert body["roast"]["model"] == "fake-grok"
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", body["roast"]["created_at"])
 

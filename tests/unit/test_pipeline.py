@@ -5,6 +5,7 @@ import threading
 from functions.errors import GenerationInProgress
 from functions.models import NightlyMessage, RunStatus, Trigger
 from functions.pipeline import REASON_DEAD_LETTERED, REASON_DEADLINE
+from tests.fakes import RESEARCH_COST, ROAST_COST
 from tests.unit.conftest import World
 
 SCHEDULED = NightlyMessage(trigger=Trigger.SCHEDULED)
@@ -221,17 +222,9 @@ def test_each_run_reports_its_calls_tokens_and_cost(world: World) -> None:
     run = last_run(world)
     assert run["upstream_calls"] == {"tmdb": 0, "research": 5, "roast": 5}
     assert run["tokens"] == {"research": {"prompt": 50, "completion": 100}, "roast": {"prompt": 120, "completion": 160}}
-    settings = world.pipeline.settings
-    expected = round(
-        50 * settings.price_research_input_per_mtok / 1e6
-        + 100 * settings.price_research_output_per_mtok / 1e6
-        + 5 * settings.price_research_per_call
-        + 120 * settings.price_roast_input_per_mtok / 1e6
-        + 160 * settings.price_roast_output_per_mtok / 1e6
-        + 5 * settings.price_roast_per_call,
-        6,
-    )
-    assert run["estimated_cost_usd"] == expected
+    # The cost is what the answers reported: five researches and the four roasts that
+    # answered (the failing movie's roast never did, so nothing was billed for it).
+    assert run["estimated_cost_usd"] == round(5 * RESEARCH_COST + 4 * ROAST_COST, 6)
     # A cached night spends nothing.
     world.clock.advance(days=1)
     world.roaster.failing = set()
