@@ -21,6 +21,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 SERVICES = ("tmdb", "research", "roast")
+COST_DECIMALS = 10
 
 
 @dataclass(frozen=True)
@@ -76,9 +77,10 @@ class Spend(BaseModel):
 
     @property
     def cost_usd(self) -> float:
-        """What the answers cost in USD (rounded to a millionth of a dollar, so sums
-        taken in a different order compare equal)."""
-        return round(sum(getattr(self, s).cost_usd for s in SERVICES), 6)
+        """What the answers cost in USD, rounded to xAI's tick (1e-10 USD): every cost a
+        provider reports is a whole number of ticks, so sums taken in any order round
+        to the same exact figure."""
+        return round(sum(getattr(self, s).cost_usd for s in SERVICES), COST_DECIMALS)
 
 
 class Ledger:

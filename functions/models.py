@@ -122,8 +122,10 @@ CARD_VIBE_MAX_WORDS = 12
 CARD_OPINION_MAX_WORDS = 65
 CARD_SIMILAR_ITEMS = 4
 CARD_SIMILAR_CONTEXT_MAX_WORDS = 8
-# Between a similar movie's title and its context: "Title - context".
-_SIMILAR_SEPARATOR = re.compile(r"\s+[-\u2013\u2014:]\s+|:\s+")
+CARD_SIMILAR_MAX_WORDS = 20  # title and context together
+# Between a similar movie's title and its context: "Title - context" (a spaced
+# hyphen, en or em dash; titles have colons and unspaced hyphens of their own).
+_SIMILAR_SEPARATOR = re.compile(r"\s[-\u2013\u2014]\s")
 
 
 def word_count(text: str) -> int:
@@ -135,9 +137,14 @@ def paragraphs(text: str) -> list[str]:
 
 
 def similar_context(item: str) -> str:
-    """The context part of "Title - context" (the whole item when it has no separator)."""
-    parts = _SIMILAR_SEPARATOR.split(item, maxsplit=1)
-    return parts[1] if len(parts) == 2 else item
+    """The context part of "Title - context" or "Title (context)"; "" for a bare title."""
+    parts = _SIMILAR_SEPARATOR.split(item)
+    if len(parts) > 1:
+        return parts[-1]
+    text = item.strip()
+    if text.endswith(")") and "(" in text:
+        return text[text.rindex("(") + 1 : -1]
+    return ""
 
 
 class RoastCard(Frozen):
@@ -203,7 +210,10 @@ class RoastCard(Frozen):
         for item in value:
             if not item.strip():
                 raise ValueError("each item names a movie")
-            if word_count(similar_context(item)) > CARD_SIMILAR_CONTEXT_MAX_WORDS:
+            if (
+                word_count(similar_context(item)) > CARD_SIMILAR_CONTEXT_MAX_WORDS
+                or word_count(item) > CARD_SIMILAR_MAX_WORDS
+            ):
                 raise ValueError(
                     f"each item is a title with at most {CARD_SIMILAR_CONTEXT_MAX_WORDS} "
                     "words of context"

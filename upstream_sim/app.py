@@ -5,8 +5,9 @@ latency, counters) read top to bottom in one place. Order of checks per request:
 
 1. route, then auth (a 401 is not counted as a call: the real APIs do not bill it);
 2. count the call and mark it in flight;
-3. validation errors (bad page, unknown movie, bad chat body) are answered without
-   faults: faults only hit requests that would otherwise succeed;
+3. validation errors (bad page, unknown movie, a request body the real API rejects:
+   see perplexity.py and xai.py) are answered without faults: faults only hit
+   requests that would otherwise succeed;
 4. the fault decision (faults.decide) for this service, key and attempt number;
 5. the latency sleep (plus ``hang_seconds`` for a timeout fault), then the answer.
 
@@ -17,22 +18,23 @@ can rely on stats() already reflecting it.
 from __future__ import annotations
 
 import json
+import math
 import re
 import threading
 import time
-import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import Any
 
-from upstream_sim import catalogue, content, faults
+from upstream_sim import catalogue, content, faults, perplexity, xai
 from upstream_sim.config import default_config, merge_config
 from upstream_sim.stats import Stats
+from upstream_sim.wire import Reply, Success, has_bearer, retry_after_text
 
-DEFAULT_MODELS = {"research": "sonar", "roast": "grok-4-fast-non-reasoning"}
-_ROLES = frozenset({"system", "user", "assistant", "tool", "developer"})
 _DETAILS_PATH = re.compile(r"/movie/([^/]+)")
+# Where the Worker's Sonar chat completions lived; retired (403) since 2026-09-27.
+PERPLEXITY_RETIRED_PATHS = frozenset({"/perplexity/chat/completions", "/perplexity/v1/sonar"})
+PERPLEXITY_AGENT_PATHS = frozenset({"/perplexity/v1/agent", "/perplexity/v1/responses"})
 
 TMDB_UNAUTHORIZED = {
     "success": False,
@@ -63,99 +65,9 @@ TMDB_INTERNAL_ERROR = {
 }
 
 
-def _llm_error(message: str, kind: str, code: int | None = None) -> dict[str, Any]:
-    error: dict[str, Any] = {"message": message, "type": kind}
-    if code is not None:
-        error["code"] = code
-    return {"error": error}
-
-
-def to_json(payload: Any) -> bytes:
-    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-
-
-@dataclass
-class Reply:
-    """One HTTP answer; the server adds Content-Length (so keep-alive works)."""
-
-    status: int
-    body: bytes
-    headers: dict[str, str] = field(default_factory=dict)
-    content_type: str = "application/json; charset=utf-8"
-
-    @classmethod
-    def json(cls, status: int, payload: Any, headers: dict[str, str] | None = None) -> Reply:
-        return cls(status, to_json(payload), dict(headers or {}))
-
-
-@dataclass
-class _Success:
-    """What a request that is not faulted would answer, and what it bills."""
-
-    payload: dict[str, Any]
-    broken_payload: dict[str, Any]  # the same body with its key fields missing
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-
-
-def _has_bearer(headers: Mapping[str, str]) -> bool:
-    scheme, _, token = (headers.get("Authorization") or "").strip().partition(" ")
-    return scheme.lower() == "bearer" and bool(token.strip())
-
-
-def _retry_after(seconds: float) -> str:
-    return str(int(seconds)) if float(seconds).is_integer() else f"{seconds:g}"
-
-
 def _first(query: Mapping[str, list[str]], name: str) -> str | None:
     values = query.get(name)
     return values[0] if values else None
-
-
-def _message_text(message: dict[str, Any]) -> str:
-    value = message.get("content")
-    if isinstance(value, str):
-        return value
-    # OpenAI-style content parts: [{"type": "text", "text": "..."}]
-    return "\n".join(
-        part["text"]
-        for part in value or []
-        if isinstance(part, dict) and isinstance(part.get("text"), str)
-    )
-
-
-def _parse_chat(body: bytes) -> tuple[dict[str, Any] | None, str | None]:
-    """The chat request, or the reason it is a 400 (OpenAI-style validation)."""
-    try:
-        data = json.loads(body.decode("utf-8")) if body.strip() else None
-    except (UnicodeDecodeError, ValueError):
-        return None, "Request body is not valid JSON."
-    if not isinstance(data, dict):
-        return None, "Request body must be a JSON object."
-    messages = data.get("messages")
-    if not isinstance(messages, list) or not messages:
-        return None, "'messages' is required and must be a non-empty array."
-    for index, message in enumerate(messages):
-        if not isinstance(message, dict) or message.get("role") not in _ROLES:
-            return None, f"messages[{index}] must be an object with a valid 'role'."
-        if not isinstance(message.get("content"), (str, list)):
-            return None, f"messages[{index}].content must be a string or an array."
-    model = data.get("model")
-    if model is not None and (not isinstance(model, str) or not model.strip()):
-        return None, "'model' must be a non-empty string."
-    max_tokens = data.get("max_tokens")
-    if max_tokens is not None and (
-        not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1
-    ):
-        return None, "'max_tokens' must be a positive integer."
-    temperature = data.get("temperature")
-    if temperature is not None and (
-        not isinstance(temperature, (int, float))
-        or isinstance(temperature, bool)
-        or not 0 <= temperature <= 2
-    ):
-        return None, "'temperature' must be a number between 0 and 2."
-    return data, None
 
 
 class Simulator:
@@ -234,10 +146,12 @@ class Simulator:
             return self._control(method, path, body)
         if path.startswith("/tmdb/3/"):
             return self._tmdb(method, path[len("/tmdb/3") :], query, headers)
-        if path == "/perplexity/chat/completions":
-            return self._chat(method, "research", headers, body)
+        if path in PERPLEXITY_RETIRED_PATHS:
+            return Reply.json(403, perplexity.RETIRED_ENDPOINT)
+        if path in PERPLEXITY_AGENT_PATHS:
+            return self._llm(method, "research", headers, body)
         if path == "/xai/v1/chat/completions":
-            return self._chat(method, "roast", headers, body)
+            return self._llm(method, "roast", headers, body)
         return Reply.json(404, {"error": {"message": f"No route for {path}", "type": "not_found"}})
 
     # -- control API -------------------------------------------------------------------
@@ -279,7 +193,7 @@ class Simulator:
         config: dict[str, Any],
         key: str,
         movie_id: int | None,
-        build: Callable[[], _Success],
+        build: Callable[[], Success],
     ) -> Reply:
         """Decide the fault, sleep the latency, and answer (or fail) accordingly."""
         attempt = self.stats.next_attempt(service, key)
@@ -292,36 +206,42 @@ class Simulator:
         self.pause(delay)
         marker = {"X-Sim-Fault": fault} if fault else {}
         if fault == "429":
-            seconds = config["retry_after_seconds"]
-            body = (
-                TMDB_RATE_LIMITED
-                if service == "tmdb"
-                else _llm_error(
-                    f"Rate limit exceeded. Retry after {_retry_after(seconds)} seconds.",
-                    "rate_limit_exceeded",
-                    429,
+            reply = self._rate_limited(service, float(config["retry_after_seconds"]))
+        elif fault == "500" or (fault == "failed" and service != "research"):
+            reply = self._server_error(service)
+        else:
+            success = build()
+            if fault == "failed":  # Perplexity: HTTP 200 reporting a failed run
+                reply = Reply.json(200, perplexity.failed_run(success))
+            elif fault == "malformed":
+                # Alternate the two ways a 200 can be unusable: not JSON, or the wrong JSON.
+                if attempt % 2 == 1:
+                    whole = json.dumps(success.payload).encode()
+                    reply = Reply(200, whole[: max(1, len(whole) // 2)])
+                else:
+                    reply = Reply.json(200, success.broken_payload)
+            else:
+                self.stats.success(
+                    service, success.prompt_tokens, success.completion_tokens, success.cost_usd
                 )
-            )
-            return Reply.json(429, body, {"Retry-After": _retry_after(seconds), **marker})
-        if fault == "500":
-            body = (
-                TMDB_INTERNAL_ERROR
-                if service == "tmdb"
-                else _llm_error(
-                    "The server had an error while processing your request.", "server_error", 500
-                )
-            )
-            return Reply.json(500, body, marker)
-        success = build()
-        if fault == "malformed":
-            # Alternate the two ways a 200 can be unusable: not JSON, or the wrong JSON.
-            if attempt % 2 == 1:
-                whole = to_json(success.payload)
-                return Reply(200, whole[: max(1, len(whole) // 2)], marker)
-            return Reply.json(200, success.broken_payload, marker)
-        if fault is None:
-            self.stats.success(service, success.prompt_tokens, success.completion_tokens)
-        return Reply.json(200, success.payload, marker)
+                reply = Reply.json(200, success.payload, success.headers)
+        reply.headers.update(marker)
+        return reply
+
+    @staticmethod
+    def _rate_limited(service: str, seconds: float) -> Reply:
+        if service == "research":
+            # Perplexity sends its x-ratelimit-* headers (reset as an epoch second).
+            return perplexity.rate_limited(math.ceil(time.time() + seconds))
+        reply = Reply.json(429, TMDB_RATE_LIMITED) if service == "tmdb" else xai.rate_limited()
+        reply.headers["Retry-After"] = retry_after_text(seconds)
+        return reply
+
+    @staticmethod
+    def _server_error(service: str) -> Reply:
+        if service == "research":
+            return perplexity.server_error()
+        return Reply.json(500, TMDB_INTERNAL_ERROR) if service == "tmdb" else xai.server_error()
 
     # -- TMDB ------------------------------------------------------------------------------
 
@@ -339,7 +259,7 @@ class Simulator:
         if method != "GET":
             return Reply.json(405, TMDB_NOT_FOUND, {"Allow": "GET"})
         # TMDB takes a v4 bearer token or a v3 api_key query parameter.
-        if not _has_bearer(headers) and not (_first(query, "api_key") or "").strip():
+        if not has_bearer(headers) and not (_first(query, "api_key") or "").strip():
             return Reply.json(401, TMDB_UNAUTHORIZED)
         config = self.config
         if details is None:
@@ -363,10 +283,10 @@ class Simulator:
             return Reply.json(400, TMDB_INVALID_PAGE)
         region = (_first(query, "region") or "").strip() or None
 
-        def build() -> _Success:
+        def build() -> Success:
             payload = catalogue.page_of(config, region, page, self.today())
             broken = {k: v for k, v in payload.items() if k != "results"}
-            return _Success(payload, broken)
+            return Success(payload, broken)
 
         return self._answer("tmdb", config, f"page:{page}", None, build)
 
@@ -377,101 +297,66 @@ class Simulator:
             self.pause(float(config["latency_ms"]["tmdb"]) / 1000)
             return Reply.json(404, TMDB_NOT_FOUND)
 
-        def build() -> _Success:
+        def build() -> Success:
             payload = catalogue.details(config, movie_id, self.today())
             broken = {k: v for k, v in payload.items() if k not in ("id", "title")}
-            return _Success(payload, broken)
+            return Success(payload, broken)
 
         return self._answer("tmdb", config, str(movie_id), movie_id, build)
 
-    # -- Perplexity and xAI chat completions ----------------------------------------------
+    # -- Perplexity's Agent API and xAI's chat completions -------------------------------
 
-    def _chat(
-        self, method: str, service: str, headers: Mapping[str, str], body: bytes
-    ) -> Reply:
+    def _llm(self, method: str, service: str, headers: Mapping[str, str], body: bytes) -> Reply:
+        api = perplexity if service == "research" else xai
         if method != "POST":
-            return Reply.json(
-                405,
-                _llm_error(f"Method {method} not allowed.", "invalid_request_error"),
-                {"Allow": "POST"},
+            reply = (
+                perplexity.error(405, "invalid_request", f"Method {method} not allowed.")
+                if api is perplexity
+                else xai.error(405, "Method not allowed", f"Method {method} not allowed.")
             )
-        if not _has_bearer(headers):
-            return Reply.json(
-                401,
-                _llm_error(
-                    "Missing or invalid API key: send 'Authorization: Bearer <key>'.",
-                    "invalid_request_error",
-                ),
-            )
+            reply.headers["Allow"] = "POST"
+            return reply
+        if not has_bearer(headers):
+            return Reply.json(401, perplexity.UNAUTHORIZED) if api is perplexity else xai.unauthorized()
         config = self.config
-        request, problem = _parse_chat(body)
-        prompt = (
-            "\n".join(_message_text(m) for m in request["messages"]) if request is not None else ""
-        )
+        request, rejection = api.validate(body)
+        prompt = request["prompt"] if request is not None else ""
         movie_id = content.find_movie_id(prompt)
         movie_key = str(movie_id) if movie_id is not None else "unknown"
         self.stats.begin(service, service, movie_key)
         try:
             if request is None:
+                assert rejection is not None
                 self.pause(float(config["latency_ms"][service]) / 1000)
-                return Reply.json(
-                    400, _llm_error(problem or "Bad request.", "invalid_request_error", 400)
-                )
+                return rejection
+            answer = self._research if service == "research" else self._roast
             return self._answer(
-                service,
-                config,
-                movie_key,
-                movie_id,
-                lambda: self._completion(service, config, request, prompt, movie_id, movie_key),
+                service, config, movie_key, movie_id, lambda: answer(config, request, movie_id, movie_key)
             )
         finally:
             self.stats.end(service)
 
-    def _completion(
-        self,
-        service: str,
-        config: dict[str, Any],
-        request: dict[str, Any],
-        prompt: str,
-        movie_id: int | None,
-        movie_key: str,
-    ) -> _Success:
+    def _research(
+        self, config: dict[str, Any], request: dict[str, Any], movie_id: int | None, movie_key: str
+    ) -> Success:
         today = self.today()
-        override_key = "research_text_override" if service == "research" else "roast_text_override"
-        text: str | None = config[override_key].get(movie_key)
+        prompt = request["prompt"]
+        text: str | None = config["research_text_override"].get(movie_key)
         if text is None:
-            writer = content.research_brief if service == "research" else content.roast
-            text = writer(config, movie_id, prompt, today)
-        completion_tokens = content.estimate_tokens(text)
-        finish_reason = "stop"
-        max_tokens = request.get("max_tokens")
-        if max_tokens is not None and completion_tokens > max_tokens:
-            text, completion_tokens, finish_reason = text[: max_tokens * 4], max_tokens, "length"
-        prompt_tokens = content.estimate_tokens(prompt)
-        usage: dict[str, Any] = {
-            "prompt_tokens": prompt_tokens,
-            "completion_tokens": completion_tokens,
-            "total_tokens": prompt_tokens + completion_tokens,
-        }
-        choice = {
-            "index": 0,
-            "finish_reason": finish_reason,
-            "message": {"role": "assistant", "content": text},
-        }
-        payload: dict[str, Any] = {
-            "id": str(uuid.uuid4()),
-            "model": request.get("model") or DEFAULT_MODELS[service],
-            "object": "chat.completion",
-            "created": int(time.time()),
-        }
-        if service == "research":
-            results = content.search_results(config, movie_id, prompt, today)
-            payload["citations"] = [r["url"] for r in results]
-            payload["search_results"] = results
-            usage["search_context_size"] = "low"
-        else:
-            payload["system_fingerprint"] = "fp_simulated"
-        payload["usage"] = usage
-        payload["choices"] = [choice]
-        broken = {k: v for k, v in payload.items() if k != "choices"}
-        return _Success(payload, broken, prompt_tokens, completion_tokens)
+            text = content.research_brief(config, movie_id, prompt, today)
+        results = content.search_results(config, movie_id, prompt, today)
+        return perplexity.answer(request, text, results)
+
+    def _roast(
+        self, config: dict[str, Any], request: dict[str, Any], movie_id: int | None, movie_key: str
+    ) -> Success:
+        today = self.today()
+        prompt = request["prompt"]
+        text: str | None = config["roast_text_override"].get(movie_key)
+        # The first N answers for a movie break the card's word limits (repair tests).
+        overlong = self.stats.count_answer("roast", movie_key) <= int(
+            config["roast_overlong_answers"].get(movie_key, 0)
+        )
+        writer = content.overlong_card if overlong else content.roast_card
+        card = None if text is not None else writer(config, movie_id, prompt, today)
+        return xai.answer(request, card, text)

@@ -20,8 +20,15 @@ import copy
 from typing import Any
 
 SERVICES: tuple[str, ...] = ("tmdb", "research", "roast")
-FAULT_KINDS: tuple[str, ...] = ("429", "500", "timeout", "malformed")
-RATE_KEYS: tuple[str, ...] = ("rate_429", "rate_500", "rate_timeout", "rate_malformed")
+# "failed": Perplexity's HTTP 200 with status "failed" (a 500 on the other services).
+FAULT_KINDS: tuple[str, ...] = ("429", "500", "timeout", "malformed", "failed")
+RATE_KEYS: tuple[str, ...] = (
+    "rate_429",
+    "rate_500",
+    "rate_timeout",
+    "rate_malformed",
+    "rate_failed",
+)
 PER_SERVICE_KEYS: tuple[str, ...] = (
     "latency_ms",
     *RATE_KEYS,
@@ -34,6 +41,7 @@ DICT_KEYS: tuple[str, ...] = (
     "region_movies",
     "roast_text_override",
     "research_text_override",
+    "roast_overlong_answers",
 )
 SCALAR_KEYS: tuple[str, ...] = (
     "movies",
@@ -67,6 +75,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "rate_500": _per_service(0.0),
     "rate_timeout": _per_service(0.0),
     "rate_malformed": _per_service(0.0),
+    "rate_failed": _per_service(0.0),
     "fail_first": _per_service(0),
     "fail_first_kinds": _per_service(["500"]),
     "fail_movie_ids": _per_service([]),
@@ -74,6 +83,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "hang_seconds": 5.0,
     "roast_text_override": {},
     "research_text_override": {},
+    "roast_overlong_answers": {},
 }
 
 
@@ -154,6 +164,9 @@ def _validate_dict(key: str, update: Any) -> dict[str, Any]:
             if len(entry) != 2 or not entry.isalpha():
                 raise ConfigError(f"region_movies: {raw_key!r} is not a 2-letter region")
             result[entry] = _int(f"region_movies.{entry}", value, 0, MAX_MOVIES)
+        elif key == "roast_overlong_answers":
+            entry = str(_movie_id(key, raw_key))
+            result[entry] = _int(f"{key}.{entry}", value, 0, 100)
         else:
             entry = str(raw_key).strip()
             if entry != "unknown":  # "unknown": prompts without a "TMDB id: N"

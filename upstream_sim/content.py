@@ -1,4 +1,4 @@
-"""What the simulated LLMs say: a research brief (Perplexity) and a roast (Grok).
+"""What the simulated LLMs say: a research brief (Perplexity) and a roast card (Grok).
 
 Texts are deterministic per movie id and built from the same catalogue facts the
 TMDB endpoints serve, so a brief never contradicts the movie's details. Every text
@@ -123,23 +123,95 @@ def research_brief(
     )
 
 
-def roast(config: dict[str, Any], movie_id: int | None, prompt: str, today: date) -> str:
+_HEADLINE_PROBLEMS = [
+    "all premise, no payoff",
+    "a trailer stretched to feature length",
+    "style on loan, script on leave",
+    "a twist nobody asked for",
+    "two endings, zero landings",
+]  # fmt: skip
+_CHIPS = [
+    "the endless stare", "that second ending", "the suspicious map", "slow clap finale",
+    "the talking clock", "the group chat scene", "one more flashback", "the loud score",
+]  # fmt: skip
+_VIBES = [
+    "Loved the look of it, forgot the plot by dinner.",
+    "The lead carries it further than the script deserves.",
+    "Too long, but the final act almost saves it.",
+    "My whole group argued about the ending afterwards.",
+    "Great score, shame about the dialogue.",
+    "Worth it on a big screen, skip it at home.",
+    "The trailer told the whole story already.",
+    "Surprisingly fun if you expect very little.",
+]  # fmt: skip
+_OPINIONS = [
+    "Watch it if you enjoy {genre} films that look better than they think. "
+    "Skip it if you need a story that lands.",
+    "Fans of the cast will have a good time; everyone else can wait for streaming "
+    "and a fast-forward button.",
+    "See it with friends who like to talk during films: there is plenty of room for "
+    "commentary.",
+]  # fmt: skip
+_SIMILAR_CONTEXT = [
+    "also a {genre} story about secrets",
+    "a similar slow-burning mystery",
+    "the same mix of comedy and dread",
+    "another tale of an unlikely hero",
+]  # fmt: skip
+
+
+def roast_card(
+    config: dict[str, Any], movie_id: int | None, prompt: str, today: date
+) -> dict[str, Any]:
+    """A roast card within every limit of the Worker's card (PlotBurn's RoastCard)."""
     facts = _facts(config, movie_id, prompt, today)
     key = movie_id if movie_id is not None else "unknown"
     values = {**facts, "reception": pick(_RECEPTION, "reception", key)}
-    return SIMULATED_PREFIX + " ".join(
-        [
-            pick(_ROAST_OPENERS, "opener", key).format(**values),
-            pick(_ROAST_MIDDLES, "middle", key).format(**values),
-            pick(_ROAST_CLOSERS, "closer", key).format(**values),
-        ]
+    headline = " ".join(
+        f"{SIMULATED_PREFIX}{facts['title']}: {pick(_HEADLINE_PROBLEMS, 'headline', key)}".split()[:12]
     )
+    paragraphs = [
+        " ".join(
+            (SIMULATED_PREFIX + pick(_ROAST_OPENERS, "opener", key).format(**values)).split()[:45]
+        ),
+        " ".join(pick(_ROAST_MIDDLES, "middle", key).format(**values).split()[:60]),
+        " ".join(pick(_ROAST_CLOSERS, "closer", key).format(**values).split()[:40]),
+    ]
+    first = stable_hash("chips", key)
+    chips = [_CHIPS[(first + i) % len(_CHIPS)] for i in range(2 + first % 2)]
+    start = stable_hash("vibes", key)
+    vibes = [_VIBES[(start + i) % len(_VIBES)] for i in range(6)]
+    base = movie_id if movie_id is not None else 1000
+    similar = [
+        f"{catalogue.title_of(base + 7 * (i + 1))} - "
+        + _SIMILAR_CONTEXT[i].format(genre=facts["genre"])
+        for i in range(4)
+    ]
+    return {
+        "headline": headline,
+        "content": "\n\n".join(paragraphs),
+        "chips": chips,
+        "internet_vibe": vibes,
+        "your_opinion": pick(_OPINIONS, "opinion", key).format(**values),
+        "similar_movies": similar,
+    }
+
+
+def overlong_card(
+    config: dict[str, Any], movie_id: int | None, prompt: str, today: date
+) -> dict[str, Any]:
+    """The same card with a headline far over its 12 words: what a model that ignores
+    the word limits sends (the schema cannot enforce them)."""
+    card = roast_card(config, movie_id, prompt, today)
+    card["headline"] = card["headline"] + " " + " ".join(["and", "on"] * 10)
+    return card
 
 
 def search_results(
     config: dict[str, Any], movie_id: int | None, prompt: str, today: date
 ) -> list[dict[str, Any]]:
-    """Perplexity's ``search_results``; ``citations`` are their URLs."""
+    """The results of Perplexity's ``search_results`` output item (as the Agent API
+    sends them: ``date`` is optional, and the Box Office Mojo entry has none)."""
     facts = _facts(config, movie_id, prompt, today)
     title = facts["title"]
     slug = catalogue.slug_of(title) or "film"
@@ -159,7 +231,6 @@ def search_results(
         {
             "title": f"{title} - Box Office Mojo",
             "url": f"https://www.boxofficemojo.com/title/{slug}/",
-            "date": day,
         },
     ]
     if movie_id is not None:
@@ -171,9 +242,14 @@ def search_results(
                 "date": day,
             },
         )
-    return results
+    return [
+        {
+            "id": index,
+            **result,
+            "snippet": f"{title}: {facts['premise']}."[:300],
+            "last_updated": day,
+            "source": "web",
+        }
+        for index, result in enumerate(results, start=1)
+    ]
 
-
-def estimate_tokens(text: str) -> int:
-    """About four characters a token, as OpenAI-style tokenizers average on English."""
-    return max(1, (len(text) + 3) // 4)

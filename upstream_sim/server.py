@@ -23,7 +23,8 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from upstream_sim.app import Reply, Simulator
+from upstream_sim.app import Simulator
+from upstream_sim.wire import Reply
 
 log = logging.getLogger(__name__)
 

@@ -35,7 +35,9 @@ class Stats:
         self._faults: dict[str, Counter[str]] = {s: Counter() for s in SERVICES}
         self._max_in_flight: Counter[str] = Counter(self._in_flight)
         self._tokens: dict[str, Counter[str]] = {s: Counter() for s in LLM_SERVICES}
+        self._cost: dict[str, float] = {s: 0.0 for s in LLM_SERVICES}
         self._attempts: Counter[tuple[str, str]] = Counter()
+        self._answers: Counter[tuple[str, str]] = Counter()
 
     def reset(self) -> None:
         """Zero every counter, attempt numbers included, so fail_first applies afresh."""
@@ -65,16 +67,31 @@ class Stats:
             self._attempts[(service, key)] += 1
             return self._attempts[(service, key)]
 
+    def count_answer(self, service: str, key: str) -> int:
+        """1 for the first answer written for this key, then 2, 3... (faulted requests
+        write none)."""
+        with self._lock:
+            self._answers[(service, key)] += 1
+            return self._answers[(service, key)]
+
     def fault(self, service: str, kind: str) -> None:
         with self._lock:
             self._faults[service][kind] += 1
 
-    def success(self, service: str, prompt_tokens: int = 0, completion_tokens: int = 0) -> None:
+    def success(
+        self,
+        service: str,
+        prompt_tokens: int = 0,
+        completion_tokens: int = 0,
+        cost_usd: float = 0.0,
+    ) -> None:
+        """An answer delivered and billed (a truncated one too: it is billed)."""
         with self._lock:
             self._successes[service] += 1
             if service in self._tokens:
                 self._tokens[service]["prompt"] += prompt_tokens
                 self._tokens[service]["completion"] += completion_tokens
+                self._cost[service] += cost_usd
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
@@ -93,4 +110,6 @@ class Stats:
                     s: {k: self._tokens[s][k] for k in ("prompt", "completion")}
                     for s in ("research", "roast")
                 },
+                # What the answers reported they cost (usage.cost, cost_in_usd_ticks).
+                "cost_usd": {s: round(self._cost[s], 10) for s in ("research", "roast")},
             }

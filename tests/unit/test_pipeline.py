@@ -224,7 +224,7 @@ def test_each_run_reports_its_calls_tokens_and_cost(world: World) -> None:
     assert run["tokens"] == {"research": {"prompt": 50, "completion": 100}, "roast": {"prompt": 120, "completion": 160}}
     # The cost is what the answers reported: five researches and the four roasts that
     # answered (the failing movie's roast never did, so nothing was billed for it).
-    assert run["estimated_cost_usd"] == round(5 * RESEARCH_COST + 4 * ROAST_COST, 6)
+    assert run["estimated_cost_usd"] == round(5 * RESEARCH_COST + 4 * ROAST_COST, 10)
     # A cached night spends nothing.
     world.clock.advance(days=1)
     world.roaster.failing = set()
