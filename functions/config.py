@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError
+from typing import Any
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from functions.errors import ConfigError
@@ -145,6 +147,18 @@ class Settings(BaseSettings):
     price_roast_input_per_mtok: float = Field(1.25, ge=0, validation_alias="PLOTBURN_PRICE_ROAST_INPUT_PER_MTOK")
     price_roast_output_per_mtok: float = Field(2.5, ge=0, validation_alias="PLOTBURN_PRICE_ROAST_OUTPUT_PER_MTOK")
     price_roast_per_call: float = Field(0.0, ge=0, validation_alias="PLOTBURN_PRICE_ROAST_PER_CALL")
+
+    @field_validator(
+        "admin_token", "tmdb_api_token", "tmdb_api_key", "perplexity_api_key", "xai_api_key",
+        mode="before",
+    )
+    @classmethod
+    def _blank_secret_is_unset(cls, value: Any) -> Any:
+        # An empty variable (or a secret version holding only a newline) means "not
+        # set": a blank TMDB token must not win over a real TMDB v3 key.
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
 
     @property
     def research_price(self) -> Price:

@@ -60,8 +60,21 @@ log = logging.getLogger(__name__)
 
 DEFAULT_SOURCE = REPO_ROOT / "main.py"
 DEFAULT_STATE_FILE = STACK_DIR / "stack.json"
+# What the simulated upstreams are given: a TMDB read token, a Perplexity and an xAI key.
 API_KEY_VARS = ("TMDB_API_TOKEN", "PERPLEXITY_API_KEY", "XAI_API_KEY")
+# TMDB also takes a v3 key: either TMDB credential counts as "TMDB key set".
+TMDB_CREDENTIAL_VARS = ("TMDB_API_TOKEN", "TMDB_API_KEY")
 SIM_KEY = "sim-key"
+
+
+def has_real_keys(env: Mapping[str, str | None]) -> bool:
+    """All three providers have a credential: talk to the real APIs."""
+    return (
+        any(env.get(var) for var in TMDB_CREDENTIAL_VARS)
+        and bool(env.get("PERPLEXITY_API_KEY"))
+        and bool(env.get("XAI_API_KEY"))
+    )
+
 TOPIC_VARS = {
     "nightly": ("PLOTBURN_NIGHTLY_TOPIC", "plotburn-nightly"),
     "roast": ("PLOTBURN_ROAST_TOPIC", "plotburn-roast"),
@@ -169,7 +182,7 @@ class Stack:
         self.source = Path(source) if source is not None else DEFAULT_SOURCE
         self.sim_config = dict(sim_config) if sim_config is not None else None
         if simulate_upstreams is None:
-            simulate_upstreams = not all(merged.get(var) for var in API_KEY_VARS)
+            simulate_upstreams = not has_real_keys(merged)
         self.simulate_upstreams = simulate_upstreams
         self.admin_token: str = merged.get("PLOTBURN_ADMIN_TOKEN") or secrets.token_urlsafe(32)
         self.topics: dict[str, str] = {
@@ -343,6 +356,7 @@ class Stack:
                     **{var: SIM_KEY for var in API_KEY_VARS},
                 }
             )
+            env.pop("TMDB_API_KEY", None)  # a real v3 key never goes to the simulator
         env.update(self._extra_env)
         return env
 
@@ -546,10 +560,10 @@ class Stack:
         cfg = self.relay_config
         if self.simulate_upstreams:
             upstreams = f"SIMULATED (no API keys set) at {self.sim_url}"
-            if all(os.environ.get(v) for v in API_KEY_VARS):
+            if has_real_keys(os.environ):
                 upstreams = f"SIMULATED (forced) at {self.sim_url}"
         else:
-            upstreams = "REAL APIs (" + ", ".join(API_KEY_VARS) + " set)"
+            upstreams = "REAL APIs (TMDB, Perplexity and xAI keys set)"
         token_where = (
             f"(set in {_display(self.state_file)})" if self._state_written
             else "(Stack.admin_token)"

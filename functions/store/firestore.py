@@ -39,6 +39,7 @@ from functions.config import (
     RUN_TTL,
 )
 from functions import metering
+from functions.metering import COST_DECIMALS
 from functions.errors import InfrastructureUnavailable
 from functions.limits import TokenBucket
 from functions.models import (
@@ -657,7 +658,7 @@ class FirestoreBudget:
                 doc = snap.to_dict() or {}
                 calls += int(doc.get("calls", 0))
                 cost += float(doc.get("cost_usd", 0.0))
-        return calls, round(cost, 6)
+        return calls, round(cost, COST_DECIMALS)
 
     @_infra
     def add(self, day: str, calls: int, cost_usd: float) -> None:

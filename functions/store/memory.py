@@ -15,6 +15,7 @@ from typing import Any
 
 from functions.config import NOW_PLAYING_TTL, ROAST_TTL
 from functions.limits import TokenBucket
+from functions.metering import COST_DECIMALS
 from functions.models import Movie, MovieOutcome, RoastRecord, Run, RunStatus, Truth, utcnow
 from functions.ports import CacheKind, MovieContext
 
@@ -213,7 +214,7 @@ class MemoryBudget:
     def spent(self, day: str) -> tuple[int, float]:
         with self._lock:
             calls, cost = self.days.get(day, (0, 0.0))
-            return calls, round(cost, 6)
+            return calls, round(cost, COST_DECIMALS)
 
     def add(self, day: str, calls: int, cost_usd: float) -> None:
         with self._lock:

@@ -11,6 +11,7 @@ docs/dashboard.png for the README.
 from __future__ import annotations
 
 import html
+import json
 import os
 import re
 import shutil
@@ -104,7 +105,16 @@ def test_dashboard_shows_the_runs_and_renders_roasts_as_text(
     sim = driver.stack.sim
     first = int(sim.config()["first_movie_id"])
     failing = first + 3
-    sim.configure(roast_text_override={str(first): INJECTED})
+    # Grok's answer for the first movie: a valid card whose text is markup.
+    card = {
+        "headline": INJECTED,
+        "content": f"{INJECTED}\n\nSecond paragraph.\n\nThird paragraph.",
+        "chips": ["script tag", "image tag"],
+        "internet_vibe": [INJECTED] + [f"vibe {i}" for i in range(5)],
+        "your_opinion": INJECTED,
+        "similar_movies": [f"Movie {i} - markup too" for i in range(4)],
+    }
+    sim.configure(roast_text_override={str(first): json.dumps(card)})
     # Three nights: all generated, all cached, then (roast cache cleared) one movie failing.
     assert driver.wait_final(driver.trigger())["status"] == "success"
     assert driver.wait_final(driver.trigger())["roasts_generated"] == 0

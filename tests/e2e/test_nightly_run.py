@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from tests.e2e.conftest import Driver
 
 MOVIES = 15  # the simulator's default now-playing list
@@ -79,3 +81,96 @@ def test_debug_and_logs_describe_the_run(driver: Driver) -> None:
     logs = driver.http.get("/logs", params={"limit": 5}, headers=driver.admin).json()["logs"]
     assert len(logs) == 5
     assert json.dumps(logs).find(driver.stack.admin_token) == -1
+
+
+# Issue 11: today's upstream APIs, end to end against the strict simulator.
+
+
+def test_run_counters_tokens_and_cost_match_what_the_providers_reported(driver: Driver) -> None:
+    run = driver.wait_final(driver.trigger())
+    assert run["status"] == "success"
+    stats = driver.stack.sim.stats()
+    assert run["upstream_calls"] == {"tmdb": 1, "research": MOVIES, "roast": MOVIES}
+    assert run["tokens"] == stats["tokens"]
+    reported = stats["cost_usd"]["research"] + stats["cost_usd"]["roast"]
+    assert reported > 0
+    assert run["estimated_cost_usd"] == round(reported, 10)
+    budget = driver.http.get("/budget", headers=driver.admin).json()
+    assert budget["estimated_cost_usd"] == pytest.approx(reported, abs=1e-9)
+    # The truth keeps Perplexity's sources; the roast is a card within its limits.
+    movie = driver.http.get(f"/movie/{driver.sim_baseline['first_movie_id']}").json()
+    assert movie["truth"]["citations"][0].startswith("https://www.themoviedb.org/movie/")
+    assert movie["truth"]["model"] == "perplexity/sonar"
+    assert movie["roast"]["model"] == "grok-4.20-0309-non-reasoning"
+    assert len(movie["roast"]["card"]["internet_vibe"]) == 6
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "reason", "paid"),
+    [
+        ("PERPLEXITY_MODEL", "sonar", "perplexity: 400 invalid_model", {"research": MOVIES, "roast": 0}),
+        (
+            "XAI_MODEL",
+            "grok-4-fast-non-reasoning",
+            "xai: 404 Some requested entity was not found",
+            {"research": MOVIES, "roast": MOVIES},
+        ),
+    ],
+)
+def test_a_retired_model_fails_every_movie_at_once_with_a_named_reason(
+    driver: Driver, variable: str, value: str, reason: str, paid: dict[str, int]
+) -> None:
+    driver.stack.configure_function_env("roast", {variable: value})
+    try:
+        run = driver.wait_final(driver.trigger())
+    finally:
+        driver.stack.configure_function_env("roast", {})
+    assert run["status"] == "failed"
+    assert run["roasts_failed"] == MOVIES
+    assert set(run["failure_reasons"].values()) == {reason}
+    calls = driver.sim_calls()
+    # One request per movie: a permanent error is never retried.
+    assert {k: calls[k] for k in paid} == paid
+
+
+def test_tmdb_v3_key_alone_lists_the_movies(driver: Driver) -> None:
+    # No read token: the v3 key goes in the api_key query parameter.
+    driver.stack.configure_function_env("fanout", {"TMDB_API_TOKEN": "", "TMDB_API_KEY": "v3-key-never-print-me"})
+    try:
+        run = driver.wait_final(driver.trigger())
+    finally:
+        driver.stack.configure_function_env("fanout", {})
+    assert (run["status"], run["movies_fetched"]) == ("success", MOVIES)
+    assert "v3-key-never-print-me" not in driver.stack.function_log("fanout")
+
+
+def test_an_overlong_card_is_repaired_once_then_the_movie_fails_as_invalid_roast(driver: Driver) -> None:
+    first = int(driver.sim_baseline["first_movie_id"])
+    repaired, broken = first, first + 1
+    driver.stack.sim.configure(roast_overlong_answers={str(repaired): 1, str(broken): 2})
+    run = driver.wait_final(driver.trigger())
+    assert run["status"] == "partial"
+    assert run["failed_movie_ids"] == [broken]
+    assert run["failure_reasons"] == {str(broken): "invalid_roast"}
+    by_movie = driver.stack.sim.stats()["calls_by_movie"]["roast"]
+    assert (by_movie[str(repaired)], by_movie[str(broken)], by_movie[str(first + 2)]) == (2, 2, 1)
+    ready = {m["id"]: m["roast_ready"] for m in driver.http.get("/now-playing").json()["movies"]}
+    assert ready[repaired] is True and ready[broken] is False  # nothing partial cached
+
+
+def test_failed_and_truncated_research_answers(driver: Driver) -> None:
+    first = int(driver.sim_baseline["first_movie_id"])
+    long_enough_twice, too_long = first, first + 1
+    words = "[simulated] long brief. " * 800  # about 4,800 tokens: over 3,000, under 6,000
+    driver.stack.sim.configure(
+        research_text_override={str(long_enough_twice): words, str(too_long): words * 2},
+        fail_first={"research": 1},
+        fail_first_kinds={"research": ["failed"]},
+    )
+    run = driver.wait_final(driver.trigger())
+    assert run["failure_reasons"] == {str(too_long): "truncated"}
+    by_movie = driver.stack.sim.stats()["calls_by_movie"]["research"]
+    # Every movie: one HTTP 200 "failed" answer retried. The long ones then: one
+    # incomplete answer, asked again with twice the limit.
+    assert by_movie[str(first + 2)] == 2
+    assert by_movie[str(long_enough_twice)] == 3 and by_movie[str(too_long)] == 3
