@@ -9,7 +9,7 @@ READY := $(VENV)/.ready-$(shell cat requirements.txt requirements-dev.txt pyproj
 TF := terraform -chdir=infra
 TFVARS ?= terraform.tfvars
 
-.PHONY: setup run serve trigger test test-unit test-integration test-e2e bench plan deploy secrets destroy lint clean
+.PHONY: setup run serve trigger test test-unit test-integration test-e2e bench smoke plan deploy secrets destroy lint clean
 
 $(READY): requirements.txt requirements-dev.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -44,6 +44,9 @@ test-e2e: setup
 
 bench: setup ## benchmarks; writes bench/RESULTS.md
 	$(BIN)/python -m bench
+
+smoke: setup ## one real call to TMDB, Perplexity and xAI with the keys in the environment
+	$(BIN)/python -m smoke
 
 plan: ## terraform plan against infra/$(TFVARS)
 	$(TF) init -input=false

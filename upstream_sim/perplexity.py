@@ -117,9 +117,9 @@ def validate(body: bytes) -> tuple[dict[str, Any] | None, Reply | None]:
     model, preset = data.get("model"), data.get("preset")
     if model is None and preset is None and data.get("models") is None:
         return None, error(400, "invalid_request", "one of model, models or preset is required")
-    if model is not None and model not in MODEL_PRICES:
+    if model is not None and (not isinstance(model, str) or model not in MODEL_PRICES):
         return None, error(400, "invalid_model", f"model is not supported: {str(model)[:100]}")
-    if preset is not None and preset not in PRESETS:
+    if preset is not None and (not isinstance(preset, str) or preset not in PRESETS):
         return None, error(400, "invalid_request", f"unknown preset: {str(preset)[:100]}")
     prompt = _input_text(data.get("input"))
     if not prompt:
@@ -142,7 +142,12 @@ def validate(body: bytes) -> tuple[dict[str, Any] | None, Reply | None]:
         if not isinstance(tool, dict) or tool.get("type") not in ("web_search", "fetch_url"):
             return None, error(400, "invalid_request", f"validation failed: tools[{index}]: unknown tool type")
         if tool["type"] == "web_search":
-            recency = (tool.get("filters") or {}).get("search_recency_filter", "year")
+            filters = tool.get("filters") or {}
+            if not isinstance(filters, dict):
+                return None, error(
+                    400, "invalid_request", f"validation failed: tools[{index}]: filters must be an object"
+                )
+            recency = filters.get("search_recency_filter", "year")
             if recency not in RECENCY:
                 return None, error(
                     400,

@@ -81,7 +81,14 @@ def _schema_problem(schema: Any, path: str = "schema") -> str | None:
         return f"{path}.items: array-form items are not supported"
     if "enum" in schema and not schema["enum"]:
         return f"{path}.enum must not be empty"
-    for name, sub in (schema.get("properties") or {}).items():
+    for name in ("minItems", "maxItems"):
+        count = schema.get(name, 0)
+        if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+            return f"{path}.{name} must be a non-negative integer"
+    properties = schema.get("properties") or {}
+    if not isinstance(properties, dict):
+        return f"{path}.properties must be an object"
+    for name, sub in properties.items():
         if isinstance(sub, bool):
             return f"{path}.properties.{name}: boolean schemas are not supported"
         problem = _schema_problem(sub, f"{path}.properties.{name}")

@@ -132,7 +132,8 @@ class PerplexityResearcher:
             "store": False,
         }
 
-    def _ask(self, movie: Movie, max_output_tokens: int) -> AgentAnswer:
+    def ask(self, movie: Movie, max_output_tokens: int) -> AgentAnswer:
+        """One research request, answered completed or incomplete (`make smoke`)."""
         if self.api_key is None:
             raise UpstreamBadResponse(
                 SERVICE, "PERPLEXITY_API_KEY is not set", reason=f"{PROVIDER}: no API key configured"
@@ -155,15 +156,18 @@ class PerplexityResearcher:
         return answer
 
     def research(self, movie: Movie) -> Truth:
-        answer = self._ask(movie, self.max_output_tokens)
+        answer = self.ask(movie, self.max_output_tokens)
         usage = answer.usage
         if answer.status == "incomplete":
-            answer = self._ask(movie, self.max_output_tokens * 2)
+            answer = self.ask(movie, self.max_output_tokens * 2)
             usage = usage.plus(answer.usage)
             if answer.status == "incomplete":
                 raise TruncatedAnswer(
                     SERVICE, f"still incomplete at max_output_tokens={self.max_output_tokens * 2}"
                 )
+        return self.truth_from(movie, answer, usage)
+
+    def truth_from(self, movie: Movie, answer: AgentAnswer, usage: Usage | None = None) -> Truth:
         return Truth(
             movie_id=movie.id,
             brief=answer.text,
@@ -171,5 +175,5 @@ class PerplexityResearcher:
             search_results=answer.search_results,
             model=answer.model or self.model,
             created_at=utcnow(),
-            usage=usage,
+            usage=usage or answer.usage,
         )

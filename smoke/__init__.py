@@ -1,0 +1,1 @@
+"""`make smoke`: one real call to each provider (see __main__)."""
