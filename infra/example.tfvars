@@ -10,7 +10,8 @@ time_zone = "Asia/Kolkata"
 roast_concurrency     = 50
 max_delivery_attempts = 5
 
-perplexity_model = "sonar"
-xai_model        = "grok-4-fast-non-reasoning"
-cache_version    = "v1"
+perplexity_model = "perplexity/sonar"
+xai_model        = "grok-4.20-non-reasoning"
+cache_version    = "v2"
 tmdb_region      = ""
+tmdb_credential  = "read_token"

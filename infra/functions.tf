@@ -60,7 +60,7 @@ resource "google_cloudfunctions2_function" "api" {
     }
 
     secret_environment_variables {
-      key        = "TMDB_API_TOKEN"
+      key        = local.tmdb_secret_env
       project_id = var.project_id
       secret     = google_secret_manager_secret.plotburn["TMDB_API_TOKEN"].secret_id
       version    = "latest"
@@ -119,7 +119,7 @@ resource "google_cloudfunctions2_function" "fanout" {
     environment_variables            = local.function_env
 
     secret_environment_variables {
-      key        = "TMDB_API_TOKEN"
+      key        = local.tmdb_secret_env
       project_id = var.project_id
       secret     = google_secret_manager_secret.plotburn["TMDB_API_TOKEN"].secret_id
       version    = "latest"
@@ -166,7 +166,7 @@ resource "google_cloudfunctions2_function" "roast" {
     environment_variables            = local.function_env
 
     secret_environment_variables {
-      key        = "TMDB_API_TOKEN"
+      key        = local.tmdb_secret_env
       project_id = var.project_id
       secret     = google_secret_manager_secret.plotburn["TMDB_API_TOKEN"].secret_id
       version    = "latest"

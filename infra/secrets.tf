@@ -4,6 +4,10 @@
 # .tf file, variable, output or the state. Add each value once, out of band:
 #   printf '%s' "$VALUE" | gcloud secrets versions add plotburn-tmdb-api-token --data-file=-
 # The functions read version "latest", resolved when an instance starts.
+#
+# The TMDB secret holds either TMDB credential (var.tmdb_credential says which); it
+# reaches the functions as TMDB_API_TOKEN (a read access token, sent as a bearer
+# token) or TMDB_API_KEY (a v3 key, sent as the api_key query parameter).
 
 locals {
   secrets = {
@@ -12,6 +16,8 @@ locals {
     XAI_API_KEY          = "plotburn-xai-api-key"
     PLOTBURN_ADMIN_TOKEN = "plotburn-admin-token"
   }
+
+  tmdb_secret_env = var.tmdb_credential == "v3_key" ? "TMDB_API_KEY" : "TMDB_API_TOKEN"
 
   # Which secrets each function reads; iam.tf grants exactly these, and
   # functions.tf mounts exactly these (tests/infra checks the two agree).

@@ -29,6 +29,7 @@ data "archive_file" "source" {
     "pyproject.toml",
     "requirements-dev.txt",
     "shared",
+    "smoke",
     "test-output",
     "tests",
     "upstream_sim",

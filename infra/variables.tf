@@ -94,15 +94,15 @@ variable "worker_ingress" {
 }
 
 variable "perplexity_model" {
-  description = "PERPLEXITY_MODEL: the research model."
+  description = "PERPLEXITY_MODEL: the Agent API model of the research (DEFAULT_PERPLEXITY_MODEL in functions/config.py). A model slug, never a preset: presets may run another vendor's model."
   type        = string
-  default     = "sonar"
+  default     = "perplexity/sonar"
 }
 
 variable "xai_model" {
   description = "XAI_MODEL: the roast model (DEFAULT_XAI_MODEL in functions/config.py)."
   type        = string
-  default     = "grok-4-fast-non-reasoning"
+  default     = "grok-4.20-non-reasoning"
 }
 
 variable "cache_version" {
@@ -113,6 +113,17 @@ variable "cache_version" {
   validation {
     condition     = can(regex("^[A-Za-z0-9_.-]{1,32}$", var.cache_version))
     error_message = "cache_version must match ^[A-Za-z0-9_.-]{1,32}$ (the pattern in functions/config.py)."
+  }
+}
+
+variable "tmdb_credential" {
+  description = "Which TMDB credential the plotburn-tmdb-api-token secret holds: read_token (the API Read Access Token, sent as a bearer token; preferred) or v3_key (the v3 API key, sent as the api_key query parameter)."
+  type        = string
+  default     = "read_token"
+
+  validation {
+    condition     = contains(["read_token", "v3_key"], var.tmdb_credential)
+    error_message = "tmdb_credential must be read_token or v3_key."
   }
 }
 
