@@ -225,6 +225,9 @@ def check(night: Night, previous: set[int]) -> list[str]:
     sim_tokens = {s: dict(night.sim["tokens"][s]) for s in ("research", "roast")}
     if run_tokens != sim_tokens:
         problems.append(f"run counted tokens {run_tokens}, the simulator billed {sim_tokens}")
+    reported = round(sum(night.sim["cost_usd"].values()), 10)
+    if night.cost != reported:
+        problems.append(f"run counted ${night.cost}, the answers reported ${reported}")
     # One research and one roast per new movie, nothing for a cached one.
     if night.calls["research"] != expected_generated or night.calls["roast"] != expected_generated:
         problems.append(
@@ -325,10 +328,14 @@ def render(nights: list[Night], meta: dict[str, Any]) -> str:
         "(`upstream_calls`, `tokens`, `estimated_cost_usd`), cross-checked against the simulator's counters "
         "(`stack.sim.stats()`, zeroed before each night): "
         + ("they agree on every night." if meta["sim_agrees"] else "**they disagree, see Problems.**"),
-        "- Prices: the defaults of `functions/config.py` ("
+        "- Cost: what each answer reported (Perplexity's `usage.cost.total_cost`, xAI's "
+        "`cost_in_usd_ticks`), which the simulator computes at the list prices of the default models: "
+        "`perplexity/sonar` $0.25 in / $2.50 out per million tokens plus $0.0025 per web search, "
+        "`grok-4.20-non-reasoning` $1.25 in / $2.50 out. The run sums them exactly (checked each night). "
+        "The price settings of `functions/config.py` ("
         + ", ".join(f"`{k}`={v:g}" for k, v in meta["prices"].items())
-        + "). The simulator's token counts are its own estimate (about 4 characters a token), "
-        "so the costs show the shape of a week, not a bill.",
+        + ") are used only for answers that report no cost: none here. The simulator's token counts "
+        "are its own estimate (about 4 characters a token), so the costs show the shape of a week, not a bill.",
         "",
         "| night | now playing | new | fetched | cached | generated | failed | TMDB | research | roast | "
         "calls | paid calls | tokens (prompt + completion) | est. cost (USD) | duration |",

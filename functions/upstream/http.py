@@ -190,5 +190,7 @@ def call_json(
         raise not_found() from None
     except _Transient as exc:
         raise UpstreamUnavailable(
-            service, f"{method} {path}: {exc.detail} after {policy.max_attempts} attempts"
+            service,
+            f"{method} {path}: {exc.detail} after {policy.max_attempts} attempts",
+            reason=f"{provider}: {exc.detail} after {policy.max_attempts} attempts",
         ) from None
