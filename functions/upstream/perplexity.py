@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 
 from functions import metering
 from functions.errors import TruncatedAnswer, UpstreamBadResponse
@@ -64,8 +64,14 @@ def _search_results(output: list[Any]) -> list[SearchResult]:
     for item in output:
         if isinstance(item, dict) and item.get("type") == "search_results":
             for result in item.get("results") or []:
-                if isinstance(result, dict) and isinstance(result.get("url"), str):
+                if not (isinstance(result, dict) and isinstance(result.get("url"), str)):
+                    continue
+                if not result["url"].strip():
+                    continue
+                try:
                     found.append(SearchResult.model_validate(result))
+                except ValidationError:
+                    continue  # one unusable source must not sink the brief
     return found[:MAX_SOURCES]
 
 

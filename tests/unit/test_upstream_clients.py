@@ -1,5 +1,11 @@
-"""The TMDB, Perplexity and Grok clients on an httpx.Client whose transport is a respx
-router: wire format, parsing, bounded retries and typed errors, with no sockets.
+"""The upstream clients' shared harness, TMDB (paging, credentials, errors), the
+Pacer, and secret redaction across all three clients, on an httpx.Client whose
+transport is a respx router (no sockets).
+
+Siblings import the harness from here: test_upstream_retries.py (call_json's retry
+and 4xx contract), test_upstream_perplexity.py (the Agent API) and
+test_upstream_xai.py (the structured roast card, metering). Bodies follow the
+providers' late-2026 APIs (README, "Upstream APIs").
 
 tenacity sleeps through ``tenacity.nap.sleep``, which calls ``time.sleep`` looked up
 in ``tenacity.nap``'s globals; the autouse ``naps`` fixture swaps that module
@@ -9,8 +15,9 @@ reference for a recorder, so retries cost no time and the waits can be asserted.
 from __future__ import annotations
 
 import json
+import threading
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from types import SimpleNamespace
 from typing import Any
@@ -22,34 +29,74 @@ import tenacity.nap
 from pydantic import SecretStr
 
 from functions import metering
-from functions.errors import MovieNotFound, UpstreamBadResponse, UpstreamError, UpstreamUnavailable
-from functions.models import Movie, Truth, Usage
-from functions.upstream.chat import ChatClient
+from functions.errors import (
+    InvalidRoast,
+    MovieNotFound,
+    TruncatedAnswer,
+    UpstreamBadResponse,
+    UpstreamError,
+    UpstreamRejected,
+    UpstreamUnavailable,
+)
+from functions.metering import Price
+from functions.models import Movie, Truth
 from functions.upstream.grok import GrokRoaster
-from functions.upstream.http import MAX_RETRY_AFTER_SECONDS, RetryPolicy
+from functions.upstream.http import RetryPolicy
 from functions.upstream.perplexity import PerplexityResearcher
-from functions.upstream.tmdb import TmdbCatalog
+from functions.upstream.tmdb import Pacer, TmdbCatalog
+
+# ------------------------------------------------------------------ the harness
 
 TMDB_BASE = "https://tmdb.test/3"
 PPLX_BASE = "https://pplx.test"
 XAI_BASE = "https://xai.test/v1"
 TMDB_TOKEN = "tmdb-SECRET-read-token-9f8e7d6c"
+TMDB_KEY = "0123456789abcdefSECRETv3key4567"  # a v3 key travels in the query string
 PPLX_KEY = "pplx-SECRET-key-1a2b3c4d"
 XAI_KEY = "xai-SECRET-key-5e6f7a8b"
-SECRETS = (TMDB_TOKEN, PPLX_KEY, XAI_KEY)
+SECRETS = (TMDB_TOKEN, TMDB_KEY, PPLX_KEY, XAI_KEY)
 
 NOW_PLAYING_URL = f"{TMDB_BASE}/movie/now_playing"
-PPLX_URL = f"{PPLX_BASE}/chat/completions"
+PPLX_URL = f"{PPLX_BASE}/v1/agent"
 XAI_URL = f"{XAI_BASE}/chat/completions"
+PPLX_MODEL = "perplexity/sonar"
+XAI_MODEL = "grok-4.20-non-reasoning"
+RESEARCH_PRICE = Price(input_per_mtok=0.25, output_per_mtok=2.5, per_request=0.0025)
+ROAST_PRICE = Price(input_per_mtok=1.25, output_per_mtok=2.5)
 
 POLICY = RetryPolicy(max_attempts=3, backoff_initial_seconds=0.5, backoff_max_seconds=4.0)
 MOVIE = Movie(id=550, title="Fight Club", overview="Soap.", release_date="1999-10-15")
 TRUTH = Truth(
     movie_id=550,
     brief="A brief.",
-    model="sonar",
+    model=PPLX_MODEL,
     created_at=datetime(2026, 1, 1, tzinfo=timezone.utc),
 )
+
+VALID_CARD: dict[str, Any] = {
+    "headline": "Fight Club punches itself out before the final reel",
+    "content": (
+        "A man who cannot sleep finds a club.\n\n"
+        "The club finds soap.\n\n"
+        "The soap finds a twist."
+    ),
+    "chips": ["soap as philosophy", "the twist"],
+    "internet_vibe": [
+        "first rule is broken daily",
+        "still quoted at every office party",
+        "the twist aged well",
+        "the message did not",
+        "great score",
+        "too long by twenty minutes",
+    ],
+    "your_opinion": "Watch it once for the craft; skip the speeches.",
+    "similar_movies": [
+        "Memento - a puzzle told backwards",
+        "American Psycho - satire of the same decade",
+        "The Machinist - another sleepless lead",
+        "Mr. Robot - the same twist on television",
+    ],
+}
 
 
 @pytest.fixture(autouse=True)
@@ -76,24 +123,22 @@ def catalog(client: httpx.Client, **kw: Any) -> TmdbCatalog:
     return TmdbCatalog(client=client, base_url=TMDB_BASE, **options)
 
 
-def chat(client: httpx.Client, service: str, base: str, key: str | None, model: str, **kw: Any) -> ChatClient:
-    return ChatClient(
-        service=service,
-        client=client,
-        base_url=base,
-        api_key=SecretStr(key) if key is not None else None,
-        model=model,
-        policy=kw.pop("policy", POLICY),
-        **kw,
+def researcher(
+    client: httpx.Client, key: str | None = PPLX_KEY, **kw: Any
+) -> PerplexityResearcher:
+    options: dict[str, Any] = {
+        "base_url": PPLX_BASE, "model": PPLX_MODEL, "policy": POLICY, "price": RESEARCH_PRICE, **kw
+    }  # fmt: skip
+    return PerplexityResearcher(
+        client=client, api_key=SecretStr(key) if key is not None else None, **options
     )
 
 
-def researcher(client: httpx.Client, key: str | None = PPLX_KEY, **kw: Any) -> PerplexityResearcher:
-    return PerplexityResearcher(chat(client, "research", PPLX_BASE, key, "sonar", **kw))
-
-
 def roaster(client: httpx.Client, key: str | None = XAI_KEY, **kw: Any) -> GrokRoaster:
-    return GrokRoaster(chat(client, "roast", XAI_BASE, key, "grok-test", **kw))
+    options: dict[str, Any] = {
+        "base_url": XAI_BASE, "model": XAI_MODEL, "policy": POLICY, "price": ROAST_PRICE, **kw
+    }  # fmt: skip
+    return GrokRoaster(client=client, api_key=SecretStr(key) if key is not None else None, **options)
 
 
 def raw_movie(movie_id: int, title: str | None = None) -> dict[str, Any]:
@@ -109,27 +154,82 @@ def raw_movie(movie_id: int, title: str | None = None) -> dict[str, Any]:
     }
 
 
-def completion(content: Any = "  A roast.  ", **extra: Any) -> dict[str, Any]:
+def agent_answer(
+    text: str = "The brief. [1]",
+    results: list[Any] | None = None,
+    *,
+    status: str = "completed",
+    usage: dict[str, Any] | None = None,
+    model: str = PPLX_MODEL,
+    **extra: Any,
+) -> dict[str, Any]:
+    """A Perplexity Agent API response body (the sheet's example, filled in)."""
+    output: list[Any] = []
+    if results is not None:
+        output.append({"type": "search_results", "results": results})
+    output.append(
+        {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": text}]}
+    )
     return {
-        "id": "cmpl-1",
-        "model": "whatever",
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}}],
-        "usage": {"prompt_tokens": 123, "completion_tokens": 45, "total_tokens": 168},
+        "id": "resp_1",
+        "status": status,
+        "model": model,
+        "output": output,
+        "usage": {
+            "input_tokens": 900,
+            "output_tokens": 400,
+            "total_tokens": 1300,
+            "cost": {"currency": "USD", "total_cost": 0.0035},
+        }
+        if usage is None
+        else usage,
         **extra,
     }
 
 
-def ok(body: Any = None) -> httpx.Response:
-    return httpx.Response(200, json=completion() if body is None else body)
+def chat_answer(
+    content: Any = None, *, usage: dict[str, Any] | None = None, model: str = XAI_MODEL
+) -> dict[str, Any]:
+    """An xAI chat completion body; the content defaults to a valid card."""
+    return {
+        "id": "cmpl-1",
+        "object": "chat.completion",
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {
+                    "role": "assistant",
+                    "content": json.dumps(VALID_CARD) if content is None else content,
+                },
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {
+            "prompt_tokens": 1200,
+            "completion_tokens": 300,
+            "total_tokens": 1500,
+            "prompt_tokens_details": {"cached_tokens": 0},
+            "completion_tokens_details": {"reasoning_tokens": 0},
+            "cost_in_usd_ticks": 22_500_000,
+        }
+        if usage is None
+        else usage,
+    }
+
+
+def ok(body: dict[str, Any]) -> httpx.Response:
+    return httpx.Response(200, json=body)
 
 
 def assert_no_secret(exc: BaseException) -> None:
     rendered = "".join(traceback.format_exception(exc)) + repr(exc) + str(exc)
+    rendered += repr(getattr(exc, "reason", "")) + repr(getattr(exc, "detail", ""))
     for secret in SECRETS:
         assert secret not in rendered
 
 
-# ------------------------------------------------------------------------- TMDB
+# ------------------------------------------------------------------ TMDB
 
 
 def test_now_playing_fetches_every_page_dedupes_and_skips_malformed(
@@ -172,6 +272,7 @@ def test_now_playing_fetches_every_page_dedupes_and_skips_malformed(
         assert call.request.headers["Accept"] == "application/json"
     # Pages 2..3 run on a thread pool, and their calls still land in our ledger.
     assert book.spend().tmdb.calls == 3
+    assert book.spend().paid_calls == 0
 
 
 def test_now_playing_without_region_sends_no_region_param(
@@ -222,11 +323,18 @@ def test_details_200(client: httpx.Client, router: respx.Router) -> None:
     assert route.calls[0].request.headers["Authorization"] == f"Bearer {TMDB_TOKEN}"
 
 
-def test_details_404_is_movie_not_found_without_retry(
+def test_details_404_status_34_is_movie_not_found_without_retry(
     client: httpx.Client, router: respx.Router, naps: list[float]
 ) -> None:
     route = router.get(f"{TMDB_BASE}/movie/99999").mock(
-        return_value=httpx.Response(404, json={"status_code": 34, "status_message": "not found"})
+        return_value=httpx.Response(
+            404,
+            json={
+                "success": False,
+                "status_code": 34,
+                "status_message": "The resource you requested could not be found.",
+            },
+        )
     )
     with pytest.raises(MovieNotFound) as caught:
         catalog(client).details(99999)
@@ -235,178 +343,112 @@ def test_details_404_is_movie_not_found_without_retry(
     assert naps == []
 
 
-def test_tmdb_without_token_raises_without_calling(client: httpx.Client, router: respx.Router) -> None:
+TMDB_CALLS: dict[str, tuple[str, Callable[[TmdbCatalog], Any]]] = {
+    "now_playing": (NOW_PLAYING_URL, lambda tmdb: tmdb.now_playing()),
+    "details": (f"{TMDB_BASE}/movie/550", lambda tmdb: tmdb.details(550)),
+}
+
+
+@pytest.mark.parametrize("call", list(TMDB_CALLS))
+@pytest.mark.parametrize(
+    ("token", "key", "bearer", "api_key"),
+    [
+        (TMDB_TOKEN, None, TMDB_TOKEN, None),
+        (None, TMDB_KEY, None, TMDB_KEY),
+        (TMDB_TOKEN, TMDB_KEY, TMDB_TOKEN, None),  # both set: the key stays out of the URL
+    ],
+    ids=["token", "key", "both"],
+)
+def test_tmdb_credentials(
+    client: httpx.Client,
+    router: respx.Router,
+    call: str,
+    token: str | None,
+    key: str | None,
+    bearer: str | None,
+    api_key: str | None,
+) -> None:
+    url, run = TMDB_CALLS[call]
+    route = router.get(url).mock(
+        return_value=httpx.Response(200, json={**raw_movie(550), "results": [raw_movie(550)]})
+    )
+    tmdb = catalog(
+        client,
+        token=SecretStr(token) if token else None,
+        api_key=SecretStr(key) if key else None,
+    )
+    run(tmdb)
+    assert route.call_count == 1
+    request = route.calls[0].request
+    assert request.headers.get("Authorization") == (f"Bearer {bearer}" if bearer else None)
+    assert request.url.params.get("api_key") == api_key
+    if api_key is None:
+        assert TMDB_KEY not in str(request.url)
+
+
+def test_tmdb_without_any_credential_raises_without_calling(
+    client: httpx.Client, router: respx.Router
+) -> None:
     route = router.route().mock(return_value=httpx.Response(200, json={}))
-    tmdb = catalog(client, token=None)
+    tmdb = catalog(client, token=None, api_key=None)
     with pytest.raises(UpstreamBadResponse) as caught:
         tmdb.now_playing()
     assert caught.value.service == "tmdb"
+    assert caught.value.reason == "tmdb: no API credential configured"
     with pytest.raises(UpstreamBadResponse):
         tmdb.details(1)
     assert route.call_count == 0
 
 
-# ------------------------------------------------------------ chat completions
-
-
-def test_perplexity_research_parses_content_usage_and_citations(
-    client: httpx.Client, router: respx.Router
+@pytest.mark.parametrize("credential", ["token", "api_key"])
+def test_tmdb_401_status_code_7_is_rejected_once(
+    client: httpx.Client, router: respx.Router, naps: list[float], credential: str
 ) -> None:
-    route = router.post(PPLX_URL).mock(
-        return_value=ok(completion("  The brief.\n", citations=["https://a.example", "https://b.example"]))
+    route = router.get(NOW_PLAYING_URL).mock(
+        return_value=httpx.Response(
+            401,
+            json={
+                "success": False,
+                "status_code": 7,
+                "status_message": "Invalid API key: You must be granted a valid key.",
+            },
+        )
     )
-    with metering.ledger() as book:
-        truth = researcher(client).research(MOVIE)
-
-    assert truth.movie_id == 550
-    assert truth.brief == "The brief."
-    assert truth.citations == ["https://a.example", "https://b.example"]
-    assert truth.model == "sonar"
-    assert truth.usage == Usage(prompt_tokens=123, completion_tokens=45)
-    assert truth.created_at.tzinfo is not None
-
+    creds: dict[str, Any] = (
+        {"token": SecretStr(TMDB_TOKEN)}
+        if credential == "token"
+        else {"token": None, "api_key": SecretStr(TMDB_KEY)}
+    )
+    with pytest.raises(UpstreamRejected) as caught:
+        catalog(client, **creds).now_playing()
+    assert caught.value.reason == "tmdb: 401 status_code 7"
+    assert (caught.value.provider, caught.value.status, caught.value.code) == (
+        "tmdb",
+        401,
+        "status_code 7",
+    )
+    assert str(caught.value) == "tmdb: GET /3/movie/now_playing answered 401 status_code 7"
     assert route.call_count == 1
-    request = route.calls[0].request
-    assert request.headers["Authorization"] == f"Bearer {PPLX_KEY}"
-    sent = json.loads(request.content)
-    assert sent["model"] == "sonar"
-    assert sent["max_tokens"] == 700
-    assert [m["role"] for m in sent["messages"]] == ["system", "user"]
-    assert "TMDB id: 550" in sent["messages"][1]["content"]
-    assert "Fight Club (1999)" in sent["messages"][1]["content"]
-
-    spend = book.spend()
-    assert (spend.research.calls, spend.research.prompt_tokens, spend.research.completion_tokens) == (1, 123, 45)
+    assert naps == []
+    assert_no_secret(caught.value)
 
 
-def test_perplexity_citations_fall_back_to_search_results(
-    client: httpx.Client, router: respx.Router
-) -> None:
-    results = [
-        {"title": "A", "url": "https://a.example"},
-        {"title": "no url"},
-        "junk",
-        {"title": "B", "url": "https://b.example"},
-        {"title": "empty", "url": ""},
-    ]
-    router.post(PPLX_URL).mock(return_value=ok(completion("Brief.", search_results=results)))
-    truth = researcher(client).research(MOVIE)
-    assert truth.citations == ["https://a.example", "https://b.example"]
-
-
-def test_citations_are_capped_at_twenty(client: httpx.Client, router: respx.Router) -> None:
-    many = [f"https://{n}.example" for n in range(30)]
-    router.post(PPLX_URL).mock(return_value=ok(completion("Brief.", citations=many)))
-    assert researcher(client).research(MOVIE).citations == many[:20]
-
-
-def test_missing_usage_counts_zero_tokens(client: httpx.Client, router: respx.Router) -> None:
-    body = completion("Brief.")
-    del body["usage"]
-    router.post(PPLX_URL).mock(return_value=ok(body))
-    truth = researcher(client).research(MOVIE)
-    assert truth.usage == Usage(prompt_tokens=0, completion_tokens=0)
-    assert truth.citations == []
-
-
-def test_grok_roast_parses_content_and_usage(client: httpx.Client, router: respx.Router) -> None:
-    route = router.post(XAI_URL).mock(return_value=ok(completion("\n Burn. \n")))
-    with metering.ledger() as book:
-        roast = roaster(client).roast(MOVIE, TRUTH)
-    assert (roast.movie_id, roast.roast, roast.model) == (550, "Burn.", "grok-test")
-    assert roast.usage == Usage(prompt_tokens=123, completion_tokens=45)
-    request = route.calls[0].request
-    assert request.headers["Authorization"] == f"Bearer {XAI_KEY}"
-    sent = json.loads(request.content)
-    assert sent["model"] == "grok-test"
-    assert "Research brief:\nA brief." in sent["messages"][1]["content"]
-    assert book.spend().roast.calls == 1
-    assert book.spend().research.calls == 0
-
-
-# --------------------------------------------------------------------- retries
-
-
-def test_429_honours_retry_after(client: httpx.Client, router: respx.Router, naps: list[float]) -> None:
-    route = router.post(XAI_URL).mock(
-        side_effect=[
-            httpx.Response(429, headers={"Retry-After": "0"}),
-            httpx.Response(429, headers={"Retry-After": "7"}),
-            ok(),
-        ]
-    )
-    assert roaster(client).roast(MOVIE, TRUTH).roast == "A roast."
-    assert route.call_count == 3
-    assert naps == [0.0, 7.0]
-
-
-def test_429_retry_after_is_capped(client: httpx.Client, router: respx.Router, naps: list[float]) -> None:
-    router.post(XAI_URL).mock(
-        side_effect=[httpx.Response(429, headers={"Retry-After": "3600"}), ok()]
-    )
-    roaster(client).roast(MOVIE, TRUTH)
-    assert naps == [MAX_RETRY_AFTER_SECONDS]
-
-
-def test_429_without_usable_retry_after_backs_off(
+def test_tmdb_429_status_code_25_is_retried(
     client: httpx.Client, router: respx.Router, naps: list[float]
 ) -> None:
-    router.post(XAI_URL).mock(
+    route = router.get(NOW_PLAYING_URL).mock(
         side_effect=[
-            httpx.Response(429, headers={"Retry-After": "Wed, 21 Oct 2026 07:28:00 GMT"}),
-            ok(),
+            httpx.Response(
+                429,
+                json={"success": False, "status_code": 25, "status_message": "over the limit"},
+                headers={"Retry-After": "2"},
+            ),
+            httpx.Response(200, json={"results": [raw_movie(5)], "total_pages": 1}),
         ]
     )
-    roaster(client).roast(MOVIE, TRUTH)
-    assert len(naps) == 1
-    assert 0 < naps[0] <= POLICY.backoff_max_seconds
-
-
-def test_500_then_200_succeeds_with_two_calls(
-    client: httpx.Client, router: respx.Router, naps: list[float]
-) -> None:
-    route = router.post(PPLX_URL).mock(side_effect=[httpx.Response(500), ok()])
-    with metering.ledger() as book:
-        truth = researcher(client).research(MOVIE)
-    assert truth.brief == "A roast."
+    assert [m.id for m in catalog(client).now_playing()] == [5]
     assert route.call_count == 2
-    assert book.spend().research.calls == 2  # every attempt is a paid call
-    assert len(naps) == 1 and 0 < naps[0] <= POLICY.backoff_max_seconds
-
-
-@pytest.mark.parametrize(
-    "fault",
-    [httpx.ReadTimeout, httpx.ConnectTimeout, httpx.ConnectError, httpx.RemoteProtocolError],
-)
-def test_timeouts_and_connection_errors_are_retried(
-    client: httpx.Client, router: respx.Router, fault: type[Exception]
-) -> None:
-    route = router.post(XAI_URL).mock(side_effect=[fault, ok()])
-    assert roaster(client).roast(MOVIE, TRUTH).roast == "A roast."
-    assert route.call_count == 2
-
-
-@pytest.mark.parametrize(
-    "bad",
-    [
-        httpx.Response(200, content=b"<html>not json</html>"),
-        httpx.Response(200, content=b""),
-        httpx.Response(200, json={"choices": []}),
-        httpx.Response(200, json={"no": "choices"}),
-        httpx.Response(200, json=["a", "list"]),
-        httpx.Response(200, json=completion("   ")),
-        httpx.Response(200, json=completion(None)),
-        httpx.Response(200, json=completion("ok", usage="not an object")),
-        httpx.Response(200, json={"choices": ["not an object"]}),
-    ],
-    ids=["html", "empty", "no-choice", "no-choices", "list", "blank", "null", "bad-usage", "bad-choice"],
-)
-def test_malformed_bodies_are_retried(
-    client: httpx.Client, router: respx.Router, bad: httpx.Response
-) -> None:
-    route = router.post(PPLX_URL).mock(side_effect=[bad, ok(completion("Fine."))])
-    assert researcher(client).research(MOVIE).brief == "Fine."
-    assert route.call_count == 2
+    assert naps == [2.0]
 
 
 def test_malformed_tmdb_page_is_retried(client: httpx.Client, router: respx.Router) -> None:
@@ -421,105 +463,157 @@ def test_malformed_tmdb_page_is_retried(client: httpx.Client, router: respx.Rout
     assert route.call_count == 3
 
 
-@pytest.mark.parametrize("attempts", [1, 2, 4])
-def test_exhausting_attempts_raises_unavailable_after_exactly_max_attempts(
-    client: httpx.Client, router: respx.Router, naps: list[float], attempts: int
-) -> None:
-    route = router.post(XAI_URL).mock(return_value=httpx.Response(503))
-    policy = RetryPolicy(max_attempts=attempts, backoff_initial_seconds=0.1, backoff_max_seconds=1.0)
-    with pytest.raises(UpstreamUnavailable) as caught:
-        roaster(client, policy=policy).roast(MOVIE, TRUTH)
-    assert route.call_count == attempts
-    assert len(naps) == attempts - 1
-    assert caught.value.service == "roast"
-    assert str(caught.value) == (
-        f"roast: POST /v1/chat/completions: server error (503) after {attempts} attempts"
-    )
-    assert_no_secret(caught.value)
-
-
-def test_timeouts_exhausting_attempts(client: httpx.Client, router: respx.Router) -> None:
+def test_tmdb_timeouts_exhausting_attempts(client: httpx.Client, router: respx.Router) -> None:
     route = router.get(f"{TMDB_BASE}/movie/1").mock(side_effect=httpx.ReadTimeout)
     with pytest.raises(UpstreamUnavailable) as caught:
-        catalog(client).details(1)
+        catalog(client, token=None, api_key=SecretStr(TMDB_KEY)).details(1)
     assert route.call_count == POLICY.max_attempts
-    assert "timed out" in str(caught.value)
+    assert str(caught.value) == "tmdb: GET /3/movie/1: timed out after 3 attempts"
+    assert caught.value.reason == "tmdb: timed out after 3 attempts"
+    assert route.calls[0].request.url.params["api_key"] == TMDB_KEY  # the key was in play
     assert_no_secret(caught.value)
 
 
-@pytest.mark.parametrize("status", [400, 401, 403, 422])
-def test_client_errors_are_not_retried(
-    client: httpx.Client, router: respx.Router, naps: list[float], status: int
+# ------------------------------------------------------------------ Pacer
+
+
+class FakeClock:
+    """A monotonic clock that only moves when someone sleeps (or `frozen`: never)."""
+
+    def __init__(self, frozen: bool = False) -> None:
+        self.now = 1000.0
+        self.frozen = frozen
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        if not self.frozen:
+            self.now += seconds
+
+
+def test_pacer_spaces_request_starts_one_interval_apart() -> None:
+    clock = FakeClock()
+    pacer = Pacer(4.0, clock=clock, sleep=clock.sleep)
+    starts = []
+    for _ in range(6):
+        pacer.wait()
+        starts.append(clock())
+    assert starts == [1000.0 + 0.25 * n for n in range(6)]
+    assert clock.sleeps == [0.25] * 5  # the first start does not wait
+
+
+def test_pacer_does_not_wait_after_idle_time_nor_bank_it_for_a_burst() -> None:
+    clock = FakeClock()
+    pacer = Pacer(4.0, clock=clock, sleep=clock.sleep)
+    pacer.wait()
+    clock.now += 10.0  # idle
+    pacer.wait()
+    assert clock.sleeps == []
+    pacer.wait()  # right after: spaced again, no credit saved from the idle time
+    assert clock.sleeps == [0.25]
+
+
+def test_pacer_gives_concurrent_callers_distinct_slots() -> None:
+    clock = FakeClock(frozen=True)
+    pacer = Pacer(4.0, clock=clock, sleep=clock.sleep)
+    threads = [threading.Thread(target=pacer.wait) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    # One caller starts now, the others 1..7 intervals later, each in its own slot.
+    assert sorted(clock.sleeps) == [0.25 * n for n in range(1, 8)]
+
+
+def test_catalog_waits_on_its_pacer_before_every_request(
+    client: httpx.Client, router: respx.Router
 ) -> None:
-    # The body echoes the key, as some APIs do: it must not reach our error.
-    route = router.post(PPLX_URL).mock(
-        return_value=httpx.Response(status, json={"error": f"bad key {PPLX_KEY}"})
+    router.get(NOW_PLAYING_URL).mock(
+        return_value=httpx.Response(200, json={"results": [raw_movie(1)], "total_pages": 3})
     )
-    with pytest.raises(UpstreamBadResponse) as caught:
-        researcher(client).research(MOVIE)
-    assert route.call_count == 1
-    assert naps == []
-    assert str(caught.value) == f"research: POST /chat/completions answered {status}"
-    assert_no_secret(caught.value)
+    router.get(f"{TMDB_BASE}/movie/1").mock(return_value=httpx.Response(200, json=raw_movie(1)))
+    clock = FakeClock(frozen=True)
+    tmdb = catalog(client, pacer=Pacer(4.0, clock=clock, sleep=clock.sleep))
+    tmdb.now_playing()
+    tmdb.details(1)
+    # Four requests: the first starts at once, the others wait for their slots.
+    assert sorted(clock.sleeps) == [0.25, 0.5, 0.75]
 
 
-def test_tmdb_401_is_not_retried(client: httpx.Client, router: respx.Router) -> None:
-    route = router.get(NOW_PLAYING_URL).mock(return_value=httpx.Response(401))
-    with pytest.raises(UpstreamBadResponse) as caught:
-        catalog(client).now_playing()
-    assert route.call_count == 1
-    assert str(caught.value) == "tmdb: GET /3/movie/now_playing answered 401"
-    assert_no_secret(caught.value)
+# ------------------------------------------------------------------ secrets
+
+ECHO = f"{TMDB_TOKEN} {TMDB_KEY} {PPLX_KEY} {XAI_KEY}"
+# Every way a call can fail. Bodies echo every key in the fields providers put
+# messages in; none of it may reach an error.
+FAULTS: dict[str, Callable[[httpx.Request], httpx.Response]] = {
+    "401-text": lambda r: httpx.Response(401, text=f"invalid key {ECHO}"),
+    "401-perplexity": lambda r: httpx.Response(
+        401, json={"error": {"message": f"bad key {ECHO}", "type": "invalid_api_key", "code": 401}}
+    ),
+    "400-xai": lambda r: httpx.Response(
+        400, json={"code": "Client specified an invalid argument", "error": f"bad key {ECHO}"}
+    ),
+    "401-tmdb": lambda r: httpx.Response(
+        401, json={"success": False, "status_code": 7, "status_message": f"bad key {ECHO}"}
+    ),
+    "404": lambda r: httpx.Response(404, json={"status_code": 34, "status_message": ECHO}),
+    "500": lambda r: httpx.Response(500, text=f"oops {ECHO}"),
+    "429": lambda r: httpx.Response(429, text=ECHO),
+    "200-not-json": lambda r: httpx.Response(200, text=f"not json {ECHO}"),
+    "200-failed-run": lambda r: httpx.Response(
+        200, json={"status": "failed", "output": [], "error": {"code": "x", "message": ECHO}}
+    ),
+    "200-incomplete": lambda r: httpx.Response(
+        200, json=agent_answer(ECHO, status="incomplete", incomplete_details={"reason": "max_output_tokens"})
+    ),
+    "200-not-a-card": lambda r: httpx.Response(200, json=chat_answer(f"no card {ECHO}")),
+}
 
 
-@pytest.mark.parametrize("make", [researcher, roaster], ids=["perplexity", "grok"])
-def test_missing_api_key_raises_without_any_call(
-    client: httpx.Client, router: respx.Router, make: Any
+def _raise(fault: type[Exception]) -> Callable[[httpx.Request], httpx.Response]:
+    def handler(request: httpx.Request) -> httpx.Response:
+        # Like httpx's own errors, this one carries the request (and its URL).
+        raise fault(f"failed: {request.url} {dict(request.headers)}", request=request)
+
+    return handler
+
+
+FAULTS |= {"timeout": _raise(httpx.ReadTimeout), "connect": _raise(httpx.ConnectError)}
+
+CALLERS: dict[str, Callable[[httpx.Client], Any]] = {
+    "tmdb-token-list": lambda c: catalog(c).now_playing(),
+    "tmdb-key-list": lambda c: catalog(c, token=None, api_key=SecretStr(TMDB_KEY)).now_playing(),
+    "tmdb-key-details": lambda c: catalog(c, token=None, api_key=SecretStr(TMDB_KEY)).details(3),
+    "perplexity": lambda c: researcher(c).research(MOVIE),
+    "xai": lambda c: roaster(c).roast(MOVIE, TRUTH),
+}
+
+
+@pytest.mark.parametrize("fault", list(FAULTS))
+@pytest.mark.parametrize("caller", list(CALLERS))
+def test_no_failure_mode_leaks_a_secret(
+    client: httpx.Client, router: respx.Router, caller: str, fault: str
 ) -> None:
-    route = router.route().mock(return_value=ok())
-    client_under_test = make(client, key=None)
-    with pytest.raises(UpstreamBadResponse) as caught:
-        if isinstance(client_under_test, PerplexityResearcher):
-            client_under_test.research(MOVIE)
-        else:
-            client_under_test.roast(MOVIE, TRUTH)
-    assert "no API key configured" in str(caught.value)
-    assert route.call_count == 0
+    route = router.route().mock(side_effect=FAULTS[fault])
+    with pytest.raises((UpstreamError, MovieNotFound)) as caught:
+        CALLERS[caller](client)
+    assert route.call_count >= 1
+    sent = route.calls[0].request
+    in_play = str(sent.url) + sent.headers.get("Authorization", "")
+    assert any(s in in_play for s in SECRETS)  # a key was sent, so it could have leaked
+    assert_no_secret(caught.value)
 
 
-def test_on_attempt_hook_sees_every_attempt(client: httpx.Client, router: respx.Router) -> None:
-    seen: list[str] = []
-    router.post(XAI_URL).mock(side_effect=[httpx.Response(502), httpx.ReadTimeout, ok()])
-    roaster(client, on_attempt=seen.append).roast(MOVIE, TRUTH)
-    assert seen == ["roast", "roast", "roast"]
-
-
-def test_no_failure_mode_leaks_a_key(client: httpx.Client, router: respx.Router) -> None:
-    """Every way a call can fail, for each client: the key is in no message."""
-    faults: list[Any] = [
-        httpx.Response(401, text=f"invalid {XAI_KEY} {PPLX_KEY} {TMDB_TOKEN}"),
-        httpx.Response(500, text=f"oops {XAI_KEY} {PPLX_KEY} {TMDB_TOKEN}"),
-        httpx.Response(429),
-        httpx.Response(200, text=f"not json {XAI_KEY}"),
-        httpx.ReadTimeout,
-        httpx.ConnectError,
-    ]
-    for fault in faults:
-        router.routes.clear()
-        router.route().mock(side_effect=lambda request, fault=fault: _answer(request, fault))
-        calls = [
-            lambda: catalog(client).now_playing(),
-            lambda: catalog(client).details(3),
-            lambda: researcher(client).research(MOVIE),
-            lambda: roaster(client).roast(MOVIE, TRUTH),
-        ]
-        for call in calls:
-            with pytest.raises(UpstreamError) as caught:
-                call()
-            assert_no_secret(caught.value)
-
-
-def _answer(request: httpx.Request, fault: Any) -> httpx.Response:
-    if isinstance(fault, httpx.Response):
-        return httpx.Response(fault.status_code, content=fault.content, headers=fault.headers)
-    raise fault("simulated", request=request)
+def test_every_llm_failure_kind_is_reached_by_the_secret_test(
+    client: httpx.Client, router: respx.Router
+) -> None:
+    """The faults above really drive the clients into their own error types."""
+    router.route(url=PPLX_URL).mock(side_effect=FAULTS["200-incomplete"])
+    router.route(url=XAI_URL).mock(side_effect=FAULTS["200-not-a-card"])
+    with pytest.raises(TruncatedAnswer):
+        researcher(client).research(MOVIE)
+    with pytest.raises(InvalidRoast):
+        roaster(client).roast(MOVIE, TRUTH)
