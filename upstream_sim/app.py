@@ -221,9 +221,10 @@ class Simulator:
                 else:
                     reply = Reply.json(200, success.broken_payload)
             else:
-                self.stats.success(
-                    service, success.prompt_tokens, success.completion_tokens, success.cost_usd
-                )
+                if fault is None:  # a hung ("timeout") answer is a fault, not a success
+                    self.stats.success(
+                        service, success.prompt_tokens, success.completion_tokens, success.cost_usd
+                    )
                 reply = Reply.json(200, success.payload, success.headers)
         reply.headers.update(marker)
         return reply

@@ -68,8 +68,9 @@ class Stats:
             return self._attempts[(service, key)]
 
     def count_answer(self, service: str, key: str) -> int:
-        """1 for the first answer written for this key, then 2, 3... (faulted requests
-        write none)."""
+        """1 for the first answer built for this key, then 2, 3... A request faulted
+        with 429, 500 or a timeout builds none; a malformed or failed one builds its
+        answer (and then spoils it), so it counts."""
         with self._lock:
             self._answers[(service, key)] += 1
             return self._answers[(service, key)]

@@ -1,6 +1,10 @@
-"""The upstream simulator: wire formats, faults, latency, counters and control API.
+"""The upstream simulator: TMDB, auth, faults, latency, concurrency, keep-alive and the
+control API. Perplexity's and xAI's wire contracts are in test_upstream_sim_llm.py,
+which reuses the fixtures and request helpers defined here.
 
 Each test starts its own SimServer on a free port, so tests stay independent and fast.
+The LLM requests are shaped like PlotBurn's own (PerplexityResearcher.request_body and
+GrokRoaster.request_body) and carry "TMDB id: N", which ties a call to movie N.
 """
 
 from __future__ import annotations
@@ -20,12 +24,15 @@ from typing import Any
 import httpx
 import pytest
 
+from functions.upstream import prompts
 from upstream_sim.client import SimControl
 from upstream_sim.config import ConfigError
 from upstream_sim.server import SimServer
 
 AUTH = {"Authorization": "Bearer test-key"}
 ROOT = Path(__file__).resolve().parents[2]
+RESEARCH_MODEL = "perplexity/sonar"
+ROAST_MODEL = "grok-4.20-non-reasoning"
 LIST_KEYS = {
     "adult", "backdrop_path", "genre_ids", "id", "original_language", "original_title",
     "overview", "popularity", "poster_path", "release_date", "title", "video",
@@ -34,6 +41,20 @@ LIST_KEYS = {
 DETAILS_EXTRA = {
     "runtime", "genres", "tagline", "status", "budget", "revenue", "imdb_id", "homepage",
 }  # fmt: skip
+TMDB_500 = {
+    "success": False,
+    "status_code": 11,
+    "status_message": "Internal error: Something went wrong, contact TMDB.",
+}
+PERPLEXITY_500 = {
+    "error": {"message": "Internal server error.", "type": "internal_server_error", "code": 500}
+}
+PERPLEXITY_401 = {
+    "message": "Invalid API key provided. Ensure your API key is correct and active.",
+    "type": "invalid_api_key",
+}
+XAI_500 = {"code": "Internal error", "error": "The service encountered an internal error."}
+NO_FAULTS = {"429": 0, "500": 0, "timeout": 0, "malformed": 0, "failed": 0}
 
 
 @pytest.fixture
@@ -48,23 +69,96 @@ def http() -> Iterator[httpx.Client]:
         yield client
 
 
-def messages(movie_id: int | None, title: str = "The Last Algorithm") -> list[dict[str, str]]:
-    """Shaped like PlotBurn's prompts (functions/upstream/prompts.py)."""
-    line = f"Movie: {title} (2026)." + (f" TMDB id: {movie_id}." if movie_id is not None else "")
-    return [
-        {"role": "system", "content": "You are a film researcher."},
-        {"role": "user", "content": f"{line}\nTMDB overview: something happens"},
-    ]
+# -- request helpers (also used by test_upstream_sim_llm.py) ---------------------------------
 
 
-def research(http: httpx.Client, sim: SimServer, movie_id: int | None, **kw: Any) -> httpx.Response:
-    body = {"model": "sonar", "messages": messages(movie_id), "max_tokens": 700}
-    return http.post(f"{sim.perplexity_base}/chat/completions", json=body, **kw)
+def movie_line(movie_id: int | None, title: str = "The Last Algorithm") -> str:
+    """Like prompts._movie_line; without an id the sim files the call under "unknown"."""
+    return f"Movie: {title} (2026)." + (f" TMDB id: {movie_id}." if movie_id is not None else "")
 
 
-def roast(http: httpx.Client, sim: SimServer, movie_id: int | None, **kw: Any) -> httpx.Response:
-    body = {"model": "grok-4-fast-non-reasoning", "messages": messages(movie_id)}
-    return http.post(f"{sim.xai_base}/chat/completions", json=body, **kw)
+def agent_body(
+    movie_id: int | None, *, drop: tuple[str, ...] = (), **changes: Any
+) -> dict[str, Any]:
+    """Shaped like PerplexityResearcher.request_body; ``drop`` removes fields."""
+    body: dict[str, Any] = {
+        "model": RESEARCH_MODEL,
+        "instructions": prompts.RESEARCH_INSTRUCTIONS,
+        "input": f"{movie_line(movie_id)}\nTMDB overview: something happens",
+        "max_output_tokens": 3000,
+        "temperature": 0.3,
+        "tools": [{"type": "web_search", "filters": {"search_recency_filter": "month"}}],
+        "tool_choice": {"type": "web_search"},
+        "store": False,
+    }
+    body.update(changes)
+    return {k: v for k, v in body.items() if k not in drop}
+
+
+def card_format(schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {
+        "type": "json_schema",
+        "json_schema": {
+            "name": "roast_card",
+            "schema": schema if schema is not None else prompts.roast_card_schema(),
+            "strict": True,
+        },
+    }
+
+
+def roast_body(
+    movie_id: int | None, *, drop: tuple[str, ...] = (), **changes: Any
+) -> dict[str, Any]:
+    """Shaped like GrokRoaster.request_body (prompts.roast_messages, the card's schema)."""
+    user = (
+        f"{movie_line(movie_id)}\nRating: 7.1/10 on TMDB.\n"
+        "TMDB overview: something happens\n\nResearch:\nA brief."
+    )
+    body: dict[str, Any] = {
+        "model": ROAST_MODEL,
+        "messages": [
+            {"role": "system", "content": prompts.ROAST_SYSTEM},
+            {"role": "user", "content": user},
+        ],
+        "max_tokens": 1000,
+        "temperature": 0.9,
+        "top_p": 0.92,
+        "response_format": card_format(),
+    }
+    body.update(changes)
+    return {k: v for k, v in body.items() if k not in drop}
+
+
+def research(
+    http: httpx.Client, sim: SimServer, movie_id: int | None, body: dict[str, Any] | None = None,
+    path: str = "/v1/agent", **kw: Any,
+) -> httpx.Response:  # fmt: skip
+    payload = body if body is not None else agent_body(movie_id)
+    return http.post(f"{sim.perplexity_base}{path}", json=payload, **kw)
+
+
+def roast(
+    http: httpx.Client, sim: SimServer, movie_id: int | None, body: dict[str, Any] | None = None,
+    **kw: Any,
+) -> httpx.Response:  # fmt: skip
+    payload = body if body is not None else roast_body(movie_id)
+    return http.post(f"{sim.xai_base}/chat/completions", json=payload, **kw)
+
+
+def output_text(response: httpx.Response) -> str:
+    """An Agent API answer's text (the raw JSON has no output_text: join the parts)."""
+    return "".join(
+        part["text"]
+        for item in response.json()["output"]
+        if item["type"] == "message"
+        for part in item["content"]
+        if part["type"] == "output_text"
+    )
+
+
+def completion_text(response: httpx.Response) -> str:
+    text: str = response.json()["choices"][0]["message"]["content"]
+    return text
 
 
 # -- TMDB ------------------------------------------------------------------------------
@@ -142,95 +236,32 @@ def test_auth_is_required_and_401s_are_not_counted(sim: SimServer) -> None:
             tmdb = anonymous.get(f"{sim.tmdb_base}/movie/now_playing", headers=headers)
             assert tmdb.status_code == 401
             assert tmdb.json()["status_code"] == 7 and tmdb.json()["success"] is False
-            for base in (sim.perplexity_base, sim.xai_base):
-                llm = anonymous.post(
-                    f"{base}/chat/completions", headers=headers, json={"messages": messages(1000)}
+            for path in ("/v1/agent", "/v1/responses"):
+                agent = anonymous.post(
+                    f"{sim.perplexity_base}{path}", headers=headers, json=agent_body(1000)
                 )
-                assert llm.status_code == 401
-                assert llm.json()["error"]["type"] == "invalid_request_error"
+                assert agent.status_code == 401
+                assert agent.json() == {"error": {**PERPLEXITY_401, "code": 401}}
+            grok = anonymous.post(
+                f"{sim.xai_base}/chat/completions", headers=headers, json=roast_body(1000)
+            )
+            assert grok.status_code == 401
+            assert grok.json()["code"] == "Unauthenticated"
+            assert "Authorization: Bearer" in grok.json()["error"]
         # TMDB also takes a v3 api_key parameter.
         keyed = anonymous.get(f"{sim.tmdb_base}/movie/1000", params={"api_key": "k"})
         assert keyed.status_code == 200
     assert sim.stats()["calls"] == {"tmdb_list": 0, "tmdb_details": 1, "research": 0, "roast": 0}
 
 
-# -- LLMs ---------------------------------------------------------------------------------
-
-
-def test_research_and_roast_answer_in_chat_completion_shape(
-    sim: SimServer, http: httpx.Client
-) -> None:
-    brief = research(http, sim, 1002)
-    assert brief.status_code == 200
-    body = brief.json()
-    assert body["object"] == "chat.completion" and body["model"] == "sonar"
-    assert isinstance(body["created"], int) and body["id"]
-    assert body["citations"] and all(c.startswith("https://") for c in body["citations"])
-    assert [r["url"] for r in body["search_results"]] == body["citations"]
-    assert all(set(r) >= {"title", "url", "date"} for r in body["search_results"])
-    choice = body["choices"][0]
-    assert choice["index"] == 0 and choice["finish_reason"] == "stop"
-    assert choice["message"]["role"] == "assistant"
-    text = choice["message"]["content"]
-    title = http.get(f"{sim.tmdb_base}/movie/1002").json()["title"]
-    assert text.startswith("[simulated] ") and title in text and text.count(". ") >= 3
-    usage = body["usage"]
-    assert usage["completion_tokens"] == (len(text) + 3) // 4
-    assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
-
-    burn = roast(http, sim, 1002)
-    assert burn.status_code == 200
-    roast_body = burn.json()
-    assert "citations" not in roast_body and roast_body["object"] == "chat.completion"
-    assert roast_body["model"] == "grok-4-fast-non-reasoning"
-    assert roast_body["choices"][0]["message"]["content"].startswith("[simulated] ")
-    assert roast_body["usage"]["total_tokens"] > 0
-
-    stats = sim.stats()
-    assert stats["tokens"]["research"] == {
-        "prompt": usage["prompt_tokens"],
-        "completion": usage["completion_tokens"],
-    }
-    assert stats["tokens"]["roast"]["completion"] == roast_body["usage"]["completion_tokens"]
-    assert stats["successes"] == {"tmdb": 1, "research": 1, "roast": 1}
-
-
-def test_movie_is_identified_by_tmdb_id_in_the_messages(sim: SimServer, http: httpx.Client) -> None:
-    for movie_id in (1000, 1000, 1001, None):
-        assert research(http, sim, movie_id).status_code == 200
-    unknown = roast(http, sim, None)
-    assert unknown.status_code == 200
-    assert unknown.json()["choices"][0]["message"]["content"].startswith("[simulated] ")
-    roast(http, sim, 1003)
-    by_movie = sim.stats()["calls_by_movie"]
-    assert by_movie["research"] == {"1000": 2, "1001": 1, "unknown": 1}
-    assert by_movie["roast"] == {"1003": 1, "unknown": 1}
-
-
-def test_bad_chat_bodies_are_400(sim: SimServer, http: httpx.Client) -> None:
-    url = f"{sim.perplexity_base}/chat/completions"
-    bad = [
-        http.post(url, content=b"{not json", headers={"Content-Type": "application/json"}),
-        http.post(url, json={"model": "sonar", "messages": []}),
-        http.post(url, json={"model": "sonar"}),
-        http.post(url, json={"model": "sonar", "messages": [{"content": "no role"}]}),
-        http.post(url, json=["a list"]),
-    ]
-    for response in bad:
-        assert response.status_code == 400
-        assert response.json()["error"]["message"]
-    assert sim.stats()["calls"]["research"] == 5  # authenticated, so counted
-    assert sim.stats()["successes"]["research"] == 0
-
-
-def test_text_overrides(sim: SimServer, http: httpx.Client) -> None:
-    evil = '<script>alert("roast")</script> & <img src=x onerror=alert(1)>'
-    sim.configure(roast_text_override={1001: evil}, research_text_override={"1001": "Just facts."})
-    assert roast(http, sim, 1001).json()["choices"][0]["message"]["content"] == evil
-    assert research(http, sim, 1001).json()["choices"][0]["message"]["content"] == "Just facts."
-    assert roast(http, sim, 1002).json()["choices"][0]["message"]["content"] != evil
-    sim.configure(roast_text_override={})  # dicts other than per-service ones are replaced
-    assert roast(http, sim, 1001).json()["choices"][0]["message"]["content"] != evil
+def test_unknown_routes_are_404(sim: SimServer, http: httpx.Client) -> None:
+    for url in (
+        f"{sim.url}/nowhere", f"{sim.perplexity_base}/v2/agent", f"{sim.xai_base}/responses"
+    ):  # fmt: skip
+        response = http.post(url, json={})
+        assert response.status_code == 404, url
+        assert response.json()["error"]["type"] == "not_found"
+    assert http.get(f"{sim.tmdb_base}/tv/1").json()["status_code"] == 34
 
 
 # -- faults ----------------------------------------------------------------------------------
@@ -238,20 +269,21 @@ def test_text_overrides(sim: SimServer, http: httpx.Client) -> None:
 
 def test_fail_first_fails_exactly_k_requests_per_key(sim: SimServer, http: httpx.Client) -> None:
     sim.configure(fail_first={"research": 2, "tmdb": 1})
-    statuses = {
-        movie: [research(http, sim, movie).status_code for _ in range(4)] for movie in (1000, 1001)
-    }
+    answers = {movie: [research(http, sim, movie) for _ in range(4)] for movie in (1000, 1001)}
+    statuses = {movie: [r.status_code for r in rs] for movie, rs in answers.items()}
     assert statuses == {1000: [500, 500, 200, 200], 1001: [500, 500, 200, 200]}
+    failed = answers[1000][0]
+    assert failed.json() == PERPLEXITY_500 and failed.headers["x-sim-fault"] == "500"
+    assert "x-sim-fault" not in answers[1000][2].headers
     assert roast(http, sim, 1000).status_code == 200  # other services untouched
     tmdb = [
-        http.get(f"{sim.tmdb_base}/movie/now_playing", params={"page": p}).status_code
+        http.get(f"{sim.tmdb_base}/movie/now_playing", params={"page": p})
         for p in (1, 1, 2)
-    ]
-    assert tmdb == [500, 200, 500]  # the key of a list request is its page
+    ]  # fmt: skip
+    assert [r.status_code for r in tmdb] == [500, 200, 500]  # a list request's key is its page
+    assert tmdb[0].json() == TMDB_500
     stats = sim.stats()
-    assert stats["faults_injected"]["research"] == {
-        "429": 0, "500": 4, "timeout": 0, "malformed": 0,
-    }  # fmt: skip
+    assert stats["faults_injected"]["research"] == {**NO_FAULTS, "500": 4}
     assert stats["faults_injected"]["tmdb"]["500"] == 2
     assert stats["successes"] == {"tmdb": 1, "research": 4, "roast": 1}
     assert stats["calls"]["research"] == 8
@@ -261,7 +293,10 @@ def test_fail_first_kinds_cycle(sim: SimServer, http: httpx.Client) -> None:
     sim.configure(
         fail_first={"roast": 4}, fail_first_kinds={"roast": ["429", "500"]}, retry_after_seconds=0
     )
-    assert [roast(http, sim, 1000).status_code for _ in range(5)] == [429, 500, 429, 500, 200]
+    answers = [roast(http, sim, 1000) for _ in range(5)]
+    assert [r.status_code for r in answers] == [429, 500, 429, 500, 200]
+    assert answers[1].json() == XAI_500
+    assert [r.headers.get("x-sim-fault") for r in answers] == ["429", "500", "429", "500", None]
 
 
 def test_fail_movie_ids_always_500(sim: SimServer, http: httpx.Client) -> None:
@@ -273,17 +308,38 @@ def test_fail_movie_ids_always_500(sim: SimServer, http: httpx.Client) -> None:
     assert sim.stats()["faults_injected"]["roast"]["500"] == 3
 
 
-def test_429_carries_retry_after(sim: SimServer, http: httpx.Client) -> None:
-    sim.configure(fail_first={"tmdb": 1, "research": 2}, fail_first_kinds=["429"])
+def test_tmdb_and_xai_429s_carry_retry_after(sim: SimServer, http: httpx.Client) -> None:
+    """Perplexity's 429 carries x-ratelimit-* instead (test_upstream_sim_llm.py)."""
+    sim.configure(fail_first={"tmdb": 1, "roast": 2}, fail_first_kinds=["429"])
     tmdb = http.get(f"{sim.tmdb_base}/movie/1000")
     assert tmdb.status_code == 429 and tmdb.headers["retry-after"] == "1"
-    assert tmdb.json()["status_code"] == 25
-    first = research(http, sim, 1000)
+    assert tmdb.json()["status_code"] == 25 and tmdb.json()["success"] is False
+    first = roast(http, sim, 1000)
     assert first.status_code == 429 and first.headers["retry-after"] == "1"
-    assert first.json()["error"]["code"] == 429
-    sim.configure(retry_after_seconds=0)
-    assert research(http, sim, 1000).headers["retry-after"] == "0"
-    assert sim.stats()["faults_injected"]["research"]["429"] == 2
+    assert first.json() == {
+        "code": "Too many requests",
+        "error": "Your team has exceeded its request rate limit.",
+    }
+    sim.configure(retry_after_seconds=0.5)
+    assert roast(http, sim, 1000).headers["retry-after"] == "0.5"
+    assert roast(http, sim, 1000).status_code == 200
+    assert sim.stats()["faults_injected"]["roast"]["429"] == 2
+
+
+def test_failed_fault_is_a_500_outside_research(sim: SimServer, http: httpx.Client) -> None:
+    """Only Perplexity reports a failed run as HTTP 200 (test_upstream_sim_llm.py)."""
+    sim.configure(fail_first={"tmdb": 1, "roast": 1}, fail_first_kinds=["failed"])
+    tmdb = http.get(f"{sim.tmdb_base}/movie/1000")
+    assert tmdb.status_code == 500 and tmdb.json() == TMDB_500
+    assert tmdb.headers["x-sim-fault"] == "failed"
+    burn = roast(http, sim, 1000)
+    assert burn.status_code == 500 and burn.json() == XAI_500
+    assert http.get(f"{sim.tmdb_base}/movie/1000").status_code == 200
+    assert roast(http, sim, 1000).status_code == 200
+    stats = sim.stats()
+    assert stats["faults_injected"]["tmdb"] == {**NO_FAULTS, "failed": 1}
+    assert stats["faults_injected"]["roast"] == {**NO_FAULTS, "failed": 1}
+    assert stats["successes"] == {"tmdb": 1, "research": 0, "roast": 1}
 
 
 def test_malformed_bodies(sim: SimServer, http: httpx.Client) -> None:
@@ -292,15 +348,19 @@ def test_malformed_bodies(sim: SimServer, http: httpx.Client) -> None:
     assert truncated.status_code == missing.status_code == 200
     with pytest.raises(json.JSONDecodeError):
         json.loads(truncated.content)
-    assert "choices" not in missing.json()
-    assert research(http, sim, 1000).json()["choices"]
+    assert "output" not in missing.json() and missing.json()["status"] == "completed"
+    assert output_text(research(http, sim, 1000)).startswith("[simulated] ")
+    roast(http, sim, 1001)
+    broken_roast = roast(http, sim, 1001)
+    assert broken_roast.status_code == 200 and "choices" not in broken_roast.json()
     http.get(f"{sim.tmdb_base}/movie/now_playing")
     listing = http.get(f"{sim.tmdb_base}/movie/now_playing")
     assert listing.status_code == 200 and "results" not in listing.json()
     stats = sim.stats()
     assert stats["faults_injected"]["research"]["malformed"] == 2
-    assert stats["successes"]["research"] == 1
+    assert stats["successes"]["research"] == 1 and stats["successes"]["roast"] == 0
     assert stats["tokens"]["research"]["completion"] > 0
+    assert stats["tokens"]["roast"]["completion"] == 0 and stats["cost_usd"]["roast"] == 0
 
 
 def test_timeout_fault_hangs_then_answers(sim: SimServer, http: httpx.Client) -> None:
@@ -316,7 +376,7 @@ def test_timeout_fault_hangs_then_answers(sim: SimServer, http: httpx.Client) ->
     sim.configure(hang_seconds=0.2)
     started = time.monotonic()
     patient = roast(http, sim, 1001, timeout=5)  # a patient client gets a normal answer
-    assert patient.status_code == 200 and patient.json()["choices"]
+    assert patient.status_code == 200 and json.loads(completion_text(patient))["headline"]
     assert time.monotonic() - started >= 0.2
     stats = sim.stats()
     assert stats["faults_injected"]["roast"]["timeout"] == 2
@@ -332,19 +392,23 @@ def _rate_run(seed: int, concurrent: bool) -> dict[tuple[int, int], int]:
         "rate_429": {"research": 0.15},
         "rate_500": {"research": 0.15},
         "rate_malformed": {"research": 0.15},
+        "rate_failed": {"research": 0.1},
     }
     outcome: dict[tuple[int, int], int] = {}
     with SimServer(config=config) as sim, httpx.Client(headers=AUTH, timeout=5) as http:
 
         def call(movie: int) -> int:
-            """The status, or 299 for a 200 whose body is unusable."""
+            """The status; 299 for a 200 whose body is unusable, 298 for a failed run."""
             response = research(http, sim, movie)
             if response.status_code != 200:
                 return response.status_code
             try:
-                return 200 if "choices" in response.json() else 299
+                body = response.json()
             except json.JSONDecodeError:
                 return 299
+            if body["status"] == "failed":
+                return 298
+            return 200 if "output" in body else 299
 
         movies = list(range(1000, 1030))
         with ThreadPoolExecutor(max_workers=30) as pool:
@@ -357,6 +421,7 @@ def _rate_run(seed: int, concurrent: bool) -> dict[tuple[int, int], int]:
                 outcome.update({(m, round_): s for m, s in results.items()})
         faults = sim.stats()["faults_injected"]["research"]
         assert sum(faults.values()) == sum(1 for s in outcome.values() if s != 200)
+        assert faults["failed"] == sum(1 for s in outcome.values() if s == 298)
     return outcome
 
 
@@ -364,7 +429,7 @@ def test_rate_faults_are_deterministic_regardless_of_concurrency() -> None:
     sequential = _rate_run(seed=7, concurrent=False)
     assert _rate_run(seed=7, concurrent=True) == sequential
     kinds = set(sequential.values())
-    assert {200, 429, 500, 299} <= kinds  # about 45% of 120 calls faulted, all three kinds
+    assert kinds == {200, 429, 500, 299, 298}  # about 55% of 120 calls faulted, every kind
     assert _rate_run(seed=8, concurrent=False) != sequential
 
 
@@ -382,19 +447,18 @@ def test_max_in_flight_under_500_concurrent_slow_requests() -> None:
     n_research, n_roast = 300, 220
     with SimServer(config={"latency_ms": {"research": 30_000, "roast": 30_000}}) as sim:
 
-        def call(path: str, movie_id: int) -> int:
+        def call(path: str, body: dict[str, Any]) -> int:
             connection = httpclient.HTTPConnection("127.0.0.1", sim.port, timeout=20)
             try:
-                body = json.dumps({"model": "m", "messages": messages(movie_id)})
-                connection.request("POST", path, body=body, headers=AUTH)
+                connection.request("POST", path, body=json.dumps(body), headers=AUTH)
                 response = connection.getresponse()
                 response.read()
                 return response.status
             finally:
                 connection.close()
 
-        calls = [("/perplexity/chat/completions", 1000 + i % 15) for i in range(n_research)]
-        calls += [("/xai/v1/chat/completions", 1000 + i % 15) for i in range(n_roast)]
+        calls = [("/perplexity/v1/agent", agent_body(1000 + i % 15)) for i in range(n_research)]
+        calls += [("/xai/v1/chat/completions", roast_body(1000 + i % 15)) for i in range(n_roast)]
         with ThreadPoolExecutor(max_workers=len(calls)) as pool:
             jobs = [pool.submit(call, *c) for c in calls]
             deadline = time.monotonic() + 20
@@ -421,15 +485,18 @@ def test_keep_alive_serves_many_requests_on_one_connection(sim: SimServer) -> No
             response = connection.getresponse()
             assert response.status == 200 and response.getheader("Content-Length")
             assert json.loads(response.read())["id"] == 1000
-            body = json.dumps({"messages": messages(1000)})
-            connection.request("POST", "/xai/v1/chat/completions", body=body, headers=AUTH)
-            response = connection.getresponse()
-            assert response.status == 200 and json.loads(response.read())["choices"]
+            for path, body in (
+                ("/xai/v1/chat/completions", roast_body(1000)),
+                ("/perplexity/v1/agent", agent_body(1000)),
+            ):
+                connection.request("POST", path, body=json.dumps(body), headers=AUTH)
+                response = connection.getresponse()
+                assert response.status == 200 and json.loads(response.read())["usage"]
             sockets.add(id(connection.sock))
         assert len(sockets) == 1 and connection.sock is not None  # never reconnected
     finally:
         connection.close()
-    assert sim.stats()["calls"]["tmdb_details"] == 3
+    assert sim.stats()["calls"] == {"tmdb_list": 0, "tmdb_details": 3, "research": 3, "roast": 3}
 
 
 # -- control API ---------------------------------------------------------------------------------
@@ -439,13 +506,16 @@ def test_reset_zeroes_counters_and_keeps_config(sim: SimServer, http: httpx.Clie
     sim.configure(fail_first={"research": 1}, movies=7)
     assert research(http, sim, 1000).status_code == 500
     assert research(http, sim, 1000).status_code == 200
+    assert roast(http, sim, 1000).status_code == 200
     http.get(f"{sim.tmdb_base}/movie/now_playing")
+    assert sim.stats()["cost_usd"]["roast"] > 0
     assert http.post(f"{sim.url}/_sim/reset").json() == {"ok": True}
     stats = sim.stats()
     assert stats["calls"] == {"tmdb_list": 0, "tmdb_details": 0, "research": 0, "roast": 0}
     assert stats["calls_by_movie"] == {"research": {}, "roast": {}, "tmdb_details": {}}
-    assert stats["faults_injected"]["research"]["500"] == 0
+    assert stats["faults_injected"]["research"] == NO_FAULTS
     assert stats["max_in_flight"]["llm"] == 0 and stats["tokens"]["research"]["prompt"] == 0
+    assert stats["cost_usd"] == {"research": 0, "roast": 0}
     assert sim.config["movies"] == 7
     assert research(http, sim, 1000).status_code == 500  # attempt numbers restart too
 
@@ -457,17 +527,33 @@ def test_config_merges_per_service_and_validates(sim: SimServer) -> None:
     assert full["latency_ms"] == {"tmdb": 0, "research": 5, "roast": 7}
     assert full["rate_500"] == {"tmdb": 0.25, "research": 0.25, "roast": 0.25}
     assert full["movies"] == 15 and full["first_movie_id"] == 1000 and full["seed"] == 3
+    full = sim.configure(
+        rate_failed={"research": 0.5},
+        fail_first_kinds={"research": ["failed", "429"]},
+        roast_overlong_answers={1000: 2, "1001": 0},
+    )
+    assert full["rate_failed"] == {"tmdb": 0.0, "research": 0.5, "roast": 0.0}
+    assert full["fail_first_kinds"]["research"] == ["failed", "429"]
+    assert full["roast_overlong_answers"] == {"1000": 2, "1001": 0}  # keys as JSON has them
     for bad in (
         {"latency": 5},
         {"rate_500": {"research": 1.5}},
         {"rate_500": {"llm": 0.1}},
         {"rate_429": 0.5, "rate_timeout": 0.6},
+        {"rate_failed": {"research": 0.8}},  # with rate_500 at 0.25: over 1
         {"fail_first_kinds": ["503"]},
+        {"fail_first_kinds": {"research": []}},
         {"movies": -1},
+        {"roast_overlong_answers": {"abc": 1}},
+        {"roast_overlong_answers": {"1000": 101}},
+        {"roast_overlong_answers": {"1000": -1}},
+        {"roast_overlong_answers": [1000]},
+        {"roast_text_override": {"1000": 5}},
     ):
         with pytest.raises(ConfigError):
             sim.configure(**bad)
     assert sim.config["rate_500"]["research"] == 0.25  # a rejected update changes nothing
+    assert sim.config["roast_overlong_answers"] == {"1000": 2, "1001": 0}
     # The same knobs grouped by service; the stored config stays knob-major.
     full = sim.configure(
         faults={"roast": {"rate_429": 0.1, "fail_first": 2}, "tmdb": {"rate_500": 0}}
@@ -479,6 +565,8 @@ def test_config_merges_per_service_and_validates(sim: SimServer) -> None:
         sim.configure(faults={"roast": {"rate_4299": 0.1}})
     # Restoring a saved full config is exact (e2e tests restore their baseline this way).
     baseline = SimServer().config
+    assert baseline["rate_failed"] == {"tmdb": 0.0, "research": 0.0, "roast": 0.0}
+    assert baseline["roast_overlong_answers"] == {}
     sim.configure(roast_text_override={1000: "x"}, region_movies={"GB": 3})
     assert sim.configure(**baseline) == baseline
 
@@ -489,6 +577,9 @@ def test_control_api_over_http_and_sim_control(sim: SimServer, http: httpx.Clien
     assert merged.status_code == 200
     assert merged.json()["fail_first"] == {"tmdb": 0, "research": 0, "roast": 1}
     assert http.post(f"{sim.url}/_sim/config", json={"nope": 1}).status_code == 400
+    wrong_method = http.get(f"{sim.url}/_sim/reset")
+    assert wrong_method.status_code == 405 and wrong_method.headers["allow"] == "POST"
+    assert http.get(f"{sim.url}/_sim/nothing").status_code == 404
     with SimControl(sim.url) as control:
         control.wait_ready(timeout=2)
         assert control.health()["simulated"] is True
@@ -500,8 +591,10 @@ def test_control_api_over_http_and_sim_control(sim: SimServer, http: httpx.Clien
         assert stats["calls"]["roast"] == 1 and stats["faults_injected"]["roast"]["500"] == 1
         assert set(stats) == {
             "calls", "calls_by_movie", "successes", "faults_injected",
-            "in_flight", "max_in_flight", "tokens",
+            "in_flight", "max_in_flight", "tokens", "cost_usd",
         }  # fmt: skip
+        assert stats["cost_usd"] == {"research": 0, "roast": 0}  # a 500 is not billed
+        assert set(stats["faults_injected"]["tmdb"]) == set(NO_FAULTS)
         control.reset()
         assert control.stats()["calls"]["roast"] == 0
         with pytest.raises(httpx.HTTPStatusError):
