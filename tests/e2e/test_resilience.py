@@ -13,7 +13,10 @@ from datetime import datetime, timedelta, timezone
 
 import httpx
 
+from functions.config import Settings
 from tests.e2e.conftest import SECRETS, Driver
+
+CACHE_VERSION = Settings.model_fields["cache_version"].default
 
 MOVIES = 15
 
@@ -45,7 +48,7 @@ def test_one_permanently_failing_movie(driver: Driver) -> None:
     assert run["status"] == "partial"
     assert run["failed_movie_ids"] == [bad]
     assert (run["roasts_failed"], run["roasts_generated"], run["roasts_processed"]) == (1, MOVIES - 1, MOVIES)
-    assert "research" in run["failure_reasons"][str(bad)]
+    assert run["failure_reasons"][str(bad)] == "perplexity: server error (500) after 4 attempts"
     calls = driver.sim_calls()
     attempts = 4  # PLOTBURN_UPSTREAM_MAX_ATTEMPTS default
     assert calls["research"] == MOVIES - 1 + attempts
@@ -120,7 +123,7 @@ def test_dead_lettered_movie_counts_failed_and_retry_recovers(driver: Driver) ->
     # Someone else holds movie 1004's generation lease for an hour: every delivery of
     # its roast message gives up waiting and asks for redelivery, until dead-lettered.
     db = driver.firestore()
-    lease = db.collection("leases").document("v1-1004")
+    lease = db.collection("leases").document(f"{CACHE_VERSION}-1004")
     now = datetime.now(timezone.utc)
     lease.set({"holder": "stuck-elsewhere", "taken_at": now, "expire_at": now + timedelta(hours=1)})
     driver.stack.configure_function_env("roast", {"PLOTBURN_SINGLE_FLIGHT_WAIT_SECONDS": "0.2"})
@@ -226,7 +229,7 @@ def test_status_read_closes_a_run_abandoned_past_its_deadline(driver: Driver) ->
     from functions.store.firestore import FirestoreCaches, FirestoreRuns
 
     db = driver.firestore()
-    runs = FirestoreRuns(db, FirestoreCaches(db, "v1", None))
+    runs = FirestoreRuns(db, FirestoreCaches(db, CACHE_VERSION, None))
     started = datetime.now(timezone.utc) - timedelta(hours=1)
     abandoned = Run(
         correlation_id="manual-trigger-1700000000000", trigger=Trigger.MANUAL,
