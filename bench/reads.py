@@ -13,11 +13,16 @@ from typing import Any
 
 import httpx
 
+from functions.config import Settings
+
 from bench.harness import BenchStack, Summary, _pcts
 
 LEVELS = (1, 8, 32)
 TARGETS = ("movie", "now_playing", "raw_get", "healthz")
 WARMUP_S = 0.5
+
+
+CACHE_VERSION = Settings.model_fields["cache_version"].default
 
 
 def _load(make_call: Callable[[], tuple[Callable[[], bool], Callable[[], None]]], clients: int, duration: float) -> dict[str, Any]:
@@ -85,9 +90,9 @@ def measure(b: BenchStack, movie_id: int, reps: int, duration: float) -> dict[st
     stack = b.stack
     os.environ["FIRESTORE_EMULATOR_HOST"] = stack.firestore_host
     db = firestore.Client(project=stack.project)
-    doc = db.collection("roasts").document(f"v1-{movie_id}")
+    doc = db.collection("roasts").document(f"{CACHE_VERSION}-{movie_id}")
     if not doc.get().exists:
-        raise RuntimeError(f"roast document v1-{movie_id} missing: the cache is not warm")
+        raise RuntimeError(f"roast document {CACHE_VERSION}-{movie_id} missing: the cache is not warm")
     base = stack.api_url
 
     def http_call(path: str) -> Callable[[], tuple[Callable[[], bool], Callable[[], None]]]:

@@ -41,7 +41,7 @@ def plot(results: dict[str, Any], path: Path) -> None:
     med, err = series("cached_wall_s")
     ax.errorbar(ns, med, yerr=err, marker="s", capsize=4, lw=1.5, label="fan-out, cached (measured)")
     fine = sorted(set(ns + list(range(15, max(ns) + 1, 5))))
-    ax.plot(ns, [s["limit_s"] for s in sizes], "k--", marker="x", label="limit: list fetch + ceil(N/C) × (research + roast)")
+    ax.plot(ns, [s["limit_s"] for s in sizes], "k--", marker="x", label="limit: list fetch + ceil(N/C) × (TMDB details + research + roast)")
     ax.plot(fine, [sequential_s(n) for n in fine], ":", color="tab:red", label="seed's sequential design: N × 1.2 s")
     for s in sizes:
         ax.annotate(f"C={s['concurrency']}", (s["n"], s["limit_s"]), textcoords="offset points", xytext=(4, -12), fontsize=8)
@@ -116,6 +116,12 @@ def markdown(results: dict[str, Any], png_name: str = "walltime.png") -> str:
       "Firestore is emptied and the simulator's counters zeroed before each repetition; each figure is the median of the repetitions "
       "with (min–max). Costs are counted from the functions' `invocation ops` log lines (`PLOTBURN_LOG_OPS=1`), not estimated; "
       "the benchmark's own `/cron/status` polls are counted apart.")
+    w("- **Physical limit** (`bench.harness.limit_s`): the TMDB list (page 1, then the other pages 8 at a time, their starts "
+      "paced at 35 a second under TMDB's soft ceiling), then per wave of C movies one TMDB details call, one research and one "
+      "roast. Since the Worker-compatibility work (issue 12) every new movie costs that TMDB details call (with credits: the "
+      "26 fields `/movie/{id}` serves and the director the research names), kept with its roast; the run document is created "
+      "when the trigger answers (one more write per run); and each generation's commit also carries its debug entry and its "
+      "`has_roast` index entry (more writes in the same round trip, not more round trips).")
     w("")
     if results.get("errors"):
         w("")
@@ -194,7 +200,7 @@ def markdown(results: dict[str, Any], png_name: str = "walltime.png") -> str:
             w(f"Each cell: median over {rd['reps']} windows of {rd['duration_s']:.0f} s (after 0.5 s warm-up), (min–max). "
               "Clients are threads of the benchmark process, each with its own `httpx.Client`; the raw gets share one "
               "`google.cloud.firestore.Client` (as the api function's threads do) and read the same roast document "
-              f"(`roasts/v1-{rd['movie_id']}`) that `GET /movie/{rd['movie_id']}` serves.")
+              f"(`roasts/v2-{rd['movie_id']}`) that `GET /movie/{rd['movie_id']}` serves.")
             w("")
             w("| request | clients | p50 (ms) | p99 (ms) | requests/s | errors |")
             w("|---|---|---|---|---|---|")

@@ -135,6 +135,7 @@ def build(settings: Settings, **overrides: Any) -> App:
     from functions.store.firestore import (
         FirestoreBudget,
         FirestoreCaches,
+        FirestoreDebug,
         FirestoreLeases,
         FirestoreLogs,
         FirestoreRateLimiter,
@@ -160,6 +161,7 @@ def build(settings: Settings, **overrides: Any) -> App:
         "budget": FirestoreBudget(db),
         "rate_limits": FirestoreRateLimiter(db),
         "writes": FirestoreWrites(db),
+        "debug_store": FirestoreDebug(db),
     }
     if "publisher" not in overrides:
         deps["publisher"] = PubSubPublisher(

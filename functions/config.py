@@ -11,16 +11,26 @@ from datetime import timedelta
 
 from typing import Any
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from functions.errors import ConfigError
 from functions.metering import Price
+from functions.selection import MovieChoice
 
 # The seed Worker's cache lifetimes (NOW_PLAYING_TTL, ROAST_TTL, LOG_RETENTION_DAYS).
 NOW_PLAYING_TTL = timedelta(hours=23)
 ROAST_TTL = timedelta(days=30)
 LOG_TTL = timedelta(days=7)
+# The generation debug payloads behind /debug and /movie/{id}/debug.
+DEBUG_TTL = timedelta(days=7)
 # The seed kept its last 10 runs forever in KV; we keep run records for 90 days and
 # count every run ever in a counter document, so `total_runs` stays true.
 RUN_TTL = timedelta(days=90)
@@ -50,6 +60,9 @@ class Settings(BaseSettings):
     )
 
     admin_token: SecretStr | None = Field(None, validation_alias="PLOTBURN_ADMIN_TOKEN")
+    # As the Worker did when its API_SECRET_KEY was set: every route but /healthz
+    # needs the admin key (x-api-key or Authorization: Bearer), reads included.
+    require_key: bool = Field(False, validation_alias="PLOTBURN_REQUIRE_KEY")
     # Part of every cache document's id: a new version starts the caches afresh.
     # v2: roasts are cards (structured output) and truths keep their search results.
     cache_version: str = Field(
@@ -61,8 +74,20 @@ class Settings(BaseSettings):
     # preferred when both are set) or the v3 API key (the api_key query parameter).
     tmdb_api_token: SecretStr | None = Field(None, validation_alias="TMDB_API_TOKEN")
     tmdb_api_key: SecretStr | None = Field(None, validation_alias="TMDB_API_KEY")
-    tmdb_region: str | None = Field(
-        None, validation_alias="TMDB_REGION", pattern=r"^[A-Z]{2}$"
+    # The Worker's region: TMDB lists the movies in theatres there.
+    tmdb_region: str | None = Field("IN", validation_alias="TMDB_REGION", pattern=r"^[A-Z]{2}$")
+    # The Worker's choice of movies: released from OLDEST to NEWEST days ago (UTC days,
+    # inclusive), none of the excluded genres (99 Documentary, 10402 Music).
+    release_window_oldest_days: int = Field(
+        10, ge=0, le=365, validation_alias="PLOTBURN_RELEASE_WINDOW_OLDEST_DAYS"
+    )
+    release_window_newest_days: int = Field(
+        3, ge=0, le=365, validation_alias="PLOTBURN_RELEASE_WINDOW_NEWEST_DAYS"
+    )
+    excluded_genres: str = Field(
+        "99,10402",
+        pattern=r"^\s*([0-9]{1,7}\s*(,\s*[0-9]{1,7}\s*)*)?$",
+        validation_alias="PLOTBURN_EXCLUDED_GENRES",
     )
     # A safety valve: TMDB's now_playing can report hundreds of pages for some regions.
     tmdb_max_pages: int = Field(50, ge=1, le=500, validation_alias="TMDB_MAX_PAGES")
@@ -159,6 +184,23 @@ class Settings(BaseSettings):
         if isinstance(value, str) and not value.strip():
             return None
         return value
+
+    @model_validator(mode="after")
+    def _window_is_not_empty(self) -> Settings:
+        if self.release_window_newest_days > self.release_window_oldest_days:
+            raise ValueError(
+                "PLOTBURN_RELEASE_WINDOW_NEWEST_DAYS is more than PLOTBURN_RELEASE_WINDOW_OLDEST_DAYS"
+            )
+        return self
+
+    @property
+    def movie_choice(self) -> MovieChoice:
+        genres = frozenset(int(g) for g in self.excluded_genres.split(",") if g.strip())
+        return MovieChoice(
+            oldest_days=self.release_window_oldest_days,
+            newest_days=self.release_window_newest_days,
+            excluded_genres=genres,
+        )
 
     @property
     def research_price(self) -> Price:

@@ -24,7 +24,7 @@ from werkzeug.exceptions import ServiceUnavailable
 from functions import bootstrap, http_api, metering
 from functions.errors import BadMessage, RetryableError
 from functions.models import NightlyMessage, RoastMessage, decode_message, utcnow
-from functions.observability import emit
+from functions.observability import emit, log_scope
 
 # Pub/Sub adds these to a message it forwards to a dead-letter topic.
 DEAD_LETTER_ATTRIBUTE = "CloudPubSubDeadLetterSourceSubscription"
@@ -73,7 +73,7 @@ def _handle_event(function: str, event: CloudEvent, handler: Any) -> None:
     event_id = str(event.get("id") or "")
     try:
         envelope = _Envelope(event)
-        with _metered(function):
+        with _metered(function), log_scope(f"pubsub:{function}", "EVENT"):
             handler(envelope)
     except BadMessage as exc:
         emit("WARNING", f"{function}: message rejected and acknowledged: {exc}", event_id=event_id)

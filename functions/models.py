@@ -45,6 +45,8 @@ class Frozen(BaseModel):
 
 
 class Movie(Frozen):
+    """A movie as TMDB's lists show it (now_playing)."""
+
     id: int = Field(gt=0, le=MAX_MOVIE_ID)
     title: str = Field(max_length=500)
     overview: str = Field("", max_length=10_000)
@@ -52,6 +54,14 @@ class Movie(Frozen):
     poster_path: str | None = Field(None, max_length=500)
     original_language: str | None = Field(None, max_length=16)
     vote_average: float | None = None
+    vote_count: int | None = None
+    popularity: float | None = None
+    genre_ids: list[int] = Field(default_factory=list, max_length=50)
+
+    @field_validator("genre_ids", mode="before")
+    @classmethod
+    def _none_is_no_genres(cls, value: Any) -> Any:
+        return [] if value is None else value
 
     @field_validator("overview", mode="before")
     @classmethod
@@ -62,6 +72,62 @@ class Movie(Frozen):
     @classmethod
     def _blank_is_none(cls, value: Any) -> Any:
         return None if value == "" else value
+
+
+class NowPlaying(Frozen):
+    """TMDB's now-playing list (every page, de-duplicated) and its date window."""
+
+    movies: list[Movie]
+    # TMDB's {"maximum", "minimum"} from page 1.
+    dates: dict[str, str] | None = None
+
+
+# The 26 fields of TMDB's GET /movie/{id} that the Worker served as `movie`.
+MOVIE_META_FIELDS = (
+    "adult", "backdrop_path", "belongs_to_collection", "budget", "genres", "homepage", "id",
+    "imdb_id", "origin_country", "original_language", "original_title", "overview",
+    "popularity", "poster_path", "production_companies", "production_countries",
+    "release_date", "revenue", "runtime", "spoken_languages", "status", "tagline", "title",
+    "video", "vote_average", "vote_count",
+)  # fmt: skip
+
+
+class MovieDetails(Frozen):
+    """TMDB's details of one movie (fetched once, when it is first roasted): the 26
+    MovieMeta fields as TMDB sent them, and the director from its credits."""
+
+    meta: dict[str, Any]
+    director: str | None = None
+
+    @field_validator("meta")
+    @classmethod
+    def _the_26_fields(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if not isinstance(value.get("id"), int) or not isinstance(value.get("title"), str):
+            raise ValueError("details need an integer id and a title")
+        return {name: value.get(name) for name in MOVIE_META_FIELDS}
+
+    @property
+    def movie(self) -> Movie:
+        """The list-shaped movie of these details."""
+        genres = self.meta.get("genres") or []
+        return Movie.model_validate(
+            {**self.meta, "genre_ids": [g.get("id") for g in genres if isinstance(g, dict)]}
+        )
+
+    @property
+    def genre_names(self) -> list[str]:
+        return [
+            str(g["name"]) for g in self.meta.get("genres") or [] if isinstance(g, dict) and g.get("name")
+        ]
+
+    @property
+    def language_name(self) -> str | None:
+        """The original language's English name (from spoken_languages), else its code."""
+        code = self.meta.get("original_language")
+        for language in self.meta.get("spoken_languages") or []:
+            if isinstance(language, dict) and language.get("iso_639_1") == code:
+                return str(language.get("english_name") or code)
+        return str(code) if code else None
 
 
 class Usage(Frozen):
@@ -101,6 +167,8 @@ class Truth(Frozen):
     """The research brief on a movie (Perplexity), with the sources it was built on.
     ``citations`` are the sources' URLs, in the order the brief numbers them."""
 
+    # The Worker's truth_source ("perplexity:sonar").
+    source: str = "perplexity:sonar"
     movie_id: int
     brief: str
     citations: list[str] = Field(default_factory=list)
@@ -245,26 +313,9 @@ class RoastRecord(Frozen):
     so a warm read costs one Firestore get."""
 
     movie: Movie
+    details: MovieDetails
     truth: Truth
     roast: Roast
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            **self.movie.model_dump(mode="json"),
-            "truth": {
-                "brief": self.truth.brief,
-                "citations": list(self.truth.citations),
-                "model": self.truth.model,
-                "created_at": iso(self.truth.created_at),
-            },
-            "roast": {
-                "text": self.roast.card.as_text(),
-                "card": self.roast.card.model_dump(mode="json"),
-                "model": self.roast.model,
-                "created_at": iso(self.roast.created_at),
-            },
-            "roast_ready": True,
-        }
 
 
 class Trigger(str, enum.Enum):
@@ -347,6 +398,9 @@ class Run(Frozen):
     started_at: datetime
     movie_ids: list[int] = Field(default_factory=list)
     status: RunStatus = RunStatus.IN_PROGRESS
+    # False from the moment the run is asked for until fan-out has listed its movies
+    # (so /cron/status shows a run at once); True for every run listed since.
+    listed: bool = True
     # True once every roast message was published; a redelivered nightly message
     # republishes only while this is False.
     published: bool = False
@@ -395,6 +449,8 @@ class Run(Frozen):
 
     def finalized(self, outcomes: list[MovieOutcome], now: datetime) -> Run:
         counted = self.with_outcomes(outcomes)
+        if not counted.listed and not counted.error:
+            counted = counted.model_copy(update={"error": "fan-out never listed the movies"})
         if counted.error:
             status = RunStatus.FAILED
         elif counted.movies_fetched == 0 or counted.roasts_failed == 0:

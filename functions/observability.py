@@ -8,11 +8,14 @@ an exception or a URL.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sys
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextvars import ContextVar
+from datetime import datetime
 from typing import Any
 
 from functions.errors import InfrastructureUnavailable
@@ -86,6 +89,27 @@ def configure_stdlib_logging(level: int = logging.WARNING) -> None:
     root.setLevel(level)
 
 
+# Where the work being logged came in (an HTTP route and method, or a Pub/Sub
+# subscription and "EVENT"): set by the entry points, stored with each log entry.
+_scope: ContextVar[tuple[str, str] | None] = ContextVar("plotburn_log_scope", default=None)
+
+
+@contextlib.contextmanager
+def log_scope(endpoint: str, method: str) -> Iterator[None]:
+    token = _scope.set((endpoint, method))
+    try:
+        yield
+    finally:
+        _scope.reset(token)
+
+
+# The Worker's four levels (/logs?level=), from Cloud Logging's severities.
+_WORKER_LEVELS = {
+    "DEBUG": "DEBUG", "INFO": "INFO", "NOTICE": "INFO", "WARNING": "WARN",
+    "ERROR": "ERROR", "CRITICAL": "ERROR", "ALERT": "ERROR",
+}  # fmt: skip
+
+
 class Journal:
     """What the pipeline logs: always to stdout, and to Firestore when it matters to
     an operator reading `/logs` or `/debug` (run events, outcomes, rejections)."""
@@ -128,16 +152,32 @@ class Journal:
             )
         )
         entry["timestamp"] = iso(utcnow())
+        entry["level"] = _WORKER_LEVELS.get(severity, "INFO")
+        endpoint, method = _scope.get() or ("pipeline", "EVENT")
+        entry.setdefault("endpoint", endpoint)
+        entry.setdefault("method", method)
         return entry
 
     @staticmethod
     def announce(entry: dict[str, Any]) -> None:
         """The stdout line of an entry that was persisted elsewhere."""
-        fields = {k: v for k, v in entry.items() if k not in ("severity", "message", "correlation_id", "timestamp")}
+        fields = {
+            k: v
+            for k, v in entry.items()
+            if k not in ("severity", "message", "correlation_id", "timestamp", "level", "endpoint", "method")
+        }
         emit(entry["severity"], entry["message"], entry.get("correlation_id"), **fields)
 
     def recent(self, limit: int) -> list[dict[str, Any]]:
         return self._store.recent(limit) if self._store else []
+
+    def query(
+        self, limit: int, level: str | None = None, correlation_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        return self._store.query(limit, level, correlation_id) if self._store else []
+
+    def delete_older_than(self, cutoff: datetime) -> int:
+        return self._store.delete_older_than(cutoff) if self._store else 0
 
     def for_run(self, correlation_id: str, limit: int) -> list[dict[str, Any]]:
         return self._store.for_run(correlation_id, limit) if self._store else []

@@ -1,30 +1,55 @@
 """The OpenAPI 3.1 contract of the `api` function, served at `GET /openapi.json`.
 
-Built from the same constants `http_api` validates with (id ranges, the correlation
-id pattern, the logs limit, the cache kinds), so the document cannot drift from the
-checks. Response bodies are described as they are today; every object stays open to
-added fields ("only add fields, never rename"), and the unit tests check each real
-response against it with unknown fields forbidden, so nothing goes undocumented.
+The bodies are the Cloudflare Worker's JSON (../shared/seed-api.md), field for field,
+with PlotBurn's added fields beside them. Built from the same constants `http_api`
+validates with (id ranges, the correlation id patterns, the /logs and /feed limits,
+the cache kinds), so the document cannot drift from the checks. Every object stays
+open to added fields ("only add fields, never rename"); the unit tests check each
+real response against it with unknown fields forbidden, so nothing goes undocumented.
+
+`http_api` imports this module lazily (to serve it); this module imports `http_api`
+at the top, never the other way round.
 """
 
 from __future__ import annotations
 
 import copy
 import functools
-from typing import Any
+from typing import Any, get_args
 
+from functions.feed import FEED_TYPES
 from functions.http_api import (
-    CACHE_KINDS,
+    CLEARABLE,
+    FEED_DEFAULT_LIMIT,
+    FEED_MAX_LIMIT,
+    FEED_MAX_PAGE,
+    LOG_LEVELS,
     LOGS_DEFAULT_LIMIT,
+    LOGS_DEFAULT_OLDER_THAN_DAYS,
     LOGS_MAX_LIMIT,
+    LOGS_MAX_OLDER_THAN_DAYS,
     MAX_BODY_BYTES,
+    NOW_PLAYING_MAX_AGE_SECONDS,
+    SAFE_ID_PATTERN,
 )
 from functions.metering import SERVICES
-from functions.models import CORRELATION_ID_PATTERN, MAX_MOVIE_ID
+from functions.models import (
+    CARD_CHIPS_ITEMS,
+    CARD_SIMILAR_ITEMS,
+    CARD_VIBE_ITEMS,
+    CORRELATION_ID_PATTERN,
+    MAX_MOVIE_ID,
+    LogSeverity,
+    MOVIE_META_FIELDS,
+)
+from functions.views import DISCLAIMER, POSTER_BASE
 
 OPENAPI_VERSION = "3.1.0"
-API_VERSION = "1.0.0"
+API_VERSION = "2.0.0"
 CSP_HEADER = "Content-Security-Policy"
+CORRELATION_HEADER = "x-correlation-id"
+API_KEY_HEADER = "x-api-key"
+NOW_PLAYING_CACHE_CONTROL = f"public, max-age={NOW_PLAYING_MAX_AGE_SECONDS}"
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -35,144 +60,342 @@ def _resp(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/responses/{name}"}
 
 
+CORRELATION_RESPONSE_HEADER = {"$ref": "#/components/headers/CorrelationId"}
+
+
 def _json(schema: dict[str, Any], description: str, headers: dict[str, Any] | None = None) -> dict[str, Any]:
-    response: dict[str, Any] = {
+    """A JSON response; every response carries the request's x-correlation-id."""
+    return {
         "description": description,
+        "headers": {CORRELATION_HEADER: CORRELATION_RESPONSE_HEADER, **(headers or {})},
         "content": {"application/json": {"schema": schema}},
     }
-    if headers:
-        response["headers"] = headers
-    return response
 
 
 def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
     return {"anyOf": [schema, {"type": "null"}]}
 
 
+def _object(properties: dict[str, Any], required: list[str] | None = None, **extra: Any) -> dict[str, Any]:
+    """An object; all its properties are required unless `required` says otherwise."""
+    return {
+        "type": "object",
+        "required": list(properties) if required is None else required,
+        "properties": properties,
+        **extra,
+    }
+
+
 COUNT = {"type": "integer", "minimum": 0}
 MOVIE_ID = {"type": "integer", "minimum": 1, "maximum": MAX_MOVIE_ID}
 TIMESTAMP = {"type": "string", "format": "date-time"}
+DATE = {"type": "string", "format": "date"}
+STRINGS = {"type": "array", "items": {"type": "string"}}
+SEVERITY = {"type": "string", "enum": list(get_args(LogSeverity))}
 RETRY_AFTER = {
     "description": "Seconds to wait before retrying.",
     "schema": {"type": "integer", "minimum": 0},
 }
+REQUIRED_RETRY_AFTER = {**RETRY_AFTER, "required": True}
+
+
+def _tmdb(properties: dict[str, Any]) -> dict[str, Any]:
+    """An object inside TMDB's details, passed through as TMDB sent it."""
+    return _object(properties, additionalProperties=True)
+
+
+# TMDB's GET /movie/{id}, the 26 fields the Worker served as `movie`. A field TMDB
+# did not send is null; id and title always come.
+_META_TYPES: dict[str, dict[str, Any]] = {
+    "adult": {"type": "boolean"},
+    "backdrop_path": {"type": "string"},
+    "belongs_to_collection": _tmdb(
+        {
+            "id": {"type": "integer"},
+            "name": {"type": "string"},
+            "poster_path": _nullable({"type": "string"}),
+            "backdrop_path": _nullable({"type": "string"}),
+        }
+    ),
+    "budget": {"type": "integer", "minimum": 0},
+    "genres": {
+        "type": "array",
+        "items": _tmdb({"id": {"type": "integer"}, "name": {"type": "string"}}),
+    },
+    "homepage": {"type": "string"},
+    "id": MOVIE_ID,
+    "imdb_id": {"type": "string"},
+    "origin_country": STRINGS,
+    "original_language": {"type": "string"},
+    "original_title": {"type": "string"},
+    "overview": {"type": "string"},
+    "popularity": {"type": "number"},
+    "poster_path": {"type": "string"},
+    "production_companies": {
+        "type": "array",
+        "items": _tmdb(
+            {
+                "id": {"type": "integer"},
+                "logo_path": _nullable({"type": "string"}),
+                "name": {"type": "string"},
+                "origin_country": {"type": "string"},
+            }
+        ),
+    },
+    "production_countries": {
+        "type": "array",
+        "items": _tmdb({"iso_3166_1": {"type": "string"}, "name": {"type": "string"}}),
+    },
+    "release_date": {"type": "string"},
+    "revenue": {"type": "integer", "minimum": 0},
+    "runtime": {"type": "integer", "minimum": 0},
+    "spoken_languages": {
+        "type": "array",
+        "items": _tmdb(
+            {
+                "english_name": {"type": "string"},
+                "iso_639_1": {"type": "string"},
+                "name": {"type": "string"},
+            }
+        ),
+    },
+    "status": {"type": "string"},
+    "tagline": {"type": "string"},
+    "title": {"type": "string"},
+    "video": {"type": "boolean"},
+    "vote_average": {"type": "number"},
+    "vote_count": {"type": "integer", "minimum": 0},
+}
+assert tuple(_META_TYPES) == MOVIE_META_FIELDS, "MovieMeta must describe exactly the 26 fields"
+
+NOW_PLAYING_MOVIE_PROPERTIES: dict[str, Any] = {
+    "id": MOVIE_ID,
+    "title": {"type": "string"},
+    "release_date": _nullable({**DATE, "description": "YYYY-MM-DD"}),
+    "rating": {"type": "number", "description": "TMDB vote_average."},
+    "votes": {**COUNT, "description": "TMDB vote_count."},
+    "popularity": {"type": "number"},
+    "overview": {"type": "string"},
+    "poster_url": _nullable(
+        {"type": "string", "pattern": "^" + POSTER_BASE.replace(".", "\\.") + "/"}
+    ),
+    "has_roast": {
+        "type": "boolean",
+        "description": "True when GET /movie/{id} is a cache hit (costs nothing upstream).",
+    },
+}
+
+ROAST_DOCUMENT_PROPERTIES: dict[str, Any] = {
+    "movie": _ref("MovieMeta"),
+    "roast": _ref("RoastCard"),
+    "generated_at": {**TIMESTAMP, "description": "When the roast was made."},
+    "disclaimer": {"const": DISCLAIMER},
+    "truth_source": {"type": "string", "description": 'The research\'s source, "perplexity:sonar".'},
+    "truth_fetched_at": {**TIMESTAMP, "description": "When the research was made."},
+    # PlotBurn's additions.
+    "roast_model": {"type": "string", "description": "The xAI model that wrote the card."},
+    "citations": {**STRINGS, "description": "The research's sources (URLs), in its order."},
+}
+
+
+def _feed_page(kind: str, item: dict[str, Any], description: str) -> dict[str, Any]:
+    return _object(
+        {
+            "type": {"const": kind},
+            "page": {"type": "integer", "minimum": 1},
+            "limit": {"type": "integer", "minimum": 1, "maximum": FEED_MAX_LIMIT},
+            "total": COUNT,
+            "total_pages": COUNT,
+            "results": {"type": "array", "maxItems": FEED_MAX_LIMIT, "items": item},
+        },
+        description=description,
+    )
+
 
 _SCHEMAS: dict[str, Any] = {
-    "Error": {
-        "type": "object",
-        "description": "Every error response: a message that says what is wrong.",
-        "required": ["error"],
-        "properties": {"error": {"type": "string"}},
-    },
-    "Movie": {
-        "type": "object",
-        "description": "A movie as TMDB lists it. All text is upstream data: render it as text.",
-        "required": [
-            "id", "title", "overview", "release_date", "poster_path",
-            "original_language", "vote_average",
-        ],
-        "properties": {
-            "id": MOVIE_ID,
-            "title": {"type": "string", "maxLength": 500},
-            "overview": {"type": "string", "maxLength": 10000},
-            "release_date": _nullable({"type": "string", "maxLength": 32}),
-            "poster_path": _nullable(
-                {"type": "string", "maxLength": 500,
-                 "description": "Path under https://image.tmdb.org/t/p/{size}"}
-            ),
-            "original_language": _nullable({"type": "string", "maxLength": 16}),
-            "vote_average": _nullable({"type": "number"}),
+    "Error": _object(
+        {
+            "error": {"type": "string", "description": "What went wrong (the status' name, or a title)."},
+            "message": {"type": "string", "description": "Why, in words an operator can act on."},
         },
-    },
-    "NowPlayingMovie": {
-        "allOf": [
-            _ref("Movie"),
-            {
-                "type": "object",
-                "required": ["roast_ready"],
-                "properties": {
-                    "roast_ready": {
-                        "type": "boolean",
-                        "description": "True when GET /movie/{id} is a cache hit (costs nothing).",
-                    }
-                },
+        description='Every error response: {"error", "message"}.',
+    ),
+    "UnauthorizedError": _object(
+        {
+            "error": {"const": "Unauthorized"},
+            "message": {"type": "string", "enum": ["Missing x-api-key header", "Invalid API key"]},
+        },
+        description="No key was presented (neither x-api-key nor a bearer token), or a wrong one.",
+    ),
+    "Dates": _object(
+        {"maximum": DATE, "minimum": DATE},
+        description="TMDB's now-playing date window, from its page 1.",
+    ),
+    "NowPlayingMovie": _object(
+        NOW_PLAYING_MOVIE_PROPERTIES,
+        description="A now-playing movie. All text is upstream data: render it as text.",
+    ),
+    "NowPlaying": _object(
+        {
+            "cached": {"type": "boolean", "description": "Served from the 23-hour list cache."},
+            "page": {"const": 1},
+            "total_pages": {"const": 1},
+            "total_results": {**COUNT, "description": "Movies kept by the release window and genre filter."},
+            "dates": _nullable(_ref("Dates")),
+            "movies": {"type": "array", "items": _ref("NowPlayingMovie")},
+        },
+        description=(
+            "The Worker's choice of movies: TMDB now playing in the region, released "
+            "within the window (10 to 3 days ago, UTC, inclusive), without excluded genres."
+        ),
+    ),
+    "MovieMeta": _object(
+        {
+            name: schema if name in ("id", "title") else _nullable(schema)
+            for name, schema in _META_TYPES.items()
+        },
+        description=(
+            "TMDB's GET /movie/{id} details: these 26 fields as TMDB sent them (null when "
+            "it did not). Nested objects are TMDB's and may carry further fields."
+        ),
+    ),
+    "RoastCard": _object(
+        {
+            "headline": {"type": "string", "description": "At most 12 words."},
+            "content": {
+                "type": "string",
+                "description": "Three paragraphs separated by blank lines, at most 150 words.",
             },
-        ]
-    },
-    "NowPlaying": {
-        "type": "object",
-        "required": ["movies"],
-        "properties": {"movies": {"type": "array", "items": _ref("NowPlayingMovie")}},
-    },
-    "MovieWithRoast": {
-        "allOf": [
-            _ref("Movie"),
-            {
-                "type": "object",
-                "required": ["truth", "roast", "roast_ready"],
-                "properties": {
-                    "truth": {
-                        "type": "object",
-                        "description": "The research brief (Perplexity) the roast was written from.",
-                        "required": ["brief", "citations", "model", "created_at"],
-                        "properties": {
-                            "brief": {"type": "string"},
-                            "citations": {"type": "array", "items": {"type": "string"}},
-                            "model": {"type": "string"},
-                            "created_at": TIMESTAMP,
-                        },
-                    },
-                    "roast": {
-                        "type": "object",
-                        "description": "The roast (Grok). Untrusted text: never render it as HTML.",
-                        "required": ["text", "card", "model", "created_at"],
-                        "properties": {
-                            "text": {"type": "string", "description": "Headline and content."},
-                            "card": _ref("RoastCard"),
-                            "model": {"type": "string"},
-                            "created_at": TIMESTAMP,
-                        },
-                    },
-                    "roast_ready": {"const": True},
-                },
+            "chips": {
+                **STRINGS,
+                "minItems": CARD_CHIPS_ITEMS[0],
+                "maxItems": CARD_CHIPS_ITEMS[1],
+                "description": "2 to 4 words each.",
             },
-        ]
+            "internet_vibe": {
+                **STRINGS,
+                "minItems": CARD_VIBE_ITEMS,
+                "maxItems": CARD_VIBE_ITEMS,
+                "description": "At most 12 words each.",
+            },
+            "your_opinion": {"type": "string", "description": "At most 65 words."},
+            "similar_movies": {
+                **STRINGS,
+                "minItems": CARD_SIMILAR_ITEMS,
+                "maxItems": CARD_SIMILAR_ITEMS,
+                "description": "A title with at most 8 words of context each.",
+            },
+        },
+        description="The roast card (Grok structured output). Untrusted text: never render it as HTML.",
+        additionalProperties=False,
+    ),
+    "RoastDocument": _object(
+        ROAST_DOCUMENT_PROPERTIES,
+        description="A roast as GET /movie/{id} serves it, without `cached` (the /feed form).",
+    ),
+    "MovieResponse": _object(
+        {
+            "cached": {"type": "boolean", "description": "True when served from the roast cache."},
+            **ROAST_DOCUMENT_PROPERTIES,
+        },
+        description="The Worker's MovieResponse, plus roast_model and citations.",
+    ),
+    "SearchResult": _object(
+        {
+            "title": {"type": "string"},
+            "url": {"type": "string"},
+            "date": _nullable({"type": "string"}),
+            "snippet": {"type": "string"},
+        },
+        description="A web source Perplexity's search found.",
+    ),
+    "TruthDocument": _object(
+        {
+            "source": {"type": "string", "description": '"perplexity:sonar"'},
+            "fetchedAt": TIMESTAMP,
+            "model": {"type": "string"},
+            "citations": STRINGS,
+            "searchResults": {"type": "array", "items": _ref("SearchResult")},
+            "content": {"type": "string", "description": "The research brief (six sections)."},
+            "usage": _object(
+                {
+                    "input_tokens": COUNT,
+                    "output_tokens": COUNT,
+                    "total_tokens": COUNT,
+                    "cost": _object(
+                        {
+                            "currency": {"const": "USD"},
+                            "total_cost": {"type": "number", "minimum": 0},
+                        }
+                    ),
+                }
+            ),
+            "cost": {"type": "number", "minimum": 0, "description": "USD, as Perplexity reported it."},
+            "movieId": MOVIE_ID,
+        },
+        description="A stored truth (the research a roast was written from), in the Worker's field names.",
+    ),
+    "FeedAllItem": _object(
+        {
+            **NOW_PLAYING_MOVIE_PROPERTIES,
+            "roast": _nullable(_ref("RoastCard")),
+            "roast_generated_at": _nullable(TIMESTAMP),
+            "truth": _nullable({"type": "string", "description": "The research text."}),
+            "truth_fetched_at": _nullable(TIMESTAMP),
+        },
+        description="A now-playing movie with its roast card and research, or nulls.",
+    ),
+    "FeedNowPlaying": _object(
+        {
+            "type": {"const": "now-playing"},
+            "total": COUNT,
+            "movies": {"type": "array", "items": _ref("NowPlayingMovie")},
+            "dates": _nullable(_ref("Dates")),
+        },
+        description="type=now-playing: the cached list (has_roast tells the truth; the Worker's was always false).",
+    ),
+    "FeedRoastPage": _feed_page("roast", _ref("RoastDocument"), "type=roast: cached roasts."),
+    "FeedTruthPage": _feed_page("truth", _ref("TruthDocument"), "type=truth: stored research."),
+    "FeedAllPage": _feed_page(
+        "all", _ref("FeedAllItem"), "type=all (default): the now-playing movies, with roast and truth."
+    ),
+    "Feed": {
+        "description": (
+            "By `type`: an envelope (now-playing, roast, truth, all); with `id`, the one "
+            "roast document (type=roast) or truth (type=truth)."
+        ),
+        "oneOf": [
+            _ref("FeedNowPlaying"),
+            _ref("FeedRoastPage"),
+            _ref("FeedTruthPage"),
+            _ref("FeedAllPage"),
+            _ref("RoastDocument"),
+            _ref("TruthDocument"),
+        ],
     },
-    "Generating": {
-        "type": "object",
-        "description": "Another caller is generating this movie's roast.",
-        "required": ["message", "movie_id", "status"],
-        "properties": {
+    "Generating": _object(
+        {
             "message": {"type": "string"},
             "movie_id": MOVIE_ID,
             "status": {"const": "generating"},
         },
+        description="Another caller is generating this movie's roast.",
+    ),
+    "Health": _object({"ok": {"const": True}}),
+    "CorrelationId": {
+        "type": "string",
+        "pattern": CORRELATION_ID_PATTERN,
+        "description": "A run's id: cron-<epoch ms> or manual-trigger-<epoch ms>.",
     },
-    "Health": {
-        "type": "object",
-        "required": ["ok"],
-        "properties": {"ok": {"const": True}},
+    "AnyCorrelationId": {
+        "type": "string",
+        "pattern": SAFE_ID_PATTERN,
+        "description": "Any correlation id: a run's, or a request's (from x-correlation-id).",
     },
-    "CorrelationId": {"type": "string", "pattern": CORRELATION_ID_PATTERN},
     "RunStatus": {"type": "string", "enum": ["in_progress", "success", "partial", "failed"]},
-    "TokenCount": {
-        "type": "object",
-        "required": ["prompt", "completion"],
-        "properties": {"prompt": COUNT, "completion": COUNT},
-    },
-    "Run": {
-        "type": "object",
-        "description": (
-            "A nightly or manual run. The seed Worker's CronResult fields, plus added "
-            "ones (never renamed). While in_progress, counters are live."
-        ),
-        "required": [
-            "timestamp", "trigger", "correlation_id", "movies_fetched", "roasts_processed",
-            "roasts_cached", "roasts_generated", "roasts_failed", "failed_movie_ids",
-            "failure_reasons", "duration_ms", "status", "finished_at", "error",
-            "upstream_calls", "tokens", "estimated_cost_usd",
-        ],
-        "properties": {
+    "TokenCount": _object({"prompt": COUNT, "completion": COUNT}),
+    "Run": _object(
+        {
             "timestamp": {**TIMESTAMP, "description": "When the run started."},
             "trigger": {"type": "string", "enum": ["scheduled", "manual"]},
             "correlation_id": _ref("CorrelationId"),
@@ -191,37 +414,30 @@ _SCHEMAS: dict[str, Any] = {
             "duration_ms": _nullable({**COUNT, "description": "null while in_progress"}),
             "status": _ref("RunStatus"),
             "finished_at": _nullable(TIMESTAMP),
-            "error": _nullable(
-                {"type": "string", "description": "Why the run could not start at all."}
+            "error": _nullable({"type": "string", "description": "Why the run could not start at all."}),
+            "upstream_calls": _object(
+                {s: COUNT for s in SERVICES},
+                description="Calls made per upstream service, retries included.",
             ),
-            "upstream_calls": {
-                "type": "object",
-                "description": "Calls made per upstream service, retries included.",
-                "required": list(SERVICES),
-                "properties": {s: COUNT for s in SERVICES},
-            },
-            "tokens": {
-                "type": "object",
-                "description": "Tokens reported by the LLM APIs' usage.",
-                "required": ["research", "roast"],
-                "properties": {s: _ref("TokenCount") for s in ("research", "roast")},
-            },
+            "tokens": _object(
+                {s: _ref("TokenCount") for s in ("research", "roast")},
+                description="Tokens reported by the LLM APIs' usage.",
+            ),
             "estimated_cost_usd": {
                 "type": "number",
                 "minimum": 0,
-                "description": "From the configured per-model prices (PLOTBURN_PRICE_*).",
+                "description": "As the providers reported it (list-price estimate where they did not).",
             },
         },
-    },
-    "Budget": {
-        "type": "object",
-        "description": "Today's (UTC) paid upstream spend against its ceilings.",
-        "required": [
-            "day", "calls", "call_ceiling", "remaining_calls", "estimated_cost_usd",
-            "cost_ceiling_usd", "exhausted",
-        ],
-        "properties": {
-            "day": {"type": "string", "format": "date"},
+        description=(
+            "A nightly or manual run. The seed Worker's CronResult fields, plus added "
+            "ones (never renamed). While in_progress, counters are live; a run shows "
+            "as in_progress from the moment POST /cron/trigger answers 202."
+        ),
+    ),
+    "Budget": _object(
+        {
+            "day": DATE,
             "calls": {"type": "integer"},
             "call_ceiling": COUNT,
             "estimated_cost_usd": {"type": "number"},
@@ -233,11 +449,10 @@ _SCHEMAS: dict[str, Any] = {
                 "under the call ceiling, or the cost ceiling is reached: no new generation then.",
             },
         },
-    },
-    "CronStatus": {
-        "type": "object",
-        "required": ["last_run", "history", "total_runs", "budget"],
-        "properties": {
+        description="Today's (UTC) paid upstream spend against its ceilings.",
+    ),
+    "CronStatus": _object(
+        {
             "last_run": _nullable(_ref("Run")),
             "history": {
                 "type": "array",
@@ -247,123 +462,159 @@ _SCHEMAS: dict[str, Any] = {
             },
             "total_runs": COUNT,
             "budget": _ref("Budget"),
-        },
-    },
-    "TriggerAccepted": {
-        "type": "object",
-        "required": ["message", "correlation_id", "status", "check_status_at"],
-        "properties": {
+        }
+    ),
+    "TriggerAccepted": _object(
+        {
             "message": {"type": "string"},
             "correlation_id": _ref("CorrelationId"),
             "status": {"const": "started"},
             "check_status_at": {"const": "/cron/status"},
-        },
-    },
-    "RetryResult": {
-        "type": "object",
-        "required": ["correlation_id", "retried_movie_ids", "status", "check_status_at"],
-        "properties": {
+        }
+    ),
+    "RetryResult": _object(
+        {
             "correlation_id": _ref("CorrelationId"),
             "retried_movie_ids": {"type": "array", "items": MOVIE_ID},
             "status": _ref("RunStatus"),
             "check_status_at": {"const": "/cron/status"},
-        },
-    },
-    "LogEntry": {
-        "type": "object",
-        "description": "A structured log entry; further fields depend on the event.",
-        "required": ["severity", "message"],
-        "properties": {
-            "severity": {
-                "type": "string",
-                "enum": ["DEBUG", "INFO", "NOTICE", "WARNING", "ERROR", "CRITICAL", "ALERT"],
-            },
-            "message": {"type": "string"},
-            "correlation_id": _nullable({"type": "string"}),
+        }
+    ),
+    "LogEntry": _object(
+        {
             "timestamp": TIMESTAMP,
-            "created_at": {"type": "string"},
+            "level": {"type": "string", "enum": list(LOG_LEVELS)},
+            "correlationId": _nullable({"type": "string"}),
+            "endpoint": {"type": "string", "description": 'The route, or "pipeline" for a run\'s events.'},
+            "method": {"type": "string", "description": 'The HTTP method, or "EVENT".'},
+            "movieId": {"type": "integer"},
+            "movieTitle": {"type": "string"},
+            "responseStatus": {"type": "integer"},
+            "duration": {**COUNT, "description": "Milliseconds."},
+            "error": {"type": "string"},
+            "metadata": {"type": "object", "description": "The event's further fields."},
+            "message": {"type": "string", "description": "PlotBurn's addition: what happened."},
+            "severity": {
+                **SEVERITY,
+                "description": "PlotBurn's addition: Cloud Logging's severity (level is the Worker's).",
+            },
         },
-        "additionalProperties": True,
-    },
-    "Logs": {
-        "type": "object",
-        "required": ["logs"],
-        "properties": {
+        required=["timestamp", "level", "correlationId", "endpoint", "method", "message", "severity"],
+        description="A log entry in the Worker's shape; optional fields only when known.",
+    ),
+    "Logs": _object(
+        {
+            "total": COUNT,
             "logs": {
                 "type": "array",
                 "maxItems": LOGS_MAX_LIMIT,
                 "description": "Newest first.",
                 "items": _ref("LogEntry"),
-            }
-        },
-    },
-    "ServiceSpend": {
-        "type": "object",
-        "required": ["calls", "prompt_tokens", "completion_tokens", "cost_usd"],
-        "properties": {
+            },
+            "note": {"type": "string"},
+        }
+    ),
+    "LogsDeleted": _object(
+        {
+            "success": {"type": "boolean"},
+            "deleted_count": COUNT,
+            "message": {"type": "string"},
+            "note": {"type": "string"},
+        }
+    ),
+    "ServiceSpend": _object(
+        {
             "calls": COUNT,
             "prompt_tokens": COUNT,
             "completion_tokens": COUNT,
             "cost_usd": {"type": "number", "minimum": 0},
-        },
-    },
-    "RoastCard": {
-        "type": "object",
-        "description": "The roast card (Grok structured output). Untrusted text: never render it as HTML.",
-        "required": ["headline", "content", "chips", "internet_vibe", "your_opinion", "similar_movies"],
-        "additionalProperties": False,
-        "properties": {
-            "headline": {"type": "string"},
-            "content": {"type": "string", "description": "Three paragraphs separated by blank lines."},
-            "chips": {"type": "array", "items": {"type": "string"}, "minItems": 2, "maxItems": 3},
-            "internet_vibe": {"type": "array", "items": {"type": "string"}, "minItems": 6, "maxItems": 6},
-            "your_opinion": {"type": "string"},
-            "similar_movies": {"type": "array", "items": {"type": "string"}, "minItems": 4, "maxItems": 4},
-        },
-    },
-    "MovieOutcome": {
-        "type": "object",
-        "description": "How one movie of a run ended.",
-        "required": ["movie_id", "outcome", "reason", "title", "recorded_at", "spend"],
-        "properties": {
+        }
+    ),
+    "MovieOutcome": _object(
+        {
             "movie_id": MOVIE_ID,
             "outcome": {"type": "string", "enum": ["cached", "generated", "failed"]},
             "reason": _nullable({"type": "string"}),
             "title": _nullable({"type": "string"}),
             "recorded_at": TIMESTAMP,
-            "spend": {
-                "type": "object",
-                "required": list(SERVICES),
-                "properties": {s: _ref("ServiceSpend") for s in SERVICES},
-            },
+            "spend": _object({s: _ref("ServiceSpend") for s in SERVICES}),
         },
-    },
-    "Debug": {
-        "type": "object",
-        "required": ["run", "movies", "pending_movie_ids", "logs"],
-        "properties": {
+        description="How one movie of a run ended.",
+    ),
+    "DebugPayload": _object(
+        {
+            "movie": _ref("MovieMeta"),
+            "director": _nullable({"type": "string"}),
+            "truth": _ref("TruthDocument"),
+            "roast": _ref("RoastCard"),
+            "roast_model": {"type": "string"},
+            "result": {"type": "string", "enum": ["generated"]},
+            "correlationId": _ref("AnyCorrelationId"),
+            "timestamp": TIMESTAMP,
+        },
+        description="What one generation saw and made: TMDB's movie, the research, the card.",
+    ),
+    "DebugEntry": _object(
+        {
+            "key": {"type": "string", "description": "debug:<correlationId>:<movie id>"},
+            "data": _ref("DebugPayload"),
+        }
+    ),
+    "Debug": _object(
+        {
+            "correlationId": _ref("AnyCorrelationId"),
+            "count": COUNT,
+            "entries": {
+                "type": "array",
+                "description": "The generations this id paid for, newest first.",
+                "items": _ref("DebugEntry"),
+            },
             "run": _ref("Run"),
             "movies": {"type": "array", "items": _ref("MovieOutcome")},
             "pending_movie_ids": {"type": "array", "items": MOVIE_ID},
-            "logs": {"type": "array", "items": _ref("LogEntry")},
+            "logs": {"type": "array", "description": "The run's log entries, newest first.", "items": _ref("LogEntry")},
         },
-    },
-    "CacheCleared": {
-        "type": "object",
-        "required": ["cache", "removed"],
-        "properties": {
-            "cache": {"type": "string", "enum": list(CACHE_KINDS)},
-            "removed": COUNT,
+        required=["correlationId", "count", "entries"],
+        dependentRequired={
+            "run": ["movies", "pending_movie_ids", "logs"],
+            "movies": ["run"],
+            "pending_movie_ids": ["run"],
+            "logs": ["run"],
         },
-    },
+        description=(
+            "The Worker's {correlationId, count, entries}; when the id is a run's, also "
+            "the run, its per-movie outcomes, the movies not landed yet, and its log entries."
+        ),
+    ),
+    "MovieDebug": _object(
+        {
+            "movieId": MOVIE_ID,
+            "count": COUNT,
+            "entries": {"type": "array", "items": _ref("DebugEntry")},
+        }
+    ),
+    "CacheCleared": _object(
+        {
+            "success": {"type": "boolean", "description": "False when a cache could not be cleared (see errors)."},
+            "deleted_count": COUNT,
+            "deleted_keys": {**STRINGS, "description": "<cache>:<document id> of each deleted entry."},
+            "errors": {**STRINGS, "description": "Only when a cache could not be cleared."},
+            "message": {"type": "string"},
+            # PlotBurn's earlier fields, kept beside the Worker's.
+            "cache": {"type": "string", "enum": list(CLEARABLE)},
+            "removed": {**COUNT, "description": "Same as deleted_count."},
+        },
+        required=["success", "deleted_count", "deleted_keys", "message", "cache", "removed"],
+    ),
 }
 
+_UNAVAILABLE = "Firestore or Pub/Sub is unavailable (retry shortly)"
 _RESPONSES: dict[str, Any] = {
     "BadRequest": _json(_ref("Error"), "A parameter is missing or malformed."),
     "Unauthorized": _json(
-        _ref("Error"),
-        "Missing or wrong admin token.",
-        {"WWW-Authenticate": {"schema": {"const": "Bearer"}}},
+        _ref("UnauthorizedError"),
+        "Missing or wrong key (x-api-key or Authorization: Bearer).",
+        {"WWW-Authenticate": {"required": True, "schema": {"const": "Bearer"}}},
     ),
     "NotFound": _json(_ref("Error"), "No such resource."),
     "PayloadTooLarge": _json(
@@ -372,31 +623,52 @@ _RESPONSES: dict[str, Any] = {
     "TooManyRequests": _json(
         _ref("Error"),
         "This client's requests that need a new (paid) roast are over the per-minute limit.",
-        {"Retry-After": RETRY_AFTER},
+        {"Retry-After": REQUIRED_RETRY_AFTER},
     ),
     "BadGateway": _json(_ref("Error"), "An upstream API failed after bounded retries."),
     "Unavailable": _json(
         _ref("Error"),
-        "Firestore or Pub/Sub is unavailable (retry shortly).",
+        f"{_UNAVAILABLE}, then with Retry-After; or, with PLOTBURN_REQUIRE_KEY, the key "
+        "is required but PLOTBURN_ADMIN_TOKEN is not set.",
         {"Retry-After": RETRY_AFTER},
     ),
     "AdminUnavailable": _json(
         _ref("Error"),
-        "Admin routes are disabled (PLOTBURN_ADMIN_TOKEN is not set), or Firestore or "
-        "Pub/Sub is unavailable (then with Retry-After).",
+        "Admin routes are disabled (PLOTBURN_ADMIN_TOKEN is not set), or "
+        f"{_UNAVAILABLE} (then with Retry-After).",
         {"Retry-After": RETRY_AFTER},
     ),
 }
 
-ADMIN = [{"adminBearer": []}]
-PUBLIC: list[dict[str, list[str]]] = []
+# Admin routes: the key as the Worker's clients send it, or as a bearer token.
+ADMIN: list[dict[str, list[str]]] = [{"adminApiKey": []}, {"adminBearer": []}]
+# Public routes: open, unless PLOTBURN_REQUIRE_KEY is set (then as ADMIN).
+KEYABLE: list[dict[str, list[str]]] = [{}, *ADMIN]
+OPEN: list[dict[str, list[str]]] = []
 
-CORRELATION_PARAM = {
+RUN_ID_PARAM = {
     "name": "correlationId",
     "in": "query",
     "required": True,
     "description": "A run's id: cron-<epoch ms> or manual-trigger-<epoch ms>.",
     "schema": _ref("CorrelationId"),
+}
+ANY_ID_PARAM = {
+    "name": "correlationId",
+    "in": "query",
+    "required": True,
+    "description": (
+        "Any correlation id of a safe form (letters, digits, . _ : -, at most 128): a "
+        "run's, or a request's from its x-correlation-id."
+    ),
+    "schema": _ref("AnyCorrelationId"),
+}
+MOVIE_ID_PARAM = {
+    "name": "id",
+    "in": "path",
+    "required": True,
+    "description": "TMDB movie id.",
+    "schema": MOVIE_ID,
 }
 
 
@@ -407,6 +679,7 @@ def _operation(
     responses: dict[str, Any],
     *,
     admin: bool = False,
+    keyable: bool = True,
     parameters: list[dict[str, Any]] | None = None,
     description: str | None = None,
 ) -> dict[str, Any]:
@@ -415,17 +688,19 @@ def _operation(
     if admin:
         responses.setdefault("401", _resp("Unauthorized"))
         responses.setdefault("503", _resp("AdminUnavailable"))
+    elif keyable:
+        responses.setdefault("401", _resp("Unauthorized"))
+        responses.setdefault("503", _resp("Unavailable"))
     op: dict[str, Any] = {
         "operationId": operation_id,
         "summary": summary,
         "tags": [tag],
-        "security": ADMIN if admin else PUBLIC,
+        "security": ADMIN if admin else KEYABLE if keyable else OPEN,
+        "parameters": [*(parameters or []), {"$ref": "#/components/parameters/CorrelationIdHeader"}],
         "responses": dict(sorted(responses.items())),
     }
     if description:
         op["description"] = description
-    if parameters:
-        op["parameters"] = parameters
     return op
 
 
@@ -433,29 +708,40 @@ def _paths() -> dict[str, Any]:
     return {
         "/healthz": {
             "get": _operation(
-                "healthz", "Liveness", "public",
+                "healthz", "Liveness (never needs a key)", "public",
                 {"200": _json(_ref("Health"), "Up.")},
+                keyable=False,
             )
         },
         "/now-playing": {
             "get": _operation(
                 "nowPlaying", "The movies now playing, and whether each roast is ready", "public",
                 {
-                    "200": _json(_ref("NowPlaying"), "The now-playing list (cached 23 h)."),
+                    "200": _json(
+                        _ref("NowPlaying"),
+                        "The now-playing list (cached 23 h). Costs at most two Firestore reads.",
+                        {
+                            "Cache-Control": {
+                                "required": True,
+                                "description": "Clients and CDNs may reuse it this long; a new roast "
+                                "shows in has_roast within it.",
+                                "schema": {"const": NOW_PLAYING_CACHE_CONTROL},
+                            }
+                        },
+                    ),
                     "502": _resp("BadGateway"),
-                    "503": _resp("Unavailable"),
                 },
             )
         },
         "/movie/{id}": {
             "get": _operation(
-                "movie", "A movie with its truth and roast", "public",
+                "movie", "A movie's roast card, with its TMDB details", "public",
                 {
-                    "200": _json(_ref("MovieWithRoast"), "The movie, its truth and its roast."),
+                    "200": _json(_ref("MovieResponse"), "The movie, its roast card and where the facts came from."),
                     "202": _json(
                         _ref("Generating"),
                         "Another caller is generating this roast; retry after Retry-After.",
-                        {"Retry-After": RETRY_AFTER},
+                        {"Retry-After": REQUIRED_RETRY_AFTER},
                     ),
                     "400": _resp("BadRequest"),
                     "404": _resp("NotFound"),
@@ -463,41 +749,99 @@ def _paths() -> dict[str, Any]:
                     "502": _resp("BadGateway"),
                     "503": _json(
                         _ref("Error"),
-                        "The daily upstream budget is exhausted, or Firestore is unavailable.",
+                        "The daily upstream budget is exhausted, or Firestore is unavailable "
+                        "(both with Retry-After); or, with PLOTBURN_REQUIRE_KEY, the key is "
+                        "required but PLOTBURN_ADMIN_TOKEN is not set.",
                         {"Retry-After": RETRY_AFTER},
+                    ),
+                },
+                parameters=[MOVIE_ID_PARAM],
+                description=(
+                    "A cache hit costs nothing upstream. On a miss the roast is generated "
+                    "(TMDB details, research, roast card), once across all callers. Public "
+                    "callers may generate only now-playing movies (404 otherwise) and are "
+                    "rate-limited (429); the admin key may generate any movie."
+                ),
+            )
+        },
+        "/movie/{id}/debug": {
+            "get": _operation(
+                "movieDebug", "What each generation of a movie saw and made", "admin",
+                {
+                    "200": _json(_ref("MovieDebug"), "The movie's debug entries, newest first."),
+                    "400": _resp("BadRequest"),
+                    "404": _resp("NotFound"),
+                },
+                admin=True,
+                parameters=[MOVIE_ID_PARAM],
+            )
+        },
+        "/feed": {
+            "get": _operation(
+                "feed", "Browse the now-playing list, cached roasts and research", "public",
+                {
+                    "200": _json(_ref("Feed"), "A page, or one document with `id`."),
+                    "400": _json(
+                        _ref("Error"),
+                        "An unknown type (error: \"Invalid type. Use: now-playing, roast, "
+                        "truth, or all\"), a bad page, limit or id, or id with a type other "
+                        "than roast or truth.",
+                    ),
+                    "404": _json(
+                        _ref("Error"),
+                        "The now-playing list is not cached yet (now-playing, all), or no "
+                        "roast or truth for that id.",
                     ),
                 },
                 parameters=[
                     {
+                        "name": "type",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "string", "enum": list(FEED_TYPES), "default": "all"},
+                    },
+                    {
+                        "name": "page",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "integer", "minimum": 1, "maximum": FEED_MAX_PAGE, "default": 1},
+                    },
+                    {
+                        "name": "limit",
+                        "in": "query",
+                        "required": False,
+                        "schema": {
+                            "type": "integer", "minimum": 1, "maximum": FEED_MAX_LIMIT,
+                            "default": FEED_DEFAULT_LIMIT,
+                        },
+                    },
+                    {
                         "name": "id",
-                        "in": "path",
-                        "required": True,
-                        "description": "TMDB movie id.",
+                        "in": "query",
+                        "required": False,
+                        "description": "One movie's document; with type=roast or type=truth only.",
                         "schema": MOVIE_ID,
-                    }
+                    },
                 ],
-                description=(
-                    "A cache hit costs nothing. On a miss the roast is generated (research, "
-                    "then roast), once across all callers. Public callers may generate only "
-                    "now-playing movies (404 otherwise) and are rate-limited (429); the admin "
-                    "token may generate any movie."
-                ),
+                description="Reads the caches only, never TMDB.",
             )
         },
         "/cron/trigger": {
             "post": _operation(
                 "cronTrigger", "Start a manual run", "admin",
-                {"202": _json(_ref("TriggerAccepted"), "The run's message is published.")},
+                {
+                    "202": _json(
+                        _ref("TriggerAccepted"),
+                        "The run exists (in_progress in /cron/status) and its message is published.",
+                    )
+                },
                 admin=True,
             )
         },
         "/cron/status": {
             "get": _operation(
                 "cronStatus", "The last run, the last 10 runs, and today's budget", "public",
-                {
-                    "200": _json(_ref("CronStatus"), "Status."),
-                    "503": _resp("Unavailable"),
-                },
+                {"200": _json(_ref("CronStatus"), "Status.")},
             )
         },
         "/cron/retry": {
@@ -511,7 +855,7 @@ def _paths() -> dict[str, Any]:
                     "502": _resp("BadGateway"),
                 },
                 admin=True,
-                parameters=[CORRELATION_PARAM],
+                parameters=[RUN_ID_PARAM],
             )
         },
         "/logs": {
@@ -527,34 +871,67 @@ def _paths() -> dict[str, Any]:
                         "name": "limit",
                         "in": "query",
                         "required": False,
+                        "description": (
+                            f"How many; a number out of 1..{LOGS_MAX_LIMIT} is clamped into it "
+                            f"(not refused), anything else means {LOGS_DEFAULT_LIMIT}."
+                        ),
+                        "schema": {"type": "integer", "default": LOGS_DEFAULT_LIMIT},
+                    },
+                    {
+                        "name": "level",
+                        "in": "query",
+                        "required": False,
+                        "description": "Only entries of this level (case-insensitive); another value is a 400.",
+                        "schema": {"type": "string", "enum": list(LOG_LEVELS)},
+                    },
+                    {**ANY_ID_PARAM, "required": False, "description": "Only this correlation id's entries."},
+                ],
+            ),
+            "delete": _operation(
+                "deleteLogs", "Delete old log entries", "admin",
+                {
+                    "200": _json(_ref("LogsDeleted"), "How many entries were deleted."),
+                    "400": _resp("BadRequest"),
+                },
+                admin=True,
+                parameters=[
+                    {
+                        "name": "olderThanDays",
+                        "in": "query",
+                        "required": False,
                         "schema": {
-                            "type": "integer",
-                            "minimum": 1,
-                            "maximum": LOGS_MAX_LIMIT,
-                            "default": LOGS_DEFAULT_LIMIT,
+                            "type": "integer", "minimum": 0, "maximum": LOGS_MAX_OLDER_THAN_DAYS,
+                            "default": LOGS_DEFAULT_OLDER_THAN_DAYS,
                         },
                     }
                 ],
-            )
+            ),
         },
         "/debug": {
             "get": _operation(
-                "debug", "A run, its per-movie outcomes and its log entries", "admin",
+                "debug", "What a correlation id paid for; for a run, its outcomes and logs", "admin",
                 {
-                    "200": _json(_ref("Debug"), "The run."),
+                    "200": _json(_ref("Debug"), "The debug entries (and the run, for a run's id)."),
                     "400": _resp("BadRequest"),
                     "404": _resp("NotFound"),
                 },
                 admin=True,
-                parameters=[CORRELATION_PARAM],
+                parameters=[ANY_ID_PARAM],
             )
         },
         "/cache/clear/{kind}": {
             "delete": _operation(
-                "cacheClear", "Empty one cache", "admin",
+                "cacheClear", "Empty one cache, or all of them", "admin",
                 {
-                    "200": _json(_ref("CacheCleared"), "How many documents were removed."),
+                    "200": _json(_ref("CacheCleared"), "What was deleted."),
                     "404": _resp("NotFound"),
+                    "503": _json(
+                        {"oneOf": [_ref("CacheCleared"), _ref("Error")]},
+                        "A cache could not be cleared now (CacheCleared with success false and "
+                        "errors; the others were cleared), or admin routes are disabled, or "
+                        f"{_UNAVAILABLE}.",
+                        {"Retry-After": RETRY_AFTER},
+                    ),
                 },
                 admin=True,
                 parameters=[
@@ -562,7 +939,7 @@ def _paths() -> dict[str, Any]:
                         "name": "kind",
                         "in": "path",
                         "required": True,
-                        "schema": {"type": "string", "enum": list(CACHE_KINDS)},
+                        "schema": {"type": "string", "enum": list(CLEARABLE)},
                     }
                 ],
             )
@@ -581,9 +958,12 @@ def _paths() -> dict[str, Any]:
                     "200": {
                         "description": (
                             "A self-contained page that reads /cron/status, /now-playing "
-                            "and, for ready roasts only, /movie/{id}."
+                            "and, for movies whose has_roast is true only, /movie/{id}."
                         ),
-                        "headers": {CSP_HEADER: {"schema": {"type": "string"}}},
+                        "headers": {
+                            CORRELATION_HEADER: CORRELATION_RESPONSE_HEADER,
+                            CSP_HEADER: {"required": True, "schema": {"type": "string"}},
+                        },
                         "content": {"text/html": {"schema": {"type": "string"}}},
                     }
                 },
@@ -607,28 +987,60 @@ def _document() -> dict[str, Any]:
             "version": API_VERSION,
             "summary": "Nightly movie roasts: public reads, admin operations.",
             "description": (
-                "JSON in and out. Every error is {\"error\": \"...\"}. An unknown route "
-                "answers 404; a known route with another method answers 405 with Allow. "
-                "No route reads a request body; one over "
-                f"{MAX_BODY_BYTES} bytes is refused with 413. Admin routes take "
-                "`Authorization: Bearer <PLOTBURN_ADMIN_TOKEN>`: a missing or wrong token "
-                "gets 401; with no token configured they answer 503 (never open)."
+                "The Cloudflare Worker's JSON, field for field, with PlotBurn's added fields "
+                "beside it. Every error is {\"error\": \"...\", \"message\": \"...\"}. An "
+                "unknown route answers 404 {\"error\": \"Not found\"}; a known route with "
+                "another method answers 405 with Allow. No route reads a request body; one "
+                f"over {MAX_BODY_BYTES} bytes is refused with 413.\n\n"
+                "Admin routes take the key as `x-api-key: <PLOTBURN_ADMIN_TOKEN>` (the "
+                "Worker's header) or `Authorization: Bearer <PLOTBURN_ADMIN_TOKEN>`: a "
+                "missing or wrong key gets 401; with no token configured they answer 503 "
+                "(never open). With PLOTBURN_REQUIRE_KEY set, every route but /healthz "
+                "needs the key, as the Worker's did when its secret was set.\n\n"
+                "Every response carries `x-correlation-id`: the request's own when it sent "
+                "a safe one (letters, digits, . _ : -, at most 128), else `<epoch ms>-<hex>`. "
+                "GET /debug?correlationId= finds what that request generated."
             ),
         },
         "tags": [
-            {"name": "public", "description": "No authentication."},
-            {"name": "admin", "description": "Bearer PLOTBURN_ADMIN_TOKEN."},
+            {"name": "public", "description": "No key needed, unless PLOTBURN_REQUIRE_KEY is set."},
+            {"name": "admin", "description": "x-api-key or Bearer PLOTBURN_ADMIN_TOKEN."},
         ],
         "paths": _paths(),
         "components": {
             "schemas": _SCHEMAS,
             "responses": _RESPONSES,
+            "parameters": {
+                "CorrelationIdHeader": {
+                    "name": CORRELATION_HEADER,
+                    "in": "header",
+                    "required": False,
+                    "description": (
+                        "The request's correlation id, echoed in the response; one of another "
+                        "form is replaced by a new one, not refused."
+                    ),
+                    "schema": _ref("AnyCorrelationId"),
+                }
+            },
+            "headers": {
+                "CorrelationId": {
+                    "description": "The request's correlation id (its x-correlation-id, or a new one).",
+                    "required": True,
+                    "schema": _ref("AnyCorrelationId"),
+                }
+            },
             "securitySchemes": {
+                "adminApiKey": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": API_KEY_HEADER,
+                    "description": "The value of PLOTBURN_ADMIN_TOKEN (the Worker's header).",
+                },
                 "adminBearer": {
                     "type": "http",
                     "scheme": "bearer",
                     "description": "The value of PLOTBURN_ADMIN_TOKEN.",
-                }
+                },
             },
         },
     }

@@ -24,16 +24,17 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, Literal
 
 from cachetools import TTLCache
 
 from functions import metering
-from functions.config import HISTORY_LIMIT, Settings
+from functions.config import HISTORY_LIMIT, LOG_TTL, Settings
 from functions.metering import Spend
 from functions.errors import (
     BudgetExhausted,
+    InfrastructureUnavailable,
     GenerationInProgress,
     MovieNotFound,
     NotOnDemand,
@@ -42,7 +43,9 @@ from functions.errors import (
 )
 from functions.models import (
     Movie,
+    MovieDetails,
     MovieOutcome,
+    NowPlaying,
     NightlyMessage,
     Outcome,
     RoastMessage,
@@ -54,10 +57,14 @@ from functions.models import (
     utcnow,
 )
 from functions.observability import Journal
+from functions import views
+from functions.feed import Feed
 from functions.ports import (
+    CACHE_KINDS,
     CacheKind,
     CacheStore,
     DailyBudget,
+    DebugStore,
     GenerationLeases,
     MovieCatalog,
     Publisher,
@@ -75,6 +82,8 @@ REASON_NOT_FOUND = "movie_not_found"
 REASON_BUDGET = "budget_exhausted"
 # Paid calls a movie costs when neither its truth nor its roast is cached.
 CALLS_PER_NEW_MOVIE = 2
+# Debug entries one /debug or /movie/{id}/debug answer shows (newest first).
+DEBUG_LIMIT = 100
 
 
 @dataclass
@@ -98,6 +107,7 @@ class Pipeline:
     budget: DailyBudget
     rate_limits: RateLimiter
     writes: WriteBatching
+    debug_store: DebugStore
     clock: Callable[[], datetime] = utcnow
     sleep: Callable[[float], None] = time.sleep
     poll_interval_seconds: float = 0.25
@@ -133,40 +143,60 @@ class Pipeline:
 
     # ------------------------------------------------------------------ movies
 
-    def now_playing(self) -> list[Movie]:
-        """The now-playing list, read through its 23-hour cache."""
+    def now_playing_list(self) -> tuple[NowPlaying, bool]:
+        """The Worker's choice of now-playing movies, read through its 23-hour cache,
+        and whether it came from the cache."""
         now = self.clock()
         cached = self.caches.get_now_playing(now)
         if cached is not None:
-            return cached
-        movies = self.catalog.now_playing()
-        self.caches.put_now_playing(movies, now)
-        return movies
+            return cached, True
+        listing = self.catalog.now_playing()
+        chosen = NowPlaying(
+            movies=self.settings.movie_choice.choose(listing.movies, now.date()),
+            dates=listing.dates,
+        )
+        self.caches.put_now_playing(chosen, now)
+        return chosen, False
 
-    def now_playing_view(self) -> list[dict[str, Any]]:
-        movies = self.now_playing()
-        ready = self.caches.roasts_ready([m.id for m in movies], self.clock())
-        return [
-            {**m.model_dump(mode="json"), "roast_ready": m.id in ready} for m in movies
-        ]
+    def now_playing(self) -> list[Movie]:
+        return self.now_playing_list()[0].movies
 
-    def movie(self, movie_id: int, client: str | None = None) -> RoastRecord:
-        """`GET /movie/{id}`: the cached roast, or research and roast it now.
+    def now_playing_view(self) -> dict[str, Any]:
+        """`GET /now-playing`: two Firestore reads however long the list (the list
+        and the roast index)."""
+        listing, cached = self.now_playing_list()
+        ready = self.caches.roasts_ready([m.id for m in listing.movies], self.clock())
+        return {
+            "cached": cached,
+            "page": 1,
+            "total_pages": 1,
+            "total_results": len(listing.movies),
+            "dates": listing.dates,
+            "movies": [views.now_playing_movie(m, m.id in ready) for m in listing.movies],
+        }
+
+    def movie(
+        self, movie_id: int, client: str | None = None, request_id: str | None = None
+    ) -> tuple[RoastRecord, bool]:
+        """`GET /movie/{id}`: the cached roast, or research and roast it now. Returns
+        the record and whether it was served from the cache.
 
         `client` is the rate-limit key of a public caller; None is a trusted caller
         (the admin token), who may generate any movie without a rate limit.
+        `request_id` (the request's correlation id) names a generation it pays for.
         Raises MovieNotFound, NotOnDemand, RateLimited, BudgetExhausted, UpstreamError,
         or GenerationInProgress when another caller is generating it and did not
         finish within the wait.
         """
         recalled = self._recalled(movie_id)
         if recalled is not None:
-            return recalled
+            return recalled, True
         cached = self.caches.get_roast(movie_id, self.clock())
         if cached is not None:
-            return self._remember(cached)
+            return self._remember(cached), True
         listed = {m.id: m for m in self.now_playing()}
         movie = listed.get(movie_id)
+        details: MovieDetails | None = None
         if movie is None:
             if client is not None and not self.settings.on_demand_any_movie:
                 raise NotOnDemand(movie_id)
@@ -176,9 +206,12 @@ class Pipeline:
                 # may follow is not counted again.
                 self._limit_rate(client)
                 client = None
-            movie = self.catalog.details(movie_id)
-        record, _ = self.ensure_roast(movie, correlation_id=None, client=client)
-        return self._remember(record)
+            details = self.catalog.details(movie_id)
+            movie = details.movie
+        record, generated = self.ensure_roast(
+            movie, correlation_id=request_id, client=client, details=details
+        )
+        return self._remember(record), not generated
 
     def _limit_rate(self, client: str) -> None:
         retry_after = self.rate_limits.hit(client, self.clock(), self.settings.paid_requests_per_minute)
@@ -186,7 +219,11 @@ class Pipeline:
             raise RateLimited(retry_after)
 
     def ensure_roast(
-        self, movie: Movie, correlation_id: str | None, client: str | None = None
+        self,
+        movie: Movie,
+        correlation_id: str | None,
+        client: str | None = None,
+        details: MovieDetails | None = None,
     ) -> tuple[RoastRecord, bool]:
         """The roast of `movie`, generating it at most once across every caller.
 
@@ -200,7 +237,7 @@ class Pipeline:
             if self.leases.acquire(movie.id, holder, self.clock()):
                 lease = _Lease(movie.id, holder)
                 try:
-                    return self._generate(movie, correlation_id, client, lease)
+                    return self._generate(movie, correlation_id, client, lease, details)
                 finally:
                     if not lease.released:
                         self.leases.release(movie.id, holder)
@@ -212,7 +249,12 @@ class Pipeline:
             self.sleep(self.poll_interval_seconds)
 
     def _generate(
-        self, movie: Movie, correlation_id: str | None, client: str | None, lease: _Lease
+        self,
+        movie: Movie,
+        correlation_id: str | None,
+        client: str | None,
+        lease: _Lease,
+        details: MovieDetails | None,
     ) -> tuple[RoastRecord, bool]:
         now = self.clock()
         # The lease's previous holder may have finished just before we took it, so
@@ -228,12 +270,16 @@ class Pipeline:
         self._reserve_budget(reserved, correlation_id)
         with metering.ledger() as book:
             try:
+                if details is None:
+                    # TMDB's details (the 26 fields /movie serves, and the director
+                    # the research names): once per new movie, kept with its roast.
+                    details = self.catalog.details(movie.id)
                 if truth is None:
-                    truth = self.researcher.research(movie)
+                    truth = self.researcher.research(movie, details)
                     # Stored at once: if the roast call or this instance fails, the
                     # research is not paid for again.
                     self.caches.put_truth(movie, truth)
-                roast = self.roaster.roast(movie, truth)
+                roast = self.roaster.roast(movie, details, truth)
             except BaseException:
                 self._settle_budget(reserved, book.spend())
                 raise
@@ -241,13 +287,19 @@ class Pipeline:
         # The roast remembers which run paid for it and what it cost, so whichever
         # delivery of that run records the movie's outcome reports it the same way.
         roast = roast.model_copy(update={"correlation_id": correlation_id, "spend": spend})
-        record = RoastRecord(movie=movie, truth=truth, roast=roast)
+        record = RoastRecord(movie=movie, details=details, truth=truth, roast=roast)
         # What the generation leaves behind lands in one commit: the settled budget,
-        # the roast, and the lease given back. All of a wave of movies finish their
-        # roast calls together, so these writes are where they queue.
+        # the roast (with its has_roast entry), its debug payload, and the lease given
+        # back. All of a wave of movies finish their roast calls together, so these
+        # writes are where they queue.
+        now = self.clock()
         with self.writes.together():
             self._settle_budget(reserved, spend)
-            self.caches.put_roast(record, self.clock())
+            self.caches.put_roast(record, now)
+            if correlation_id is not None:
+                self.debug_store.put(
+                    correlation_id, movie.id, views.debug_payload(record, correlation_id, now), now
+                )
             self.leases.release(movie.id, lease.holder)
         lease.released = True
         return record, True
@@ -311,13 +363,30 @@ class Pipeline:
     # ------------------------------------------------------------------ runs
 
     def trigger_manual(self) -> str:
-        """`POST /cron/trigger`: put a manual run's message on the nightly topic."""
-        correlation_id = f"manual-trigger-{epoch_ms(self.clock())}"
-        self.publisher.publish_nightly(
-            NightlyMessage(trigger=Trigger.MANUAL, correlation_id=correlation_id)
-        )
-        self.journal.info("manual run requested", correlation_id)
+        """`POST /cron/trigger`: create the manual run, then put its message on the
+        nightly topic. The run exists (in progress) before the caller's 202, so a
+        poller of /cron/status never reads the previous run's status instead."""
+        now = self.clock()
+        correlation_id = f"manual-trigger-{epoch_ms(now)}"
+        run = self._open_run(correlation_id, Trigger.MANUAL)
+        try:
+            self.publisher.publish_nightly(
+                NightlyMessage(trigger=Trigger.MANUAL, correlation_id=correlation_id)
+            )
+        except InfrastructureUnavailable:
+            # Nothing will fan this run out: close it now rather than at the deadline.
+            self._start_failed(run, "the nightly message could not be published", Spend())
+            raise
         return correlation_id
+
+    def _open_run(self, correlation_id: str, trigger: Trigger) -> Run:
+        """The run as soon as it is asked for: in progress, its movies not yet listed."""
+        run = Run(correlation_id=correlation_id, trigger=trigger, started_at=self.clock(), listed=False)
+        if self.runs.create_run(run):
+            self.journal.info("run started", correlation_id, trigger=trigger.value)
+            return run
+        # A duplicate delivery (or the trigger) created it first.
+        return self.runs.get_run(correlation_id) or run
 
     def start_run(self, message: NightlyMessage, publish_time: datetime) -> Run:
         """The `fanout` function: one run per nightly message, however often delivered."""
@@ -335,29 +404,24 @@ class Pipeline:
                 "duplicate nightly message ignored", correlation_id, persist=False
             )
             return run
+        if run is None:
+            # A scheduled (or gcloud-published) run shows in /cron/status from here on.
+            run = self._open_run(correlation_id, message.trigger)
         with metering.ledger() as book:
             try:
                 movies = self.now_playing()
             except UpstreamError as exc:
-                return self._start_failed(correlation_id, message.trigger, exc.reason, book.spend())
-        if run is None:
-            run = Run(
-                correlation_id=correlation_id,
-                trigger=message.trigger,
-                started_at=self.clock(),
-                movie_ids=[m.id for m in movies],
-                own_spend=book.spend(),
+                return self._start_failed(run, exc.reason, book.spend())
+        if not run.listed:
+            run = run.model_copy(
+                update={"movie_ids": [m.id for m in movies], "listed": True, "own_spend": book.spend()}
             )
-            if self.runs.create_run(run):
-                self.journal.info("run started", correlation_id, movies_fetched=len(movies))
-            else:
-                # A concurrent duplicate delivery created it first; publishing the
-                # same messages again is harmless (outcomes are recorded once).
-                run = self.runs.get_run(correlation_id) or run
+            self.runs.update_run(run)
+            self.journal.info("movies listed", correlation_id, movies_fetched=len(movies))
         by_id = {m.id: m for m in movies}
         missing = [i for i in run.movie_ids if i not in by_id]
-        for movie_id in missing:  # the list changed since the run was created
-            by_id[movie_id] = self.catalog.details(movie_id)
+        for movie_id in missing:  # the list changed since the run was listed
+            by_id[movie_id] = self.catalog.details(movie_id).movie
         self.publisher.publish_roasts(
             [RoastMessage(correlation_id=correlation_id, movie=by_id[i]) for i in run.movie_ids]
         )
@@ -366,22 +430,21 @@ class Pipeline:
             run = self._finalize(correlation_id) or run
         return run
 
-    def _start_failed(self, correlation_id: str, trigger: Trigger, error: str, spend: Spend) -> Run:
+    def _start_failed(self, run: Run, error: str, spend: Spend) -> Run:
         now = self.clock()
-        run = Run(
-            own_spend=spend,
-            total_spend=spend,
-            correlation_id=correlation_id,
-            trigger=trigger,
-            started_at=now,
-            status=RunStatus.FAILED,
-            published=True,
-            finished_at=now,
-            error=error,
+        failed = run.model_copy(
+            update={
+                "own_spend": spend,
+                "total_spend": spend,
+                "status": RunStatus.FAILED,
+                "published": True,
+                "finished_at": now,
+                "error": error,
+            }
         )
-        if self.runs.create_run(run):
-            self.journal.error("run failed: now-playing list unavailable", correlation_id, error=error)
-        return self.runs.get_run(correlation_id) or run
+        self.runs.update_run(failed)
+        self.journal.error("run failed before fan-out", run.correlation_id, error=error)
+        return failed
 
     def process_movie(self, message: RoastMessage) -> MovieOutcome | None:
         """The `roast` function. Returns the outcome this delivery recorded, or None
@@ -421,8 +484,13 @@ class Pipeline:
             with metering.ledger() as book:
                 try:
                     record, _ = self.ensure_roast(movie, correlation_id)
-                except (UpstreamError, BudgetExhausted) as exc:
-                    reason = REASON_BUDGET if isinstance(exc, BudgetExhausted) else exc.reason
+                except (UpstreamError, BudgetExhausted, MovieNotFound) as exc:
+                    # TMDB may drop a movie between the listing and its details.
+                    reason = (
+                        REASON_BUDGET if isinstance(exc, BudgetExhausted)
+                        else REASON_NOT_FOUND if isinstance(exc, MovieNotFound)
+                        else exc.reason
+                    )  # fmt: skip
                     return MovieOutcome(
                         movie_id=movie.id,
                         outcome=Outcome.FAILED,
@@ -541,7 +609,7 @@ class Pipeline:
         movies: list[Movie] = []
         for movie_id in failed:
             try:
-                movies.append(by_id.get(movie_id) or self.catalog.details(movie_id))
+                movies.append(by_id.get(movie_id) or self.catalog.details(movie_id).movie)
             except MovieNotFound:
                 continue  # TMDB dropped it: it stays failed
         retried = [m.id for m in movies]
@@ -613,16 +681,80 @@ class Pipeline:
                 o.model_dump(mode="json") for o in sorted(outcomes, key=lambda o: o.movie_id)
             ],
             "pending_movie_ids": sorted(set(run.movie_ids) - {o.movie_id for o in outcomes}),
-            "logs": self.journal_entries(correlation_id, log_limit),
+            "logs": [views.log_entry(e) for e in self.journal_entries(correlation_id, log_limit)],
         }
 
     def journal_entries(self, correlation_id: str, limit: int) -> list[dict[str, Any]]:
         return self.journal.for_run(correlation_id, limit)
 
-    def clear_cache(self, kind: CacheKind) -> int:
-        if kind == "roast" and self._recent_roasts is not None:
-            with self._recent_lock:
-                self._recent_roasts.clear()
-        removed = self.caches.clear(kind)
-        self.journal.info("cache cleared", None, cache=kind, removed=removed)
-        return removed
+    # ------------------------------------------------------------------ operations
+
+    @property
+    def feed(self) -> Feed:
+        """`GET /feed` over the caches (never TMDB: an empty now-playing cache is a 404)."""
+        return Feed(self.caches, lambda: self.caches.get_now_playing(self.clock()), self.clock)
+
+    def logs_view(
+        self, limit: int, level: str | None = None, correlation_id: str | None = None
+    ) -> dict[str, Any]:
+        """`GET /logs`, in the Worker's shape: newest first."""
+        entries = self.journal.query(limit, level, correlation_id)
+        return {
+            "total": len(entries),
+            "logs": [views.log_entry(e) for e in entries],
+            "note": f"Newest first, at most {limit}. Entries expire after {LOG_TTL.days} days; "
+            "every line is also in Cloud Logging.",
+        }
+
+    def delete_logs(self, older_than_days: int) -> dict[str, Any]:
+        deleted = self.journal.delete_older_than(self.clock() - timedelta(days=older_than_days))
+        return {
+            "success": True,
+            "deleted_count": deleted,
+            "message": f"Deleted {deleted} log entries older than {older_than_days} days",
+            "note": f"Entries also expire on their own after {LOG_TTL.days} days.",
+        }
+
+    def debug_view(self, correlation_id: str, log_limit: int = 500) -> dict[str, Any] | None:
+        """`GET /debug?correlationId=`: the generations that id paid for (a run's, or a
+        request's from x-correlation-id), and for a run its movies and logs."""
+        entries = self.debug_store.for_correlation(correlation_id, DEBUG_LIMIT, self.clock())
+        run = self.debug(correlation_id, log_limit)
+        if not entries and run is None:
+            return None
+        return {"correlationId": correlation_id, "count": len(entries), "entries": entries, **(run or {})}
+
+    def movie_debug_view(self, movie_id: int) -> dict[str, Any] | None:
+        entries = self.debug_store.for_movie(movie_id, DEBUG_LIMIT, self.clock())
+        if not entries:
+            return None
+        return {"movieId": movie_id, "count": len(entries), "entries": entries}
+
+    def clear_cache(self, kind: CacheKind | Literal["all"]) -> dict[str, Any]:
+        """`DELETE /cache/clear/{kind}`; a cache that cannot be cleared now is named
+        in `errors` and the others are still cleared."""
+        kinds: tuple[CacheKind, ...] = CACHE_KINDS if kind == "all" else (kind,)
+        deleted: list[str] = []
+        errors: list[str] = []
+        for each in kinds:
+            if each == "roast" and self._recent_roasts is not None:
+                with self._recent_lock:
+                    self._recent_roasts.clear()
+            try:
+                keys = self.debug_store.clear() if each == "debug" else self.caches.clear(each)
+            except InfrastructureUnavailable:
+                errors.append(f"{each}: storage unavailable; retry")
+                continue
+            deleted += [f"{each}:{key}" for key in keys]
+        self.journal.info("cache cleared", None, cache=kind, removed=len(deleted))
+        body: dict[str, Any] = {
+            "success": not errors,
+            "deleted_count": len(deleted),
+            "deleted_keys": deleted,
+            "message": f"Cleared {kind}: {len(deleted)} entries deleted",
+            "cache": kind,
+            "removed": len(deleted),
+        }
+        if errors:
+            body["errors"] = errors
+        return body

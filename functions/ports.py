@@ -15,7 +15,9 @@ from typing import Any, Literal, Protocol
 
 from functions.models import (
     Movie,
+    MovieDetails,
     MovieOutcome,
+    NowPlaying,
     NightlyMessage,
     Roast,
     RoastMessage,
@@ -24,7 +26,9 @@ from functions.models import (
     Truth,
 )
 
-CacheKind = Literal["roast", "now-playing", "truth"]
+# What DELETE /cache/clear/{kind} clears ("all" is every one of them).
+CacheKind = Literal["now-playing", "roast", "truth", "debug"]
+CACHE_KINDS: tuple[CacheKind, ...] = ("now-playing", "roast", "truth", "debug")
 
 
 @dataclass
@@ -40,23 +44,23 @@ class MovieContext:
 class MovieCatalog(Protocol):
     """TMDB."""
 
-    def now_playing(self) -> list[Movie]:
+    def now_playing(self) -> NowPlaying:
         """Every page of now playing, de-duplicated by id, in TMDB's order."""
 
-    def details(self, movie_id: int) -> Movie:
-        """One movie; raises MovieNotFound for an id TMDB does not know."""
+    def details(self, movie_id: int) -> MovieDetails:
+        """One movie's details and director; raises MovieNotFound for an unknown id."""
 
 
 class Researcher(Protocol):
     """Perplexity: a factual brief of a movie, with citations."""
 
-    def research(self, movie: Movie) -> Truth: ...
+    def research(self, movie: Movie, details: MovieDetails) -> Truth: ...
 
 
 class Roaster(Protocol):
     """xAI Grok: a roast of a movie, written from its truth."""
 
-    def roast(self, movie: Movie, truth: Truth) -> Roast: ...
+    def roast(self, movie: Movie, details: MovieDetails, truth: Truth) -> Roast: ...
 
 
 class Publisher(Protocol):
@@ -72,11 +76,23 @@ class Publisher(Protocol):
 class CacheStore(Protocol):
     """Read-through caches. An expired document counts as a miss (TTL deletion lags)."""
 
-    def get_now_playing(self, now: datetime) -> list[Movie] | None: ...
+    def get_now_playing(self, now: datetime) -> NowPlaying | None: ...
 
-    def put_now_playing(self, movies: list[Movie], now: datetime) -> None: ...
+    def put_now_playing(self, listing: NowPlaying, now: datetime) -> None: ...
 
     def put_truth(self, movie: Movie, truth: Truth) -> None: ...
+
+    def get_truths(self, movie_ids: list[int]) -> dict[int, Truth]:
+        """The stored truths of these movies, in one round trip."""
+
+    def list_truths(self, offset: int, limit: int) -> tuple[list[Truth], int]:
+        """A page of stored truths, newest first, and how many there are."""
+
+    def get_roasts(self, movie_ids: list[int], now: datetime) -> dict[int, RoastRecord]:
+        """The fresh roasts of these movies, in one round trip."""
+
+    def list_roasts(self, offset: int, limit: int, now: datetime) -> tuple[list[RoastRecord], int]:
+        """A page of fresh roasts, newest first, and how many there are."""
 
     def get_roast(self, movie_id: int, now: datetime) -> RoastRecord | None: ...
 
@@ -86,12 +102,14 @@ class CacheStore(Protocol):
         """The movie's fresh roast and its truth, in one round trip."""
 
     def roasts_ready(self, movie_ids: list[int], now: datetime) -> set[int]:
-        """Which of these movies have a fresh roast, in one round trip."""
+        """Which of these movies have a fresh roast: one read however many (an index
+        that every roast write updates)."""
 
     def put_roast(self, record: RoastRecord, now: datetime) -> None: ...
 
-    def clear(self, kind: CacheKind) -> int:
-        """Delete every document of that cache; returns how many were removed."""
+    def clear(self, kind: CacheKind) -> list[str]:
+        """Delete every document of that cache (not "debug": DebugStore's); returns
+        the deleted documents' ids."""
 
 
 class GenerationLeases(Protocol):
@@ -115,6 +133,9 @@ class RunStore(Protocol):
         """Create the run and count it in total_runs; False if it already exists."""
 
     def get_run(self, correlation_id: str) -> Run | None: ...
+
+    def update_run(self, run: Run) -> None:
+        """Write the run as it now stands (its movie list, or a failed start)."""
 
     def mark_published(self, correlation_id: str) -> None: ...
 
@@ -154,9 +175,32 @@ class RunStore(Protocol):
 class LogStore(Protocol):
     def write(self, entry: dict[str, Any]) -> None: ...
 
+    def query(
+        self, limit: int, level: str | None = None, correlation_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Newest first, optionally of one Worker level and/or correlation id."""
+
     def recent(self, limit: int) -> list[dict[str, Any]]: ...
 
     def for_run(self, correlation_id: str, limit: int) -> list[dict[str, Any]]: ...
+
+    def delete_older_than(self, cutoff: datetime) -> int:
+        """Delete entries written before `cutoff`; how many were deleted."""
+
+
+class DebugStore(Protocol):
+    """Each generation's debug payload, by correlation id and by movie."""
+
+    def put(self, correlation_id: str, movie_id: int, data: dict[str, Any], now: datetime) -> None:
+        """Inside a WriteBatching block it lands in that block's commit."""
+
+    def for_correlation(self, correlation_id: str, limit: int, now: datetime) -> list[dict[str, Any]]:
+        """Newest first: [{"key", "data"}]."""
+
+    def for_movie(self, movie_id: int, limit: int, now: datetime) -> list[dict[str, Any]]: ...
+
+    def clear(self) -> list[str]:
+        """Delete every entry; returns their ids."""
 
 
 class DailyBudget(Protocol):
@@ -181,7 +225,7 @@ class WriteBatching(Protocol):
     """Several stores' writes in one atomic commit (one round trip)."""
 
     def together(self) -> AbstractContextManager[None]:
-        """Writes of `put_roast`, `DailyBudget.add` and `GenerationLeases.release`
+        """Writes of `put_roast`, `DebugStore.put`, `DailyBudget.add` and `GenerationLeases.release`
         made inside are committed together when the block ends, also when it raises.
         A lease release whose lease was meanwhile taken over is dropped from the
         commit, never the rest."""

@@ -13,5 +13,5 @@ max_delivery_attempts = 5
 perplexity_model = "perplexity/sonar"
 xai_model        = "grok-4.20-non-reasoning"
 cache_version    = "v2"
-tmdb_region      = ""
+tmdb_region      = "IN"
 tmdb_credential  = "read_token"

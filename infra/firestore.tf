@@ -1,6 +1,6 @@
 # Firestore: the (default) Native-mode database, TTL policies on every expiring
 # collection group, single-field index exemptions where an index is pure cost,
-# and the two composite indexes PlotBurn's queries need.
+# and the composite indexes PlotBurn's queries need.
 
 resource "google_firestore_database" "default" {
   project                 = var.project_id
@@ -25,6 +25,7 @@ locals {
     "runs",
     "outcomes",
     "logs",
+    "debug",
     "leases",
     "rate_limits",
     "budgets",
@@ -42,6 +43,8 @@ locals {
     "roasts/movie"          = { collection = "roasts", field = "movie" }
     "roasts/truth"          = { collection = "roasts", field = "truth" }
     "roasts/roast"          = { collection = "roasts", field = "roast" }
+    "roasts/details"        = { collection = "roasts", field = "details" }
+    "debug/data"            = { collection = "debug", field = "data" }
     "runs/movie_ids"        = { collection = "runs", field = "movie_ids" }
     "runs/failed_movie_ids" = { collection = "runs", field = "failed_movie_ids" }
     "runs/failure_reasons"  = { collection = "runs", field = "failure_reasons" }
@@ -91,6 +94,110 @@ resource "google_firestore_index" "logs_by_run" {
 
   fields {
     field_path = "created_at"
+    order      = "DESCENDING"
+  }
+}
+
+# /logs?level=X and /logs?correlationId=X&level=Y, newest first.
+resource "google_firestore_index" "logs_by_level" {
+  project    = var.project_id
+  database   = google_firestore_database.default.name
+  collection = "logs"
+
+  fields {
+    field_path = "level"
+    order      = "ASCENDING"
+  }
+
+  fields {
+    field_path = "created_at"
+    order      = "DESCENDING"
+  }
+}
+
+resource "google_firestore_index" "logs_by_run_and_level" {
+  project    = var.project_id
+  database   = google_firestore_database.default.name
+  collection = "logs"
+
+  fields {
+    field_path = "correlation_id"
+    order      = "ASCENDING"
+  }
+
+  fields {
+    field_path = "level"
+    order      = "ASCENDING"
+  }
+
+  fields {
+    field_path = "created_at"
+    order      = "DESCENDING"
+  }
+}
+
+# /debug?correlationId=X and /movie/{id}/debug, newest first.
+resource "google_firestore_index" "debug_by_correlation" {
+  project    = var.project_id
+  database   = google_firestore_database.default.name
+  collection = "debug"
+
+  fields {
+    field_path = "correlation_id"
+    order      = "ASCENDING"
+  }
+
+  fields {
+    field_path = "created_at"
+    order      = "DESCENDING"
+  }
+}
+
+resource "google_firestore_index" "debug_by_movie" {
+  project    = var.project_id
+  database   = google_firestore_database.default.name
+  collection = "debug"
+
+  fields {
+    field_path = "movie_id"
+    order      = "ASCENDING"
+  }
+
+  fields {
+    field_path = "created_at"
+    order      = "DESCENDING"
+  }
+}
+
+# /feed?type=roast and /feed?type=truth: this cache version's documents, newest first.
+resource "google_firestore_index" "roasts_by_version" {
+  project    = var.project_id
+  database   = google_firestore_database.default.name
+  collection = "roasts"
+
+  fields {
+    field_path = "cache_version"
+    order      = "ASCENDING"
+  }
+
+  fields {
+    field_path = "created_at"
+    order      = "DESCENDING"
+  }
+}
+
+resource "google_firestore_index" "truths_by_version" {
+  project    = var.project_id
+  database   = google_firestore_database.default.name
+  collection = "truths"
+
+  fields {
+    field_path = "cache_version"
+    order      = "ASCENDING"
+  }
+
+  fields {
+    field_path = "fetched_at"
     order      = "DESCENDING"
   }
 }

@@ -48,6 +48,7 @@ locals {
     PLOTBURN_CACHE_VERSION     = var.cache_version
     PERPLEXITY_MODEL           = var.perplexity_model
     XAI_MODEL                  = var.xai_model
+    PLOTBURN_REQUIRE_KEY       = var.require_key
   }
 
   # Set only when given: an empty TMDB_REGION would fail Settings' ^[A-Z]{2}$ check.

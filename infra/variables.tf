@@ -116,6 +116,17 @@ variable "cache_version" {
   }
 }
 
+variable "require_key" {
+  description = "PLOTBURN_REQUIRE_KEY: \"true\" makes every route but /healthz need the admin key, as the Worker did with API_SECRET_KEY set."
+  type        = string
+  default     = "false"
+
+  validation {
+    condition     = contains(["true", "false"], var.require_key)
+    error_message = "require_key must be \"true\" or \"false\"."
+  }
+}
+
 variable "tmdb_credential" {
   description = "Which TMDB credential the plotburn-tmdb-api-token secret holds: read_token (the API Read Access Token, sent as a bearer token; preferred) or v3_key (the v3 API key, sent as the api_key query parameter)."
   type        = string
@@ -128,9 +139,9 @@ variable "tmdb_credential" {
 }
 
 variable "tmdb_region" {
-  description = "TMDB_REGION: ISO 3166-1 country code for now-playing, or \"\" to leave it unset (TMDB's default)."
+  description = "TMDB_REGION: ISO 3166-1 country code whose cinemas are listed (the Worker's IN), or \"\" for the code's default (IN)."
   type        = string
-  default     = ""
+  default     = "IN"
 
   validation {
     condition     = var.tmdb_region == "" || can(regex("^[A-Z]{2}$", var.tmdb_region))

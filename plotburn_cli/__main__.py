@@ -2,15 +2,21 @@
 
     plotburn trigger [--wait] [--timeout S]   start a run (and follow it to its end)
     plotburn status                           the last run, recent runs, today's budget
-    plotburn logs [--limit N]                 recent log entries (admin)
-    plotburn debug ID                         one run: outcomes per movie and its logs (admin)
+    plotburn logs [--limit N] [--level L] [--correlation-id ID]
+                                              recent log entries (admin)
+    plotburn prune-logs [--older-than-days N] delete log entries older than N days (admin)
+    plotburn debug ID | --movie MOVIE_ID      what a correlation id (a run's or a
+                                              request's) or a movie's generations made;
+                                              for a run, its outcomes per movie and logs (admin)
     plotburn retry ID [--wait]                republish a run's failed movies (admin)
-    plotburn clear {roast,now-playing,truth}  empty a cache (admin)
+    plotburn clear {now-playing,roast,truth,debug,all}
+                                              empty a cache, or all of them (admin)
     plotburn budget                           today's upstream spend (admin)
 
 Where: --url, else PLOTBURN_API_URL, else the local stack's .stack/stack.json in the
 current directory (`make serve` writes it), else http://127.0.0.1:8080.
-Admin token: --token, else PLOTBURN_ADMIN_TOKEN (else the stack file's, with its URL).
+Admin token: --token, else PLOTBURN_ADMIN_TOKEN (else the stack file's, with its URL);
+sent as the Worker's `x-api-key` header.
 
 Exit status: 0 done (for a run: success), 1 the run ended partial, 2 the run failed,
 3 an error (API unreachable, HTTP error, timeout, bad usage).
@@ -32,6 +38,8 @@ from plotburn_cli.client import Api, ClientFactory, CliError, default_client_fac
 from plotburn_cli.render import (
     Progress,
     budget_block,
+    clean,
+    generations_table,
     history_table,
     logs_table,
     run_summary,
@@ -40,7 +48,9 @@ from plotburn_cli.render import (
 
 EXIT_OK, EXIT_PARTIAL, EXIT_FAILED, EXIT_ERROR = 0, 1, 2, 3
 RUN_EXIT = {"success": EXIT_OK, "partial": EXIT_PARTIAL, "failed": EXIT_FAILED}
-CACHE_KINDS = ("roast", "now-playing", "truth")
+CACHE_KINDS = ("now-playing", "roast", "truth", "debug", "all")
+LOG_LEVELS = ("DEBUG", "INFO", "WARN", "ERROR")
+LOGS_MAX_LIMIT = 1000
 # Consecutive failed polls tolerated while following a run (a blip, a cold start).
 MAX_POLL_ERRORS = 5
 
@@ -74,13 +84,25 @@ def _parser() -> argparse.ArgumentParser:
     _wait_flags(trigger)
     commands.add_parser("status", parents=[common], help="the last run, recent runs and today's budget")
     logs = commands.add_parser("logs", parents=[common], help="recent log entries, newest first (admin)")
-    logs.add_argument("--limit", type=int, default=None, metavar="N", help="how many (1-500; the API's default is 50)")
-    debug = commands.add_parser("debug", parents=[common], help="one run with its per-movie outcomes and logs (admin)")
-    debug.add_argument("correlation_id", metavar="ID", help="the run's id, e.g. manual-trigger-1732811400000")
+    logs.add_argument("--limit", type=int, default=None, metavar="N", help=f"how many (1-{LOGS_MAX_LIMIT}; the API's default is 100)")
+    logs.add_argument("--level", type=str.upper, choices=LOG_LEVELS, default=None, help="only entries of this level")
+    logs.add_argument("--correlation-id", default=None, metavar="ID", help="only this run's or request's entries")
+    prune = commands.add_parser("prune-logs", parents=[common], help="delete old log entries (admin)")
+    prune.add_argument("--older-than-days", type=int, default=None, metavar="N", help="older than N days (the API's default is 30)")
+    debug = commands.add_parser(
+        "debug", parents=[common],
+        help="what a correlation id or a movie's generations made; a run with its per-movie outcomes and logs (admin)",
+    )
+    target = debug.add_mutually_exclusive_group(required=True)
+    target.add_argument(
+        "correlation_id", metavar="ID", nargs="?", default=None,
+        help="a run's id (e.g. manual-trigger-1732811400000) or a request's x-correlation-id",
+    )
+    target.add_argument("--movie", type=int, default=None, metavar="MOVIE_ID", help="a TMDB movie id instead")
     retry = commands.add_parser("retry", parents=[common], help="republish a run's failed movies into the same run (admin)")
     retry.add_argument("correlation_id", metavar="ID")
     _wait_flags(retry)
-    clear = commands.add_parser("clear", parents=[common], help="empty one cache (admin)")
+    clear = commands.add_parser("clear", parents=[common], help="empty one cache, or all of them (admin)")
     clear.add_argument("kind", choices=CACHE_KINDS)
     commands.add_parser("budget", parents=[common], help="today's upstream spend against its ceilings (admin)")
     return parser
@@ -203,9 +225,9 @@ class Cli:
 
     def logs(self) -> int:
         limit = self.args.limit
-        if limit is not None and not 1 <= limit <= 500:
-            raise CliError("--limit must be from 1 to 500")
-        entries = self.api.logs(limit)
+        if limit is not None and not 1 <= limit <= LOGS_MAX_LIMIT:
+            raise CliError(f"--limit must be from 1 to {LOGS_MAX_LIMIT}")
+        entries = self.api.logs(limit, self.args.level, self.args.correlation_id)
         if self.as_json:
             self.dump(entries)
         elif not entries.get("logs"):
@@ -214,11 +236,40 @@ class Cli:
             self.print(logs_table(entries["logs"]))
         return EXIT_OK
 
+    def prune_logs(self) -> int:
+        days = self.args.older_than_days
+        if days is not None and days < 0:
+            raise CliError("--older-than-days must be 0 or more")
+        result = self.api.delete_logs(days)
+        if self.as_json:
+            self.dump(result)
+        else:
+            self.print(f"{result.get('message') or 'Done'}.")
+        return EXIT_OK
+
     def debug(self) -> int:
-        found = self.api.debug(self.args.correlation_id)
+        if self.args.movie is not None:
+            found = self.api.movie_debug(self.args.movie)
+            name = f"Movie {found.get('movieId', self.args.movie)}"
+        else:
+            found = self.api.debug(self.args.correlation_id)
+            name = f"Correlation id {clean(found.get('correlationId', self.args.correlation_id))}"
         if self.as_json:
             self.dump(found)
             return EXIT_OK
+        if found.get("run") is not None:
+            self.run_debug(found)
+        entries = found.get("entries") or []
+        if entries:
+            if found.get("run") is not None:
+                self.print()
+            self.print(f"{name}: {len(entries)} generation(s), newest first")
+            self.print(generations_table(entries))
+        elif found.get("run") is None:
+            self.print(f"{name}: no generations recorded.")
+        return EXIT_OK
+
+    def run_debug(self, found: dict[str, Any]) -> None:
         movies = found.get("movies") or []
         self.print(run_summary(found["run"], self._titles(movies)))
         self.print()
@@ -242,14 +293,15 @@ class Cli:
         if logs:
             self.print(f"\nLog entries ({len(logs)}, newest first)")
             self.print(logs_table(logs))
-        return EXIT_OK
 
     def clear(self) -> int:
         result = self.api.clear(self.args.kind)
         if self.as_json:
             self.dump(result)
         else:
-            self.print(f"Cleared the {result['cache']} cache: {result['removed']} document(s) removed.")
+            deleted = result.get("deleted_count", result.get("removed"))
+            what = "every cache" if self.args.kind == "all" else f"the {self.args.kind} cache"
+            self.print(f"Cleared {what}: {deleted} entr{'y' if deleted == 1 else 'ies'} deleted.")
         return EXIT_OK
 
     def budget(self) -> int:
@@ -290,7 +342,7 @@ def main(
     try:
         with factory(target.url, getattr(args, "http_timeout", 30.0)) as http:
             cli = Cli(Api(target, http), args, out, err, sleep)
-            return int(getattr(cli, args.command)())
+            return int(getattr(cli, args.command.replace("-", "_"))())
     except CliError as exc:
         out.flush()
         err.write(f"plotburn: error: {exc}\n")

@@ -85,6 +85,19 @@ def _base(url: str) -> str:
     return url if url.endswith("/") else url + "/"
 
 
+def _error_message(body: Any) -> str | None:
+    """What an error body says: the Worker's {"error", "message"} (the message says why;
+    the error alone when there is no message), and any per-cache `errors`."""
+    if not isinstance(body, dict):
+        return None
+    parts = [body.get("message"), body.get("error")]
+    message = next((p for p in parts if isinstance(p, str) and p), None)
+    errors = body.get("errors")
+    if isinstance(errors, list) and errors:
+        message = "; ".join([*([message] if message else []), *map(str, errors)])
+    return message
+
+
 def default_client_factory(base_url: str, timeout: float) -> httpx.Client:
     return httpx.Client(base_url=base_url, timeout=timeout, headers={"User-Agent": USER_AGENT})
 
@@ -109,7 +122,9 @@ class Api:
                 raise CliError(
                     "this command needs the admin token: set PLOTBURN_ADMIN_TOKEN or pass --token"
                 )
-            headers["Authorization"] = f"Bearer {self.target.token}"
+            # The Worker's header (PlotBurn also takes `Authorization: Bearer`, but a
+            # bearer token can collide with an identity token in front of the api).
+            headers["x-api-key"] = self.target.token
         try:
             response = self.http.request(method, path, headers=headers, params=params)
         except httpx.TimeoutException:
@@ -128,9 +143,7 @@ class Api:
         except ValueError:
             body = None
         if response.status_code >= 400:
-            message = body.get("error") if isinstance(body, dict) else None
-            if not isinstance(message, str) or not message:
-                message = response.reason_phrase or "request failed"
+            message = _error_message(body) or response.reason_phrase or "request failed"
             hint = ""
             if response.status_code == 401:
                 hint = " (check PLOTBURN_ADMIN_TOKEN or --token)"
@@ -154,12 +167,22 @@ class Api:
     def retry(self, correlation_id: str) -> dict[str, Any]:
         return dict(self.request("POST", "cron/retry", admin=True, params={"correlationId": correlation_id}))
 
-    def logs(self, limit: int | None) -> dict[str, Any]:
-        params = {"limit": limit} if limit is not None else None
-        return dict(self.request("GET", "logs", admin=True, params=params))
+    def logs(
+        self, limit: int | None, level: str | None = None, correlation_id: str | None = None
+    ) -> dict[str, Any]:
+        wanted = {"limit": limit, "level": level, "correlationId": correlation_id}
+        params = {k: v for k, v in wanted.items() if v is not None}
+        return dict(self.request("GET", "logs", admin=True, params=params or None))
+
+    def delete_logs(self, older_than_days: int | None) -> dict[str, Any]:
+        params = {"olderThanDays": older_than_days} if older_than_days is not None else None
+        return dict(self.request("DELETE", "logs", admin=True, params=params))
 
     def debug(self, correlation_id: str) -> dict[str, Any]:
         return dict(self.request("GET", "debug", admin=True, params={"correlationId": correlation_id}))
+
+    def movie_debug(self, movie_id: int) -> dict[str, Any]:
+        return dict(self.request("GET", f"movie/{movie_id}/debug", admin=True))
 
     def clear(self, kind: str) -> dict[str, Any]:
         return dict(self.request("DELETE", f"cache/clear/{kind}", admin=True))

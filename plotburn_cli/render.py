@@ -172,27 +172,67 @@ def budget_block(budget: dict[str, Any]) -> str:
     )
 
 
-LOG_CORE = ("severity", "message", "correlation_id", "timestamp", "created_at")
+# A log entry's fields (the Worker's shape, from /logs and /debug) the table shows in
+# their own columns.
+LOG_COLUMNS = {
+    "timestamp", "level", "severity", "correlationId", "message", "endpoint", "method",
+    "responseStatus", "duration", "metadata",
+}
+
+
+def _request_of(entry: dict[str, Any]) -> str:
+    """"GET /movie/1 -> 200 (12 ms)" for a request's entry; "" for a pipeline event."""
+    method, endpoint = entry.get("method"), entry.get("endpoint")
+    if not method or method == "EVENT":
+        return ""
+    text = f"{method} {endpoint}"
+    if entry.get("responseStatus") is not None:
+        text += f" -> {entry['responseStatus']}"
+    if entry.get("duration") is not None:
+        text += f" ({duration(entry['duration'])})"
+    return text
 
 
 def logs_table(entries: Sequence[dict[str, Any]]) -> str:
+    """Log entries in the Worker's shape: level, correlation id, message, and the rest
+    (the request, the movie, the error, the event's metadata) as details."""
     rows = []
     for e in entries:
-        extra = " ".join(
-            f"{k}={clean(v if not isinstance(v, (dict, list)) else v, 60)}"
-            for k, v in e.items()
-            if k not in LOG_CORE and v is not None
-        )
+        metadata = e.get("metadata") if isinstance(e.get("metadata"), dict) else {}
+        fields = {k: v for k, v in e.items() if k not in LOG_COLUMNS}
+        details = [_request_of(e)] + [
+            f"{key}={clean(value, 60)}" for key, value in {**fields, **metadata}.items() if value is not None
+        ]
         rows.append(
             [
                 when(e.get("timestamp")),
-                e.get("severity"),
-                e.get("correlation_id") or "-",
+                e.get("level"),
+                e.get("correlationId") or "-",
                 clean(e.get("message"), 70),
-                clean(extra, 100),
+                clean(" ".join(d for d in details if d), 100),
             ]
         )
-    return table(["TIME", "SEVERITY", "RUN", "MESSAGE", "DETAILS"], rows)
+    return table(["TIME", "LEVEL", "CORRELATION ID", "MESSAGE", "DETAILS"], rows)
+
+
+def generations_table(entries: Sequence[dict[str, Any]]) -> str:
+    """Debug entries: what each generation made (the movie, its research, its card)."""
+    rows = []
+    for entry in entries:
+        data = entry.get("data") if isinstance(entry.get("data"), dict) else {}
+        movie = data.get("movie") if isinstance(data.get("movie"), dict) else {}
+        roast = data.get("roast") if isinstance(data.get("roast"), dict) else {}
+        rows.append(
+            [
+                movie.get("id"),
+                clean(movie.get("title"), 40),
+                data.get("result"),
+                when(data.get("timestamp")),
+                data.get("correlationId"),
+                clean(roast.get("headline"), 70),
+            ]
+        )
+    return table(["MOVIE", "TITLE", "RESULT", "WHEN", "CORRELATION ID", "HEADLINE"], rows, right=(0,))
 
 
 class Progress:

@@ -22,7 +22,7 @@ from typing import Any, TextIO
 from functions import bootstrap, metering
 from functions.config import load_settings
 from functions.errors import ConfigError, PlotBurnError, UpstreamError
-from functions.models import Movie
+from functions.models import MovieDetails
 from functions.upstream.http import RetryPolicy
 
 # A movie every TMDB account can read (Fight Club).
@@ -76,18 +76,19 @@ def run(movie_id: int, out: TextIO, err: TextIO) -> int:
     )
     provider = "tmdb"
     try:
-        movie: Movie
-        movie, millis, spend = _timed(lambda: clients["catalog"].details(movie_id))
+        details: MovieDetails
+        details, millis, spend = _timed(lambda: clients["catalog"].details(movie_id))
+        movie = details.movie
         _line(out, provider, "v3 /movie/{id}", millis, spend.tmdb, f"  {movie.title}")
         provider = "perplexity"
         researcher = clients["researcher"]
-        answer, millis, spend = _timed(lambda: researcher.ask(movie, RESEARCH_TOKENS))
+        answer, millis, spend = _timed(lambda: researcher.ask(movie, details, RESEARCH_TOKENS))
         note = f"  {answer.status}, {len(answer.search_results)} sources"
         _line(out, provider, answer.model or researcher.model, millis, spend.research, note)
         provider = "xai"
         truth = researcher.truth_from(movie, answer)
         roaster = clients["roaster"]
-        roast, millis, spend = _timed(lambda: roaster.roast(movie, truth))
+        roast, millis, spend = _timed(lambda: roaster.roast(movie, details, truth))
         _line(out, provider, roast.model, millis, spend.roast, f"  {roast.card.headline!r}")
     except UpstreamError as exc:
         print(f"FAIL  {exc.reason} ({exc.detail})", file=err)

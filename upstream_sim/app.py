@@ -31,7 +31,7 @@ from upstream_sim.config import default_config, merge_config
 from upstream_sim.stats import Stats
 from upstream_sim.wire import Reply, Success, has_bearer, retry_after_text
 
-_DETAILS_PATH = re.compile(r"/movie/([^/]+)")
+_DETAILS_PATH = re.compile(r"/movie/([^/]+?)(/credits)?")
 # Where the Worker's Sonar chat completions lived; retired (403) since 2026-09-27.
 PERPLEXITY_RETIRED_PATHS = frozenset({"/perplexity/chat/completions", "/perplexity/v1/sonar"})
 PERPLEXITY_AGENT_PATHS = frozenset({"/perplexity/v1/agent", "/perplexity/v1/responses"})
@@ -270,9 +270,12 @@ class Simulator:
             finally:
                 self.stats.end("tmdb")
         raw_id = details.group(1)
+        # Credits alone, or with the details (append_to_response=credits): one call.
+        only_credits = details.group(2) is not None
+        appended = {a.strip() for a in (_first(query, "append_to_response") or "").split(",")}
         self.stats.begin("tmdb_details", "tmdb", raw_id[:32])
         try:
-            return self._details(config, raw_id)
+            return self._details(config, raw_id, only_credits, "credits" in appended)
         finally:
             self.stats.end("tmdb")
 
@@ -291,7 +294,9 @@ class Simulator:
 
         return self._answer("tmdb", config, f"page:{page}", None, build)
 
-    def _details(self, config: dict[str, Any], raw_id: str) -> Reply:
+    def _details(
+        self, config: dict[str, Any], raw_id: str, only_credits: bool, with_credits: bool
+    ) -> Reply:
         numeric = raw_id.isascii() and raw_id.isdigit() and len(raw_id) <= 10
         movie_id = int(raw_id) if numeric else None
         if movie_id is None or not catalogue.is_known(config, movie_id):
@@ -299,11 +304,18 @@ class Simulator:
             return Reply.json(404, TMDB_NOT_FOUND)
 
         def build() -> Success:
+            if only_credits:
+                payload = catalogue.credits(movie_id)
+                return Success(payload, {"id": movie_id})
             payload = catalogue.details(config, movie_id, self.today())
+            if with_credits:
+                credits = catalogue.credits(movie_id)
+                payload["credits"] = {"cast": credits["cast"], "crew": credits["crew"]}
             broken = {k: v for k, v in payload.items() if k not in ("id", "title")}
             return Success(payload, broken)
 
-        return self._answer("tmdb", config, str(movie_id), movie_id, build)
+        key = f"{movie_id}/credits" if only_credits else str(movie_id)
+        return self._answer("tmdb", config, key, movie_id, build)
 
     # -- Perplexity's Agent API and xAI's chat completions -------------------------------
 

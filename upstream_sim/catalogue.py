@@ -41,6 +41,14 @@ GENRES: dict[int, str] = {
     37: "Western",
 }
 _GENRE_IDS = list(GENRES)
+# The Worker skips documentaries and concert films: the regular now-playing movies
+# never have these genres; only decoys do.
+EXCLUDED_GENRES = (99, 10402)
+_PLAYABLE_GENRE_IDS = [g for g in _GENRE_IDS if g not in EXCLUDED_GENRES]
+# The Worker's release window: released 3 to 10 days ago. Regular movies fall inside.
+WINDOW_NEWEST_DAYS, WINDOW_OLDEST_DAYS = 3, 10
+# What each decoy is, in turn: listed as now playing, but outside the Worker's choice.
+DECOY_KINDS = ("too_old", "too_new", "documentary", "music")
 
 _ADJECTIVES = [
     "Last", "Silent", "Midnight", "Crimson", "Forgotten", "Infinite", "Hollow", "Electric",
@@ -98,6 +106,9 @@ _TAGLINES = [
     "The truth has a price.",
 ]  # fmt: skip
 _LANGUAGES = ["en"] * 7 + ["fr", "ko", "ja", "es", "de"]
+LANGUAGE_NAMES = {
+    "en": "English", "fr": "French", "ko": "Korean", "ja": "Japanese", "es": "Spanish", "de": "German",
+}  # fmt: skip
 _FIRST_NAMES = [
     "Mara", "Tobias", "Ines", "Felix", "Priya", "Jonah", "Lena", "Oskar", "Amara", "Theo",
     "Noor", "Callum", "Sofia", "Rafael", "Hana", "Declan",
@@ -158,18 +169,37 @@ def now_playing_count(config: dict[str, Any], region: str | None) -> int:
     return int(config["movies"])
 
 
+def _largest_list(config: dict[str, Any]) -> int:
+    return max([int(config["movies"]), *map(int, config["region_movies"].values())])
+
+
+def decoy_ids(config: dict[str, Any]) -> list[int]:
+    """Listed after the regular movies of every region: released outside the Worker's
+    window, or a documentary or music film (DECOY_KINDS, in turn)."""
+    start = int(config["first_movie_id"]) + _largest_list(config)
+    return [start + i for i in range(int(config["decoys"]))]
+
+
+def decoy_kind(config: dict[str, Any], movie_id: int) -> str | None:
+    start = int(config["first_movie_id"]) + _largest_list(config)
+    offset = movie_id - start
+    if 0 <= offset < int(config["decoys"]):
+        return DECOY_KINDS[offset % len(DECOY_KINDS)]
+    return None
+
+
 def now_playing_ids(config: dict[str, Any], region: str | None) -> list[int]:
     first = int(config["first_movie_id"])
-    return [first + i for i in range(now_playing_count(config, region))]
+    regular = [first + i for i in range(now_playing_count(config, region))]
+    return regular + decoy_ids(config)
 
 
 def is_known(config: dict[str, Any], movie_id: int) -> bool:
-    """True for a now-playing id (any region) or a catalogue-only id."""
+    """True for a now-playing id (any region), a decoy or a catalogue-only id."""
     if is_catalogue_only(movie_id):
         return True
     first = int(config["first_movie_id"])
-    largest = max([int(config["movies"]), *map(int, config["region_movies"].values())])
-    return first <= movie_id < first + largest
+    return first <= movie_id < first + _largest_list(config) + int(config["decoys"])
 
 
 def now_playing_dates(today: date) -> dict[str, str]:
@@ -184,7 +214,13 @@ def _release_date(config: dict[str, Any], movie_id: int, today: date) -> date:
     if is_catalogue_only(movie_id) or not is_known(config, movie_id):
         year = 2012 + stable_hash("year", movie_id) % 12
         return date(year, 1, 1) + timedelta(days=stable_hash("day", movie_id) % 365)
-    return today - timedelta(days=stable_hash("released", movie_id) % 35)
+    kind = decoy_kind(config, movie_id)
+    if kind == "too_old":
+        return today - timedelta(days=WINDOW_OLDEST_DAYS + 1 + stable_hash("old", movie_id) % 20)
+    if kind == "too_new":
+        return today - timedelta(days=stable_hash("new", movie_id) % WINDOW_NEWEST_DAYS)
+    span = WINDOW_OLDEST_DAYS - WINDOW_NEWEST_DAYS + 1
+    return today - timedelta(days=WINDOW_NEWEST_DAYS + stable_hash("released", movie_id) % span)
 
 
 def _popularity(config: dict[str, Any], movie_id: int) -> float:
@@ -195,12 +231,17 @@ def _popularity(config: dict[str, Any], movie_id: int) -> float:
     return round(900.0 / (1 + 0.25 * offset), 3)
 
 
-def genre_ids_of(movie_id: int) -> list[int]:
-    first = stable_hash("genre1", movie_id) % len(_GENRE_IDS)
-    second = (first + 1 + stable_hash("genre2", movie_id) % (len(_GENRE_IDS) - 1)) % len(
-        _GENRE_IDS
-    )
-    return [_GENRE_IDS[first], _GENRE_IDS[second]]
+def genre_ids_of(config: dict[str, Any], movie_id: int) -> list[int]:
+    genres = _PLAYABLE_GENRE_IDS
+    first = stable_hash("genre1", movie_id) % len(genres)
+    second = (first + 1 + stable_hash("genre2", movie_id) % (len(genres) - 1)) % len(genres)
+    chosen = [genres[first], genres[second]]
+    kind = decoy_kind(config, movie_id)
+    if kind == "documentary":
+        chosen[1] = 99
+    elif kind == "music":
+        chosen[1] = 10402
+    return chosen
 
 
 def overview_of(movie_id: int) -> str:
@@ -217,7 +258,7 @@ def list_entry(config: dict[str, Any], movie_id: int, today: date) -> dict[str, 
     return {
         "adult": False,
         "backdrop_path": _image_path(movie_id, "backdrop"),
-        "genre_ids": genre_ids_of(movie_id),
+        "genre_ids": genre_ids_of(config, movie_id),
         "id": movie_id,
         "original_language": pick(_LANGUAGES, "lang", movie_id),
         "original_title": title,
@@ -232,6 +273,47 @@ def list_entry(config: dict[str, Any], movie_id: int, today: date) -> dict[str, 
     }
 
 
+def credits(movie_id: int) -> dict[str, Any]:
+    """TMDB's /movie/{id}/credits shape: a small cast and crew, the director included."""
+    cast = [
+        {
+            "adult": False,
+            "cast_id": index + 1,
+            "character": f"{pick(_FIRST_NAMES, 'character', role, movie_id)}",
+            "credit_id": f"{stable_hash('credit', role, movie_id):024x}",
+            "gender": 0,
+            "id": 10_000 + stable_hash("person", role, movie_id) % 900_000,
+            "known_for_department": "Acting",
+            "name": person(movie_id, role),
+            "order": index,
+            "original_name": person(movie_id, role),
+            "popularity": 1.0,
+            "profile_path": None,
+        }
+        for index, role in enumerate(("lead", "support"))
+    ]
+    crew = [
+        {
+            "adult": False,
+            "credit_id": f"{stable_hash('credit', job, movie_id):024x}",
+            "department": department,
+            "gender": 0,
+            "id": 10_000 + stable_hash("person", job, movie_id) % 900_000,
+            "job": job,
+            "known_for_department": department,
+            "name": person(movie_id, key),
+            "original_name": person(movie_id, key),
+            "popularity": 1.0,
+            "profile_path": None,
+        }
+        for job, department, key in (
+            ("Director", "Directing", "director"),
+            ("Screenplay", "Writing", "writer"),
+        )
+    ]
+    return {"id": movie_id, "cast": cast, "crew": crew}
+
+
 def runtime_of(movie_id: int) -> int:
     return 84 + stable_hash("runtime", movie_id) % 72
 
@@ -240,6 +322,7 @@ def details(config: dict[str, Any], movie_id: int, today: date) -> dict[str, Any
     """TMDB's /movie/{id} shape: the list fields plus the details-only ones."""
     entry = list_entry(config, movie_id, today)
     genre_ids = entry.pop("genre_ids")
+    language = entry["original_language"]
     budget = (5 + stable_hash("budget", movie_id) % 180) * 1_000_000
     released_days = (today - date.fromisoformat(entry["release_date"])).days
     revenue = int(budget * (0.1 + stable_hash("revenue", movie_id) % 300 / 100) * min(
@@ -265,7 +348,7 @@ def details(config: dict[str, Any], movie_id: int, today: date) -> dict[str, Any
             "revenue": revenue,
             "runtime": runtime_of(movie_id),
             "spoken_languages": [
-                {"english_name": "English", "iso_639_1": "en", "name": "English"}
+                {"english_name": LANGUAGE_NAMES[language], "iso_639_1": language, "name": LANGUAGE_NAMES[language]}
             ],
             "status": "Released",
             "tagline": pick(_TAGLINES, "tagline", movie_id),

@@ -45,6 +45,7 @@ DICT_KEYS: tuple[str, ...] = (
 )
 SCALAR_KEYS: tuple[str, ...] = (
     "movies",
+    "decoys",
     "first_movie_id",
     "seed",
     "retry_after_seconds",
@@ -67,6 +68,9 @@ def _per_service(value: Any) -> dict[str, Any]:
 
 DEFAULT_CONFIG: dict[str, Any] = {
     "movies": 15,
+    # Listed after the movies of every region, outside the Worker's choice: released
+    # too long ago or too recently, or a documentary or music film (in turn).
+    "decoys": 0,
     "first_movie_id": 1000,
     "region_movies": {},
     "seed": 0,
@@ -215,7 +219,7 @@ def merge_config(base: dict[str, Any], partial: dict[str, Any] | None) -> dict[s
             merged[key] = _merge_per_service(key, merged[key], value)
         elif key in DICT_KEYS:
             merged[key] = _validate_dict(key, value)
-        elif key == "movies":
+        elif key in ("movies", "decoys"):
             merged[key] = _int(key, value, 0, MAX_MOVIES)
         elif key == "first_movie_id":
             merged[key] = _int(key, value, 1, MAX_MOVIE_ID - MAX_MOVIES)

@@ -16,10 +16,13 @@ ROASTS = "roasts"             # {version}-{movie_id}: roast + movie + truth, 30 
 RUNS = "runs"                 # {correlation_id}: one run, 90 days
 OUTCOMES = "outcomes"         # runs/{correlation_id}/outcomes/{movie_id}, 90 days
 LOGS = "logs"                 # auto id: log entries, 7 days
+DEBUG = "debug"               # {correlation_id}-{movie_id}: a generation's debug payload, 7 days
+ROAST_INDEX = "roast_index"   # {version}: movie id -> roast expiry, for has_roast in one read
 LEASES = "leases"             # {version}-{movie_id}: single-flight generation lease
 META = "meta"                 # counters that never expire (total_runs)
 RATE_LIMITS = "rate_limits"   # {client hash}: token bucket of paid requests, 1 h after last use
 BUDGETS = "budgets"           # {utc day}-{shard}: the day's paid calls and cost, 40 days
 
-EXPIRING_COLLECTIONS = (NOW_PLAYING, ROASTS, RUNS, OUTCOMES, LOGS, LEASES, RATE_LIMITS, BUDGETS)
-PERMANENT_COLLECTIONS = (TRUTHS, META)
+EXPIRING_COLLECTIONS = (
+    NOW_PLAYING, ROASTS, RUNS, OUTCOMES, LOGS, DEBUG, LEASES, RATE_LIMITS, BUDGETS,
+)  # fmt: skip

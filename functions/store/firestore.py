@@ -2,9 +2,11 @@
 
 Document layout (collection names in ``collections.py``):
 
-    now_playing/{version}-{region}        movies[], expire_at (23 h)
-    truths/{version}-{movie_id}           movie, truth                  (permanent)
-    roasts/{version}-{movie_id}           movie, truth, roast, expire_at (30 days)
+    now_playing/{version}-{region}        movies[], dates, expire_at (23 h)
+    truths/{version}-{movie_id}           movie, truth, fetched_at      (permanent)
+    roasts/{version}-{movie_id}           movie, details, truth, roast, expire_at (30 days)
+    roast_index/{version}                 ready.{movie_id}: expire_at   (has_roast, one read)
+    debug/{correlation_id}-{movie_id}     a generation's debug payload, expire_at (7 days)
     leases/{version}-{movie_id}           holder, expire_at             (single flight)
     runs/{correlation_id}                 the run, expire_at (90 days)
     runs/{correlation_id}/outcomes/{id}   one movie's outcome, created once
@@ -32,6 +34,7 @@ from google.cloud import firestore
 
 from functions.config import (
     BUDGET_TTL,
+    DEBUG_TTL,
     LOG_TTL,
     NOW_PLAYING_TTL,
     RATE_LIMIT_TTL,
@@ -45,6 +48,7 @@ from functions.limits import TokenBucket
 from functions.models import (
     Movie,
     MovieOutcome,
+    NowPlaying,
     RoastRecord,
     Run,
     RunStatus,
@@ -164,21 +168,30 @@ class FirestoreCaches:
     def _key(self, movie_id: int) -> str:
         return f"{self._version}-{movie_id}"
 
+    def _now_playing_ref(self) -> Any:
+        return self._db.collection(c.NOW_PLAYING).document(f"{self._version}-{self._region}")
+
+    def _index_ref(self) -> Any:
+        return self._db.collection(c.ROAST_INDEX).document(self._version)
+
+    def _truth_ref(self, movie_id: int) -> Any:
+        return self._db.collection(c.TRUTHS).document(self._key(movie_id))
+
     @_infra
-    def get_now_playing(self, now: datetime) -> list[Movie] | None:
-        snap = self._db.collection(c.NOW_PLAYING).document(f"{self._version}-{self._region}").get()
+    def get_now_playing(self, now: datetime) -> NowPlaying | None:
+        snap = self._now_playing_ref().get()
         _reads()
         doc = _fresh(snap.to_dict() if snap.exists else None, now)
         if doc is None:
             return None
-        return [Movie.model_validate(m) for m in doc.get("movies", [])]
+        return NowPlaying.model_validate({"movies": doc.get("movies", []), "dates": doc.get("dates")})
 
     @_infra
-    def put_now_playing(self, movies: list[Movie], now: datetime) -> None:
+    def put_now_playing(self, listing: NowPlaying, now: datetime) -> None:
         _writes()
-        self._db.collection(c.NOW_PLAYING).document(f"{self._version}-{self._region}").set(
+        self._now_playing_ref().set(
             {
-                "movies": [m.model_dump(mode="json") for m in movies],
+                **listing.model_dump(mode="json"),
                 "fetched_at": now,
                 "cache_version": self._version,
                 c.EXPIRE_AT_FIELD: now + NOW_PLAYING_TTL,
@@ -188,18 +201,61 @@ class FirestoreCaches:
     @_infra
     def put_truth(self, movie: Movie, truth: Truth) -> None:
         _writes()
-        self._db.collection(c.TRUTHS).document(self._key(movie.id)).set(
+        self._truth_ref(movie.id).set(
             {
                 "movie": movie.model_dump(mode="json"),
                 "truth": truth.model_dump(),
+                "fetched_at": truth.created_at,
                 "cache_version": self._version,
             }
         )
 
+    @_infra
+    def get_truths(self, movie_ids: list[int]) -> dict[int, Truth]:
+        if not movie_ids:
+            return {}
+        _reads(len(movie_ids))
+        found: dict[int, Truth] = {}
+        for snap in self._db.get_all([self._truth_ref(i) for i in movie_ids]):
+            if snap.exists:
+                truth = Truth.model_validate((snap.to_dict() or {})["truth"])
+                found[truth.movie_id] = truth
+        return found
+
+    def _page(self, query: Any, offset: int, limit: int) -> tuple[list[Any], int]:
+        total = int(query.count().get()[0][0].value)
+        snaps = list(query.offset(offset).limit(limit).stream()) if offset < total else []
+        _reads(1 + len(snaps) + min(offset, total))  # skipped documents are billed too
+        return snaps, total
+
+    @_infra
+    def list_truths(self, offset: int, limit: int) -> tuple[list[Truth], int]:
+        """Newest first, with the total."""
+        query = (
+            self._db.collection(c.TRUTHS)
+            .where(filter=firestore.FieldFilter("cache_version", "==", self._version))
+            .order_by("fetched_at", direction=firestore.Query.DESCENDING)
+        )
+        snaps, total = self._page(query, offset, limit)
+        return [Truth.model_validate((s.to_dict() or {})["truth"]) for s in snaps], total
+
+    @_infra
+    def list_roasts(self, offset: int, limit: int, now: datetime) -> tuple[list[RoastRecord], int]:
+        """Roasts, newest first. TTL deletion lags up to a day: an expired roast not
+        yet deleted is counted in the total but left out of the page."""
+        query = (
+            self._db.collection(c.ROASTS)
+            .where(filter=firestore.FieldFilter("cache_version", "==", self._version))
+            .order_by("created_at", direction=firestore.Query.DESCENDING)
+        )
+        snaps, total = self._page(query, offset, limit)
+        fresh = [doc for s in snaps if (doc := _fresh(s.to_dict() or {}, now)) is not None]
+        return [self._record(doc) for doc in fresh], total
+
     @staticmethod
     def _record(doc: dict[str, Any]) -> RoastRecord:
         return RoastRecord.model_validate(
-            {"movie": doc["movie"], "truth": doc["truth"], "roast": doc["roast"]}
+            {k: doc[k] for k in ("movie", "details", "truth", "roast")}
         )
 
     @_infra
@@ -250,40 +306,51 @@ class FirestoreCaches:
 
     @_infra
     def roasts_ready(self, movie_ids: list[int], now: datetime) -> set[int]:
+        """One read however many movies: the roast index, not the roasts."""
         if not movie_ids:
             return set()
-        by_path = {self.roast_ref(i).path: i for i in movie_ids}
-        refs = [self.roast_ref(i) for i in movie_ids]
-        _reads(len(refs))
-        # Only the expiry comes back (a field mask): the list needs no roast text.
-        snaps = self._db.get_all(refs, field_paths=[c.EXPIRE_AT_FIELD])
-        return {
-            by_path[snap.reference.path]
-            for snap in snaps
-            if _fresh(snap.to_dict() if snap.exists else None, now) is not None
-        }
+        snap = self._index_ref().get()
+        _reads()
+        ready = ((snap.to_dict() or {}).get("ready") or {}) if snap.exists else {}
+        return {i for i in movie_ids if (expiry := ready.get(str(i))) is not None and expiry > now}
 
     @_infra
     def put_roast(self, record: RoastRecord, now: datetime) -> None:
         _writes()
         ref = self.roast_ref(record.movie.id)
+        expire_at = now + ROAST_TTL
         doc = {
             "movie": record.movie.model_dump(mode="json"),
+            "details": record.details.model_dump(mode="json"),
             "truth": record.truth.model_dump(),
             "roast": record.roast.model_dump(),
             "cache_version": self._version,
-            c.EXPIRE_AT_FIELD: now + ROAST_TTL,
+            "created_at": now,
+            c.EXPIRE_AT_FIELD: expire_at,
         }
-        if not _defer(lambda batch: batch.set(ref, doc)):
-            ref.set(doc)
+        index = self._index_ref()
+
+        def write(batch: Any) -> None:
+            # The roast and its has_roast entry land together (merge: only this
+            # movie's entry of the index is written).
+            batch.set(ref, doc)
+            batch.set(index, {"ready": {str(record.movie.id): expire_at}}, merge=True)
+
+        _writes()
+        if not _defer(write):
+            batch = self._db.batch()
+            write(batch)
+            batch.commit()
 
     @_infra
-    def clear(self, kind: CacheKind) -> int:
+    def clear(self, kind: CacheKind) -> list[str]:
+        """Delete every document of that cache; returns their ids."""
         name = {"roast": c.ROASTS, "now-playing": c.NOW_PLAYING, "truth": c.TRUTHS}[kind]
-        removed = int(self._db.recursive_delete(self._db.collection(name)))
-        _reads(removed)
-        _writes(removed)
-        return removed
+        deleted = _delete_all(self._db, self._db.collection(name))
+        if kind == "roast":
+            # has_roast's index goes with the roasts (a detail, not a cache entry).
+            _delete_all(self._db, self._db.collection(c.ROAST_INDEX))
+        return deleted
 
 
 class FirestoreLeases:
@@ -418,6 +485,12 @@ class FirestoreRuns:
         snap = self._run(correlation_id).get()
         _reads()
         return _run_from(snap.to_dict() or {}) if snap.exists else None
+
+    @_infra
+    def update_run(self, run: Run) -> None:
+        """Write the run as it now stands (its movie list, or a failed start)."""
+        _writes()
+        self._run(run.correlation_id).set(self._run_doc(run), merge=True)
 
     @_infra
     def mark_published(self, correlation_id: str) -> None:
@@ -592,6 +665,21 @@ class FirestoreRuns:
         return runs
 
 
+def _delete_all(db: firestore.Client, query: Any) -> list[str]:
+    """Delete what the query selects, in batches; the deleted documents' ids."""
+    deleted: list[str] = []
+    refs = [snap.reference for snap in query.select([]).stream()]
+    _reads(max(1, len(refs)))
+    for start in range(0, len(refs), 400):
+        batch = db.batch()
+        for ref in refs[start : start + 400]:
+            batch.delete(ref)
+        batch.commit()
+        _writes(len(refs[start : start + 400]))
+    deleted += [ref.id for ref in refs]
+    return deleted
+
+
 def log_doc(entry: dict[str, Any]) -> dict[str, Any]:
     now = utcnow()
     return {**entry, "created_at": now, c.EXPIRE_AT_FIELD: now + LOG_TTL}
@@ -609,30 +697,110 @@ class FirestoreLogs:
     @staticmethod
     def _clean(doc: dict[str, Any]) -> dict[str, Any]:
         doc.pop(c.EXPIRE_AT_FIELD, None)
+        doc.pop("created_at", None)
         return doc
 
     @_infra
-    def recent(self, limit: int) -> list[dict[str, Any]]:
-        query = (
-            self._db.collection(c.LOGS)
-            .order_by("created_at", direction=firestore.Query.DESCENDING)
-            .limit(limit)
-        )
-        entries = [self._clean(s.to_dict() or {}) for s in query.stream()]
+    def query(
+        self, limit: int, level: str | None = None, correlation_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Newest first; `level` is the Worker's (DEBUG, INFO, WARN, ERROR). Each filter
+        combination is spelled out whole, so tests/infra can match it to its index."""
+        newest = firestore.Query.DESCENDING
+        logs = self._db.collection(c.LOGS)
+        if correlation_id is not None and level is not None:
+            query = (
+                self._db.collection(c.LOGS)
+                .where(filter=firestore.FieldFilter("correlation_id", "==", correlation_id))
+                .where(filter=firestore.FieldFilter("level", "==", level))
+                .order_by("created_at", direction=firestore.Query.DESCENDING)
+            )
+        elif correlation_id is not None:
+            query = (
+                self._db.collection(c.LOGS)
+                .where(filter=firestore.FieldFilter("correlation_id", "==", correlation_id))
+                .order_by("created_at", direction=firestore.Query.DESCENDING)
+            )
+        elif level is not None:
+            query = (
+                self._db.collection(c.LOGS)
+                .where(filter=firestore.FieldFilter("level", "==", level))
+                .order_by("created_at", direction=firestore.Query.DESCENDING)
+            )
+        else:
+            query = logs.order_by("created_at", direction=newest)
+        entries = [self._clean(s.to_dict() or {}) for s in query.limit(limit).stream()]
         _reads(max(1, len(entries)))
         return entries
 
-    @_infra
+    def recent(self, limit: int) -> list[dict[str, Any]]:
+        return self.query(limit)
+
     def for_run(self, correlation_id: str, limit: int) -> list[dict[str, Any]]:
+        return self.query(limit, correlation_id=correlation_id)
+
+    @_infra
+    def delete_older_than(self, cutoff: datetime) -> int:
+        query = self._db.collection(c.LOGS).where(
+            filter=firestore.FieldFilter("created_at", "<", cutoff)
+        )
+        return len(_delete_all(self._db, query))
+
+
+class FirestoreDebug:
+    """Each generation's debug payload (what TMDB, Perplexity and Grok answered), by
+    the correlation id that paid for it and by movie."""
+
+    def __init__(self, db: firestore.Client) -> None:
+        self._db = db
+
+    @_infra
+    def put(self, correlation_id: str, movie_id: int, data: dict[str, Any], now: datetime) -> None:
+        ref = self._db.collection(c.DEBUG).document(f"{correlation_id}-{movie_id}")
+        doc = {
+            "key": debug_key(correlation_id, movie_id),
+            "correlation_id": correlation_id,
+            "movie_id": movie_id,
+            "data": data,
+            "created_at": now,
+            c.EXPIRE_AT_FIELD: now + DEBUG_TTL,
+        }
+        _writes()
+        if not _defer(lambda batch: batch.set(ref, doc)):
+            ref.set(doc)
+
+    @staticmethod
+    def _entries(query: Any, now: datetime) -> list[dict[str, Any]]:
+        docs = [s.to_dict() or {} for s in query.stream()]
+        _reads(max(1, len(docs)))
+        return [{"key": d["key"], "data": d["data"]} for d in docs if _fresh(d, now)]
+
+    @_infra
+    def for_correlation(self, correlation_id: str, limit: int, now: datetime) -> list[dict[str, Any]]:
         query = (
-            self._db.collection(c.LOGS)
+            self._db.collection(c.DEBUG)
             .where(filter=firestore.FieldFilter("correlation_id", "==", correlation_id))
             .order_by("created_at", direction=firestore.Query.DESCENDING)
-            .limit(limit)
         )
-        entries = [self._clean(s.to_dict() or {}) for s in query.stream()]
-        _reads(max(1, len(entries)))
-        return entries
+        return self._entries(query.limit(limit), now)
+
+    @_infra
+    def for_movie(self, movie_id: int, limit: int, now: datetime) -> list[dict[str, Any]]:
+        query = (
+            self._db.collection(c.DEBUG)
+            .where(filter=firestore.FieldFilter("movie_id", "==", movie_id))
+            .order_by("created_at", direction=firestore.Query.DESCENDING)
+        )
+        return self._entries(query.limit(limit), now)
+
+    @_infra
+    def clear(self) -> list[str]:
+        return _delete_all(self._db, self._db.collection(c.DEBUG))
+
+
+def debug_key(correlation_id: str, movie_id: int) -> str:
+    """The Worker's key form for a generation's debug entry."""
+    return f"debug:{correlation_id}:{movie_id}"
 
 
 class FirestoreBudget:

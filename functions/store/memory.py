@@ -13,38 +13,66 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
-from functions.config import NOW_PLAYING_TTL, ROAST_TTL
+from functions.config import DEBUG_TTL, NOW_PLAYING_TTL, ROAST_TTL
 from functions.limits import TokenBucket
 from functions.metering import COST_DECIMALS
-from functions.models import Movie, MovieOutcome, RoastRecord, Run, RunStatus, Truth, utcnow
+from functions.models import (
+    Movie,
+    MovieOutcome,
+    NowPlaying,
+    RoastRecord,
+    Run,
+    RunStatus,
+    Truth,
+    utcnow,
+)
 from functions.ports import CacheKind, MovieContext
 
 
 class MemoryCaches:
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self.now_playing: tuple[list[Movie], datetime] | None = None
+        self.now_playing: tuple[NowPlaying, datetime] | None = None
         self.truths: dict[int, Truth] = {}
         self.roasts: dict[int, tuple[RoastRecord, datetime]] = {}
 
-    def get_now_playing(self, now: datetime) -> list[Movie] | None:
+    def get_now_playing(self, now: datetime) -> NowPlaying | None:
         with self._lock:
             if self.now_playing and self.now_playing[1] > now:
-                return list(self.now_playing[0])
+                return self.now_playing[0]
             return None
 
-    def put_now_playing(self, movies: list[Movie], now: datetime) -> None:
+    def put_now_playing(self, listing: NowPlaying, now: datetime) -> None:
         with self._lock:
-            self.now_playing = (list(movies), now + NOW_PLAYING_TTL)
+            self.now_playing = (listing, now + NOW_PLAYING_TTL)
 
     def put_truth(self, movie: Movie, truth: Truth) -> None:
         with self._lock:
             self.truths[movie.id] = truth
 
+    def get_truths(self, movie_ids: list[int]) -> dict[int, Truth]:
+        with self._lock:
+            return {i: self.truths[i] for i in movie_ids if i in self.truths}
+
+    def list_truths(self, offset: int, limit: int) -> tuple[list[Truth], int]:
+        with self._lock:
+            ordered = sorted(self.truths.values(), key=lambda t: t.created_at, reverse=True)
+        return ordered[offset : offset + limit], len(ordered)
+
     def get_roast(self, movie_id: int, now: datetime) -> RoastRecord | None:
         with self._lock:
             entry = self.roasts.get(movie_id)
             return entry[0] if entry and entry[1] > now else None
+
+    def get_roasts(self, movie_ids: list[int], now: datetime) -> dict[int, RoastRecord]:
+        found = {i: self.get_roast(i, now) for i in movie_ids}
+        return {i: r for i, r in found.items() if r is not None}
+
+    def list_roasts(self, offset: int, limit: int, now: datetime) -> tuple[list[RoastRecord], int]:
+        with self._lock:
+            fresh = [(r, exp) for r, exp in self.roasts.values() if exp > now]
+        ordered = [r for r, _ in sorted(fresh, key=lambda pair: pair[1], reverse=True)]
+        return ordered[offset : offset + limit], len(ordered)
 
     def get_roast_and_truth(
         self, movie_id: int, now: datetime
@@ -60,15 +88,15 @@ class MemoryCaches:
         with self._lock:
             self.roasts[record.movie.id] = (record, now + ROAST_TTL)
 
-    def clear(self, kind: CacheKind) -> int:
+    def clear(self, kind: CacheKind) -> list[str]:
         with self._lock:
             if kind == "roast":
-                count, self.roasts = len(self.roasts), {}
+                keys, self.roasts = [f"v-{i}" for i in self.roasts], {}
             elif kind == "truth":
-                count, self.truths = len(self.truths), {}
+                keys, self.truths = [f"v-{i}" for i in self.truths], {}
             else:
-                count, self.now_playing = (1 if self.now_playing else 0), None
-            return count
+                keys, self.now_playing = (["v-all"] if self.now_playing else []), None
+            return keys
 
 
 class MemoryLeases:
@@ -112,6 +140,10 @@ class MemoryRuns:
     def get_run(self, correlation_id: str) -> Run | None:
         with self._lock:
             return self.runs.get(correlation_id)
+
+    def update_run(self, run: Run) -> None:
+        with self._lock:
+            self.runs[run.correlation_id] = run
 
     def mark_published(self, correlation_id: str) -> None:
         with self._lock:
@@ -195,14 +227,66 @@ class MemoryLogs:
         with self._lock:
             self.entries.append({**entry, "created_at": utcnow()})
 
-    def recent(self, limit: int) -> list[dict[str, Any]]:
+    def query(
+        self, limit: int, level: str | None = None, correlation_id: str | None = None
+    ) -> list[dict[str, Any]]:
         with self._lock:
-            return list(reversed(self.entries))[:limit]
+            found = [
+                {k: v for k, v in e.items() if k != "created_at"}
+                for e in reversed(self.entries)
+                if (level is None or e.get("level") == level)
+                and (correlation_id is None or e.get("correlation_id") == correlation_id)
+            ]
+        return found[:limit]
+
+    def recent(self, limit: int) -> list[dict[str, Any]]:
+        return self.query(limit)
 
     def for_run(self, correlation_id: str, limit: int) -> list[dict[str, Any]]:
+        return self.query(limit, correlation_id=correlation_id)
+
+    def delete_older_than(self, cutoff: datetime) -> int:
         with self._lock:
-            mine = [e for e in self.entries if e.get("correlation_id") == correlation_id]
-            return list(reversed(mine))[:limit]
+            kept = [e for e in self.entries if e["created_at"] >= cutoff]
+            deleted, self.entries = len(self.entries) - len(kept), kept
+        return deleted
+
+
+class MemoryDebug:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.entries: dict[str, dict[str, Any]] = {}
+
+    def put(self, correlation_id: str, movie_id: int, data: dict[str, Any], now: datetime) -> None:
+        with self._lock:
+            self.entries[f"{correlation_id}-{movie_id}"] = {
+                "key": f"debug:{correlation_id}:{movie_id}",
+                "correlation_id": correlation_id,
+                "movie_id": movie_id,
+                "data": data,
+                "created_at": now,
+                "expire_at": now + DEBUG_TTL,
+            }
+
+    def _where(self, field: str, value: Any, limit: int, now: datetime) -> list[dict[str, Any]]:
+        with self._lock:
+            found = sorted(
+                (e for e in self.entries.values() if e[field] == value and e["expire_at"] > now),
+                key=lambda e: e["created_at"],
+                reverse=True,
+            )
+        return [{"key": e["key"], "data": e["data"]} for e in found[:limit]]
+
+    def for_correlation(self, correlation_id: str, limit: int, now: datetime) -> list[dict[str, Any]]:
+        return self._where("correlation_id", correlation_id, limit, now)
+
+    def for_movie(self, movie_id: int, limit: int, now: datetime) -> list[dict[str, Any]]:
+        return self._where("movie_id", movie_id, limit, now)
+
+    def clear(self) -> list[str]:
+        with self._lock:
+            keys, self.entries = list(self.entries), {}
+        return keys
 
 
 class MemoryBudget:

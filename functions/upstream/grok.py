@@ -19,12 +19,11 @@ from typing import Any
 import httpx
 from pydantic import SecretStr, ValidationError
 
-from functions import metering
-from functions.errors import InvalidRoast, UpstreamBadResponse
+from functions.errors import InvalidRoast
 from functions.metering import Price
-from functions.models import Movie, Roast, RoastCard, Truth, Usage, utcnow
+from functions.models import Movie, MovieDetails, Roast, RoastCard, Truth, Usage, utcnow
 from functions.upstream import prompts
-from functions.upstream.http import RetryPolicy, call_json
+from functions.upstream.http import RetryPolicy, post_billed
 
 SERVICE = "roast"
 PROVIDER = "xai"
@@ -113,28 +112,20 @@ class GrokRoaster:
         }
 
     def _complete(self, messages: list[dict[str, str]]) -> ChatAnswer:
-        if self.api_key is None:
-            raise UpstreamBadResponse(
-                SERVICE, "XAI_API_KEY is not set", reason=f"{PROVIDER}: no API key configured"
-            )
-        answer: ChatAnswer = call_json(
+        return post_billed(
             self.client,
-            SERVICE,
-            "POST",
-            f"{self.base_url.rstrip('/')}/chat/completions",
+            service=SERVICE,
             provider=PROVIDER,
+            url=f"{self.base_url.rstrip('/')}/chat/completions",
+            api_key=self.api_key,
+            key_variable="XAI_API_KEY",
             policy=self.policy,
-            headers={"Authorization": f"Bearer {self.api_key.get_secret_value()}"},
-            json_body=self.request_body(messages),
+            body=self.request_body(messages),
             validate=lambda body: parse_answer(body, self.price),
         )
-        metering.record_usage(
-            SERVICE, answer.usage.prompt_tokens, answer.usage.completion_tokens, answer.usage.cost_usd
-        )
-        return answer
 
-    def roast(self, movie: Movie, truth: Truth) -> Roast:
-        messages = prompts.roast_messages(movie, truth)
+    def roast(self, movie: Movie, details: MovieDetails, truth: Truth) -> Roast:
+        messages = prompts.roast_messages(movie, details, truth)
         answer = self._complete(messages)
         usage = answer.usage
         card, problems = card_problems(answer.text)

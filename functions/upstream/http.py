@@ -15,9 +15,10 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import httpx
+from pydantic import SecretStr
 from tenacity import (
     RetryCallState,
     Retrying,
@@ -27,7 +28,8 @@ from tenacity import (
 )
 
 from functions import metering
-from functions.errors import UpstreamRejected, UpstreamUnavailable
+from functions.errors import UpstreamBadResponse, UpstreamRejected, UpstreamUnavailable
+from functions.models import Usage
 
 log = logging.getLogger(__name__)
 
@@ -194,3 +196,45 @@ def call_json(
             f"{method} {path}: {exc.detail} after {policy.max_attempts} attempts",
             reason=f"{provider}: {exc.detail} after {policy.max_attempts} attempts",
         ) from None
+
+
+class _Billed(Protocol):
+    @property
+    def usage(self) -> Usage: ...
+
+
+BilledAnswer = TypeVar("BilledAnswer", bound=_Billed)
+
+
+def post_billed(
+    client: httpx.Client,
+    *,
+    service: str,
+    provider: str,
+    url: str,
+    api_key: SecretStr | None,
+    key_variable: str,
+    policy: RetryPolicy,
+    body: dict[str, Any],
+    validate: Callable[[Any], BilledAnswer],
+) -> BilledAnswer:
+    """POST to an LLM API with its bearer key, and record the answer's tokens and cost
+    in the current ledger (an answer is billed whether or not it was complete)."""
+    if api_key is None:
+        raise UpstreamBadResponse(
+            service, f"{key_variable} is not set", reason=f"{provider}: no API key configured"
+        )
+    answer: BilledAnswer = call_json(
+        client,
+        service,
+        "POST",
+        url,
+        provider=provider,
+        policy=policy,
+        headers={"Authorization": f"Bearer {api_key.get_secret_value()}"},
+        json_body=body,
+        validate=validate,
+    )
+    usage = answer.usage
+    metering.record_usage(service, usage.prompt_tokens, usage.completion_tokens, usage.cost_usd)
+    return answer

@@ -17,12 +17,11 @@ from typing import Any
 import httpx
 from pydantic import SecretStr, ValidationError
 
-from functions import metering
-from functions.errors import TruncatedAnswer, UpstreamBadResponse
+from functions.errors import TruncatedAnswer
 from functions.metering import Price
-from functions.models import Movie, SearchResult, Truth, Usage, utcnow
+from functions.models import Movie, MovieDetails, SearchResult, Truth, Usage, utcnow
 from functions.upstream import prompts
-from functions.upstream.http import FailedAnswer, RetryPolicy, call_json
+from functions.upstream.http import FailedAnswer, RetryPolicy, post_billed
 
 SERVICE = "research"
 PROVIDER = "perplexity"
@@ -124,11 +123,13 @@ class PerplexityResearcher:
     search_recency: str = "month"
     temperature: float = 0.3
 
-    def request_body(self, movie: Movie, max_output_tokens: int) -> dict[str, Any]:
+    def request_body(
+        self, movie: Movie, details: MovieDetails, max_output_tokens: int
+    ) -> dict[str, Any]:
         return {
             "model": self.model,
             "instructions": prompts.RESEARCH_INSTRUCTIONS,
-            "input": prompts.research_input(movie),
+            "input": prompts.research_input(movie, details),
             "max_output_tokens": max_output_tokens,
             "temperature": self.temperature,
             "tools": [
@@ -138,34 +139,25 @@ class PerplexityResearcher:
             "store": False,
         }
 
-    def ask(self, movie: Movie, max_output_tokens: int) -> AgentAnswer:
+    def ask(self, movie: Movie, details: MovieDetails, max_output_tokens: int) -> AgentAnswer:
         """One research request, answered completed or incomplete (`make smoke`)."""
-        if self.api_key is None:
-            raise UpstreamBadResponse(
-                SERVICE, "PERPLEXITY_API_KEY is not set", reason=f"{PROVIDER}: no API key configured"
-            )
-        answer: AgentAnswer = call_json(
+        return post_billed(
             self.client,
-            SERVICE,
-            "POST",
-            f"{self.base_url.rstrip('/')}/v1/agent",
+            service=SERVICE,
             provider=PROVIDER,
+            url=f"{self.base_url.rstrip('/')}/v1/agent",
+            api_key=self.api_key,
+            key_variable="PERPLEXITY_API_KEY",
             policy=self.policy,
-            headers={"Authorization": f"Bearer {self.api_key.get_secret_value()}"},
-            json_body=self.request_body(movie, max_output_tokens),
+            body=self.request_body(movie, details, max_output_tokens),
             validate=lambda body: parse_answer(body, self.price),
         )
-        # Billed whether or not it was complete.
-        metering.record_usage(
-            SERVICE, answer.usage.prompt_tokens, answer.usage.completion_tokens, answer.usage.cost_usd
-        )
-        return answer
 
-    def research(self, movie: Movie) -> Truth:
-        answer = self.ask(movie, self.max_output_tokens)
+    def research(self, movie: Movie, details: MovieDetails) -> Truth:
+        answer = self.ask(movie, details, self.max_output_tokens)
         usage = answer.usage
         if answer.status == "incomplete":
-            answer = self.ask(movie, self.max_output_tokens * 2)
+            answer = self.ask(movie, details, self.max_output_tokens * 2)
             usage = usage.plus(answer.usage)
             if answer.status == "incomplete":
                 raise TruncatedAnswer(
@@ -174,12 +166,14 @@ class PerplexityResearcher:
         return self.truth_from(movie, answer, usage)
 
     def truth_from(self, movie: Movie, answer: AgentAnswer, usage: Usage | None = None) -> Truth:
+        model = answer.model or self.model
         return Truth(
+            source=f"perplexity:{model.removeprefix('perplexity/')}",
             movie_id=movie.id,
             brief=answer.text,
             citations=[r.url for r in answer.search_results],
             search_results=answer.search_results,
-            model=answer.model or self.model,
+            model=model,
             created_at=utcnow(),
             usage=usage or answer.usage,
         )

@@ -20,6 +20,7 @@ from functions.models import (
     CARD_VIBE_ITEMS,
     CARD_VIBE_MAX_WORDS,
     Movie,
+    MovieDetails,
     Truth,
 )
 
@@ -74,19 +75,31 @@ def _movie_line(movie: Movie) -> str:
     return f"Movie: {movie.title} ({_year(movie)}). TMDB id: {movie.id}."
 
 
-def research_input(movie: Movie) -> str:
-    lines = [_movie_line(movie)]
-    if movie.original_language:
-        lines.append(f"Original language: {movie.original_language}.")
-    lines.append(f"TMDB overview: {movie.overview or '(none)'}")
-    return "\n".join(lines)
+def research_input(movie: Movie, details: MovieDetails) -> str:
+    """What the Worker named: title, year, genres, director and original language."""
+    genres = ", ".join(details.genre_names) or "unknown"
+    return "\n".join(
+        [
+            _movie_line(movie),
+            f"Genres: {genres}.",
+            f"Director: {details.director or 'unknown'}.",
+            f"Original language: {details.language_name or 'unknown'}.",
+        ]
+    )
 
 
-def roast_messages(movie: Movie, truth: Truth) -> list[dict[str, str]]:
-    rating = f"{movie.vote_average:.1f}/10 on TMDB" if movie.vote_average else "not rated yet"
+def roast_messages(movie: Movie, details: MovieDetails, truth: Truth) -> list[dict[str, str]]:
+    """The Worker's user message: title (year), genres | rating | runtime, the TMDB
+    overview, and the full research."""
+    rating = f"{movie.vote_average:.1f}/10" if movie.vote_average else "not rated yet"
+    runtime = details.meta.get("runtime")
+    facts = " | ".join(
+        [", ".join(details.genre_names) or "genre unknown", f"rating {rating}",
+         f"{runtime} min" if runtime else "runtime unknown"]
+    )  # fmt: skip
     user = (
         f"{_movie_line(movie)}\n"
-        f"Rating: {rating}.\n"
+        f"{facts}\n"
         f"TMDB overview: {movie.overview or '(none)'}\n\n"
         f"Research:\n{truth.brief}"
     )

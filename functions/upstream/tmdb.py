@@ -19,7 +19,7 @@ import httpx
 from pydantic import SecretStr, ValidationError
 
 from functions.errors import MovieNotFound, UpstreamBadResponse
-from functions.models import Movie
+from functions.models import Movie, MovieDetails, NowPlaying
 from functions.upstream.http import RetryPolicy, call_json
 
 SERVICE = "tmdb"
@@ -51,11 +51,37 @@ class Pacer:
             self._sleep(slot - now)
 
 
-def _parse_page(body: Any) -> tuple[list[dict[str, Any]], int]:
+@dataclass(frozen=True)
+class _Page:
+    results: list[dict[str, Any]]
+    total_pages: int
+    dates: dict[str, str] | None
+
+
+def _parse_page(body: Any) -> _Page:
     results = body["results"]
     if not isinstance(results, list):
         raise TypeError("results is not a list")
-    return results, int(body.get("total_pages") or 1)
+    dates = body.get("dates")
+    window = (
+        {k: str(dates[k]) for k in ("maximum", "minimum") if isinstance(dates.get(k), str)}
+        if isinstance(dates, dict)
+        else None
+    )
+    return _Page(results, int(body.get("total_pages") or 1), window or None)
+
+
+def _parse_details(body: Any) -> MovieDetails:
+    crew = (body.get("credits") or {}).get("crew") or []
+    director = next(
+        (
+            str(person["name"])
+            for person in crew
+            if isinstance(person, dict) and person.get("job") == "Director" and person.get("name")
+        ),
+        None,
+    )
+    return MovieDetails(meta=body, director=director)
 
 
 def _parse_movie(raw: Any) -> Movie | None:
@@ -88,9 +114,11 @@ class TmdbCatalog:
             reason=f"{PROVIDER}: no API credential configured",
         )
 
-    def _get(self, path: str, params: dict[str, Any], validate: Any, **kw: Any) -> Any:
+    def _get(
+        self, path: str, params: dict[str, Any], validate: Any, paced: bool = False, **kw: Any
+    ) -> Any:
         auth_headers, auth_params = self._credentials()
-        if self.pacer is not None:
+        if paced and self.pacer is not None:
             self.pacer.wait()
         return call_json(
             self.client,
@@ -105,38 +133,40 @@ class TmdbCatalog:
             **kw,
         )
 
-    def _page(self, page: int) -> tuple[list[dict[str, Any]], int]:
+    def _page(self, page: int) -> _Page:
         params: dict[str, Any] = {"page": page}
         if self.region:
             params["region"] = self.region
-        result: tuple[list[dict[str, Any]], int] = self._get(
-            "/movie/now_playing", params, _parse_page
-        )
+        # Pages go out many at once: paced under TMDB's soft ceiling. (A details call
+        # is one per new movie, spread over the night's deliveries: not paced here;
+        # the fleet-wide limit is a separate concern.)
+        result: _Page = self._get("/movie/now_playing", params, _parse_page, paced=True)
         return result
 
-    def now_playing(self) -> list[Movie]:
-        first, total_pages = self._page(1)
-        pages = [first]
-        last = min(total_pages, self.max_pages)
+    def now_playing(self) -> NowPlaying:
+        first = self._page(1)
+        pages = [first.results]
+        last = min(first.total_pages, self.max_pages)
         if last > 1:
             # The page count is known after page 1: fetch the rest at once, not in turn.
             # Each page runs in a copy of this context, so its calls land in our ledger.
             with ThreadPoolExecutor(max_workers=min(8, last - 1)) as pool:
                 jobs = [pool.submit(contextvars.copy_context().run, self._page, n) for n in range(2, last + 1)]
-                pages += [job.result()[0] for job in jobs]
+                pages += [job.result().results for job in jobs]
         movies: dict[int, Movie] = {}
         for page in pages:
             for raw in page:
                 movie = _parse_movie(raw)
                 if movie is not None and movie.id not in movies:
                     movies[movie.id] = movie
-        return list(movies.values())
+        return NowPlaying(movies=list(movies.values()), dates=first.dates)
 
-    def details(self, movie_id: int) -> Movie:
-        def validate(body: Any) -> Movie:
-            return Movie.model_validate(body)
-
-        movie: Movie = self._get(
-            f"/movie/{movie_id}", {}, validate, not_found=lambda: MovieNotFound(movie_id)
+    def details(self, movie_id: int) -> MovieDetails:
+        """The movie's details with its credits, in one request."""
+        details: MovieDetails = self._get(
+            f"/movie/{movie_id}",
+            {"append_to_response": "credits"},
+            _parse_details,
+            not_found=lambda: MovieNotFound(movie_id),
         )
-        return movie
+        return details

@@ -151,8 +151,15 @@ def test_dashboard_shows_the_runs_and_renders_roasts_as_text(
         assert f'data-field="title">{html.escape(movie["title"], quote=False)}<' in dom, movie["title"]
     assert dom.count('data-field="roast"') >= len(movies) // 2
     assert "No roast yet." in dom  # the failed one
-    # The injected roast shows as literal text...
-    assert html.escape(INJECTED, quote=False) in dom
+    # Each loaded roast is the Worker's card: headline, chips, three paragraphs, the
+    # internet's vibe, an opinion, similar movies, and the disclaimer.
+    cards = dom.count('data-field="roast"')
+    for part in ("headline", "chips", "content", "internet-vibe", "opinion", "similar-movies"):
+        assert dom.count(f'data-field="{part}"') == cards, part
+    assert dom.count("Satire. Facts unchanged.") == cards
+    assert "<li>script tag</li><li>image tag</li>" in dom  # the injected card's chips
+    # The injected roast shows as literal text (headline, paragraph, vibe, opinion)...
+    assert dom.count(html.escape(INJECTED, quote=False)) == 4
     assert "&lt;script&gt;window.__pwned=1" in dom
     # ... and none of it became markup or ran.
     assert "data-pwned" not in dom.replace(html.escape(INJECTED, quote=False), "")
@@ -180,28 +187,38 @@ def test_dashboard_refreshes_while_a_run_is_in_progress(api: Api, chromium: str,
     for _ in range(2):
         world.pipeline.process_movie(world.publisher.roasts.pop(0))
     polls: list[str] = []
+    roasts_read: list[str] = []
 
     def app(environ: dict[str, Any], start_response: Any) -> Any:
-        if environ["PATH_INFO"] == "/cron/status":
-            polls.append(environ["PATH_INFO"])
+        path = environ["PATH_INFO"]
+        if path == "/cron/status":
+            polls.append(path)
             if world.publisher.roasts:
                 world.pipeline.process_movie(world.publisher.roasts.pop(0))
+        elif path.startswith("/movie/"):
+            roasts_read.append(path)
         return api.flask_app(environ, start_response)
 
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        # 40 s of virtual time: the page may read /now-playing in parallel with the
-        # status poll that lands the last movie, and then see that movie's roast only
-        # at its next (idle, 30 s) refresh.
+        # The page reads /cron/status and /now-playing in parallel, so the refresh whose
+        # status poll lands the last movie (at 6 s) may read the list just before it.
+        # The run's end earns one more quick look (at 9 s): that one lists every roast,
+        # and the page loads the new one at once (cards on screen are measured, not left
+        # to the IntersectionObserver's next frame, which an idle page may never render).
+        # 40 s of virtual time also covers the idle refresh after it (at 39 s).
         dom = _browse(chromium, profile, f"http://127.0.0.1:{server.server_port}/dashboard", "--dump-dom", budget_ms=40_000)
     finally:
         server.shutdown()
         thread.join(timeout=10)
     # In progress, it polls every 3 s (idle, every 30 s): three polls take the run
-    # from 2 to 5 of 5 movies, and the page shows the end, with every roast loaded.
-    assert len(polls) >= 3
+    # from 2 to 5 of 5 movies, and the page shows the end, with every roast loaded once.
+    assert len(polls) >= 4
     assert 'data-field="status">success<' in dom
     assert 'data-field="progress">5 of 5 movies processed<' in dom
     assert dom.count('data-field="roast"') == 5
+    assert sorted(roasts_read) == [f"/movie/{m.id}" for m in world.catalog.movies]
+    for card in ("headline", "chips", "content", "internet-vibe", "opinion", "similar-movies"):
+        assert dom.count(f'data-field="{card}"') == 5, card

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -22,7 +24,8 @@ def test_first_run_then_cached_run(driver: Driver) -> None:
     assert first["failed_movie_ids"] == []
     assert first["duration_ms"] > 0
     calls = driver.sim_calls()
-    assert (calls["research"], calls["roast"], calls["tmdb_list"]) == (MOVIES, MOVIES, 1)
+    # One list page, and each new movie's details (with credits) once.
+    assert (calls["research"], calls["roast"], calls["tmdb_list"], calls["tmdb_details"]) == (MOVIES, MOVIES, 1, MOVIES)
 
     driver.relay_quiet()
     second = driver.wait_final(driver.trigger())
@@ -36,9 +39,9 @@ def test_first_run_then_cached_run(driver: Driver) -> None:
     assert [r["correlation_id"] for r in status["history"]] == [second["correlation_id"], first["correlation_id"]]
 
     movies = driver.http.get("/now-playing").json()["movies"]
-    assert len(movies) == MOVIES and all(m["roast_ready"] for m in movies)
+    assert len(movies) == MOVIES and all(m["has_roast"] for m in movies)
     one = driver.http.get(f"/movie/{movies[0]['id']}").json()
-    assert one["roast"]["text"] and one["truth"]["brief"] and one["title"] == movies[0]["title"]
+    assert one["cached"] is True and one["roast"]["headline"] and one["movie"]["title"] == movies[0]["title"]
     assert driver.sim_calls() == calls
 
 
@@ -52,6 +55,7 @@ def test_clearing_roasts_reuses_research(driver: Driver) -> None:
     calls = driver.sim_calls()
     assert calls["research"] == MOVIES, "truth is permanent: no second research call"
     assert calls["roast"] == 2 * MOVIES
+    assert calls["tmdb_details"] == 2 * MOVIES  # details are kept with the roast
 
 
 def test_scheduled_message_published_with_gcloud(driver: Driver) -> None:
@@ -75,6 +79,8 @@ def test_debug_and_logs_describe_the_run(driver: Driver) -> None:
     assert debug.status_code == 200
     body = debug.json()
     assert body["run"]["correlation_id"] == correlation_id
+    assert body["correlationId"] == correlation_id and body["count"] == MOVIES
+    assert {e["key"] for e in body["entries"]} == {f"debug:{correlation_id}:{m['movie_id']}" for m in body["movies"]}
     assert len(body["movies"]) == MOVIES and {m["outcome"] for m in body["movies"]} == {"generated"}
     messages = [entry["message"] for entry in body["logs"]]
     assert "run started" in messages and "run finished: success" in messages
@@ -90,7 +96,7 @@ def test_run_counters_tokens_and_cost_match_what_the_providers_reported(driver: 
     run = driver.wait_final(driver.trigger())
     assert run["status"] == "success"
     stats = driver.stack.sim.stats()
-    assert run["upstream_calls"] == {"tmdb": 1, "research": MOVIES, "roast": MOVIES}
+    assert run["upstream_calls"] == {"tmdb": 1 + MOVIES, "research": MOVIES, "roast": MOVIES}
     assert run["tokens"] == stats["tokens"]
     reported = stats["cost_usd"]["research"] + stats["cost_usd"]["roast"]
     assert reported > 0
@@ -99,10 +105,10 @@ def test_run_counters_tokens_and_cost_match_what_the_providers_reported(driver: 
     assert budget["estimated_cost_usd"] == pytest.approx(reported, abs=1e-9)
     # The truth keeps Perplexity's sources; the roast is a card within its limits.
     movie = driver.http.get(f"/movie/{driver.sim_baseline['first_movie_id']}").json()
-    assert movie["truth"]["citations"][0].startswith("https://www.themoviedb.org/movie/")
-    assert movie["truth"]["model"] == "perplexity/sonar"
-    assert movie["roast"]["model"] == "grok-4.20-0309-non-reasoning"
-    assert len(movie["roast"]["card"]["internet_vibe"]) == 6
+    assert movie["citations"][0].startswith("https://www.themoviedb.org/movie/")
+    assert movie["truth_source"] == "perplexity:sonar"
+    assert movie["roast_model"] == "grok-4.20-0309-non-reasoning"
+    assert len(movie["roast"]["internet_vibe"]) == 6
 
 
 @pytest.mark.parametrize(
@@ -154,7 +160,7 @@ def test_an_overlong_card_is_repaired_once_then_the_movie_fails_as_invalid_roast
     assert run["failure_reasons"] == {str(broken): "invalid_roast"}
     by_movie = driver.stack.sim.stats()["calls_by_movie"]["roast"]
     assert (by_movie[str(repaired)], by_movie[str(broken)], by_movie[str(first + 2)]) == (2, 2, 1)
-    ready = {m["id"]: m["roast_ready"] for m in driver.http.get("/now-playing").json()["movies"]}
+    ready = {m["id"]: m["has_roast"] for m in driver.http.get("/now-playing").json()["movies"]}
     assert ready[repaired] is True and ready[broken] is False  # nothing partial cached
 
 
@@ -174,3 +180,38 @@ def test_failed_and_truncated_research_answers(driver: Driver) -> None:
     # incomplete answer, asked again with twice the limit.
     assert by_movie[str(first + 2)] == 2
     assert by_movie[str(long_enough_twice)] == 3 and by_movie[str(too_long)] == 3
+
+
+# Issue 12: the Worker's product.
+
+
+def test_the_workers_client_flow_with_curl_and_jq(driver: Driver) -> None:
+    """The Worker's front-end flow replayed with curl and jq: every field and type of
+    ../shared/seed-api.md (tests/e2e/worker_client_flow.sh says which)."""
+    script = Path(__file__).with_name("worker_client_flow.sh")
+    done = subprocess.run(
+        ["bash", str(script)],
+        env={**os.environ, "API": driver.stack.api_url, "KEY": driver.stack.admin_token},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    assert "worker client flow: ok" in done.stderr
+    assert driver.stack.admin_token not in done.stdout + done.stderr
+
+
+def test_only_the_release_windows_movies_are_fanned_out(driver: Driver) -> None:
+    # TMDB lists 8 more: released too long ago, too recently, a documentary, a concert film.
+    driver.stack.sim.configure(decoys=8)
+    run = driver.wait_final(driver.trigger())
+    first = int(driver.sim_baseline["first_movie_id"])
+    assert (run["status"], run["movies_fetched"], run["roasts_generated"]) == ("success", MOVIES, MOVIES)
+    calls = driver.sim_calls()
+    assert (calls["research"], calls["roast"]) == (MOVIES, MOVIES)
+    listing = driver.http.get("/now-playing").json()
+    assert [m["id"] for m in listing["movies"]] == list(range(first, first + MOVIES))
+    assert listing["total_results"] == MOVIES
+    assert all(m["has_roast"] for m in listing["movies"])
+    by_movie = driver.stack.sim.stats()["calls_by_movie"]["research"]
+    assert not [movie for movie in by_movie if int(movie) >= first + MOVIES]  # no decoy researched

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import threading
 import time
 from datetime import datetime, timedelta, timezone
@@ -39,6 +40,11 @@ def test_transient_429_5xx_and_timeouts_are_retried(driver: Driver) -> None:
     assert stats["successes"]["roast"] == MOVIES
     assert stats["calls"]["research"] == MOVIES + injected["research"]
     assert stats["calls"]["roast"] == MOVIES + injected["roast"]
+    # TMDB's faults (the list page and each new movie's details) are retried too:
+    # one list page and one details answer per movie got through.
+    assert sum(stats["faults_injected"]["tmdb"].values()) > 0, "TMDB's fault rate injected nothing"
+    assert stats["successes"]["tmdb"] == 1 + MOVIES
+    assert sorted(int(m) for m in stats["calls_by_movie"]["tmdb_details"]) == list(range(1000, 1000 + MOVIES))
 
 
 def test_one_permanently_failing_movie(driver: Driver) -> None:
@@ -53,6 +59,8 @@ def test_one_permanently_failing_movie(driver: Driver) -> None:
     attempts = 4  # PLOTBURN_UPSTREAM_MAX_ATTEMPTS default
     assert calls["research"] == MOVIES - 1 + attempts
     assert calls["roast"] == MOVIES - 1
+    # Each movie's TMDB details once (the failing one's before its research failed).
+    assert calls["tmdb_details"] == MOVIES
 
     # The operator replays the failure once the upstream recovers: same run, now whole.
     driver.stack.sim.configure(fail_movie_ids={"research": []})
@@ -60,7 +68,11 @@ def test_one_permanently_failing_movie(driver: Driver) -> None:
     assert retried.status_code == 202 and retried.json()["retried_movie_ids"] == [bad]
     again = driver.wait_final(run["correlation_id"])
     assert (again["status"], again["roasts_generated"], again["roasts_failed"]) == ("success", MOVIES, 0)
-    assert driver.sim_calls()["roast"] == MOVIES
+    after = driver.sim_calls()
+    assert after["roast"] == MOVIES
+    # Only the failed movie was generated again: its details asked for once more.
+    assert after["tmdb_details"] == MOVIES + 1
+    assert driver.stack.sim.stats()["calls_by_movie"]["tmdb_details"][str(bad)] == 2
 
 
 def test_worker_killed_mid_run_and_restarted(driver: Driver) -> None:
@@ -86,6 +98,7 @@ def test_worker_killed_mid_run_and_restarted(driver: Driver) -> None:
     assert all(1 <= n <= 2 for n in per_movie.values()), per_movie
     assert stats["calls"]["research"] <= 2 * MOVIES
     assert max(stats["calls_by_movie"]["research"].values()) <= 2
+    assert max(stats["calls_by_movie"]["tmdb_details"].values()) <= 2
 
 
 def test_twenty_concurrent_requests_for_one_uncached_movie(driver: Driver) -> None:
@@ -105,7 +118,8 @@ def test_twenty_concurrent_requests_for_one_uncached_movie(driver: Driver) -> No
         t.join()
     assert sorted(set(statuses)) == [200], statuses
     calls = driver.sim_calls()
-    assert (calls["research"], calls["roast"]) == (1, 1)
+    # One generation for all twenty: one details lookup, one research, one roast.
+    assert (calls["tmdb_details"], calls["research"], calls["roast"]) == (1, 1, 1)
 
 
 def test_request_racing_the_nightly_message(driver: Driver) -> None:
@@ -113,10 +127,11 @@ def test_request_racing_the_nightly_message(driver: Driver) -> None:
     correlation_id = driver.trigger()
     racing = [driver.http.get(f"/movie/{1000 + i}") for i in range(3)]
     assert [r.status_code for r in racing] == [200, 200, 200]
+    assert [r.json()["movie"]["id"] for r in racing] == [1000, 1001, 1002]
     run = driver.wait_final(correlation_id)
     assert run["roasts_processed"] == MOVIES and run["roasts_failed"] == 0
     calls = driver.sim_calls()
-    assert (calls["research"], calls["roast"]) == (MOVIES, MOVIES)
+    assert (calls["tmdb_details"], calls["research"], calls["roast"]) == (MOVIES, MOVIES, MOVIES)
 
 
 def test_dead_lettered_movie_counts_failed_and_retry_recovers(driver: Driver) -> None:
@@ -175,28 +190,98 @@ def test_junk_on_both_topics_is_acknowledged_without_effects(driver: Driver) -> 
     assert logs.count("message rejected and acknowledged") >= len(JUNK_MESSAGES)
 
 
-JUNK_PATHS = [
-    "/movie/abc", "/movie/0", "/movie/-1", "/movie/1e9", "/movie/%00", "/movie/99999999999",
-    "/logs?limit=abc", "/logs?limit=-1", "/logs?limit=100000", "/debug", "/debug?correlationId=%27%3B",
-    "/cron/status?x=%ff", "/nope", "/cache/clear/everything", "/now-playing/../../etc",
-]
+# Junk on every route, and what GET answers (every other method answers a 4xx too:
+# 405 where the route has no such method, 400 for junk parameters, 404 otherwise).
+# Limits out of range are clamped as the Worker did (see the /logs checks below), so
+# the junk here is what no clamp can mend.
+JUNK_PATHS = {
+    "/movie/abc": 400,
+    "/movie/0": 400,
+    "/movie/-1": 400,
+    "/movie/1e9": 400,
+    "/movie/%00": 400,
+    "/movie/99999999999": 400,
+    "/movie/abc/debug": 400,
+    "/logs?olderThanDays=abc&level=LOUD": 400,
+    "/logs?correlationId=%27%3B&olderThanDays=-1": 400,
+    "/debug": 400,
+    "/debug?correlationId=%27%3B": 400,
+    "/debug?correlationId=" + "x" * 129: 400,
+    "/debug?correlationId=no-such-run": 404,
+    "/feed?type=everything": 400,
+    "/feed?type=roast&id=abc": 400,
+    "/feed?type=all&id=1000": 400,
+    "/feed?page=0": 400,
+    "/feed?limit=abc": 400,
+    "/cron/retry?correlationId=..%2F..%2Fetc%2Fpasswd": 405,  # POST: 400
+    "/cron/status?x=%ff": 200,  # a query parameter nobody reads is ignored
+    "/nope": 404,
+    "/cache/clear/everything": 405,  # DELETE: 404
+    "/now-playing/../../etc": 404,
+}
+GENERATED_CORRELATION_ID = re.compile(r"^[0-9]{13}-[0-9a-f]{8}$")
+
+
+def _assert_clean_error(method: str, path: str, response: httpx.Response) -> None:
+    """The Worker's error body, nothing else: what went wrong, and why."""
+    where = (method, path, response.status_code, response.text)
+    assert 400 <= response.status_code < 500, where
+    assert response.headers["content-type"].startswith("application/json"), where
+    body = response.json()
+    assert sorted(body) == ["error", "message"], where
+    assert isinstance(body["error"], str) and body["error"], where
+    assert isinstance(body["message"], str) and body["message"], where
+    assert "Traceback" not in response.text and 'File "' not in response.text, where
+    assert response.headers.get("x-correlation-id"), where
 
 
 def test_junk_on_every_route_is_a_clean_4xx(driver: Driver) -> None:
-    for path in JUNK_PATHS:
+    api_log_offset = len(driver.stack.function_log("api"))
+    for path, get_status in JUNK_PATHS.items():
         for method in ("GET", "POST", "DELETE", "PUT", "PATCH"):
             response = driver.http.request(method, path, headers=driver.admin, content=b"\x00junk{")
-            assert response.status_code < 500, (method, path, response.status_code, response.text)
-            if response.status_code >= 400:
-                assert list(response.json()) == ["error"], (method, path, response.text)
+            if method == "GET":
+                assert response.status_code == get_status, (path, response.status_code, response.text)
+            if response.status_code == 200:
+                continue
+            _assert_clean_error(method, path, response)
+            if response.status_code == 405:
+                assert response.headers["Allow"], (method, path)
+                assert response.json()["error"] == "Method Not Allowed"
+    assert driver.http.get("/nope").json()["error"] == "Not found"
+    assert driver.http.delete("/cache/clear/everything", headers=driver.admin).status_code == 404
+    retry = driver.http.post("/cron/retry?correlationId=..%2F..%2Fetc%2Fpasswd", headers=driver.admin)
+    assert retry.status_code == 400, retry.text
+
+    # /logs clamps its limit to 1..1000 (junk is the default), as the Worker did: never an error.
+    for limit in ("abc", "-1", "0", "100000", "1e9", "%ff"):
+        logs = driver.http.get(f"/logs?limit={limit}", headers=driver.admin)
+        assert logs.status_code == 200, (limit, logs.text)
+        assert set(logs.json()) == {"total", "logs", "note"}, logs.text
+
+    # A junk x-correlation-id is not echoed: the request gets an id of its own.
+    junk_id = driver.http.get("/nope", headers={"x-correlation-id": "'; drop table logs --"})
+    assert GENERATED_CORRELATION_ID.match(junk_id.headers["x-correlation-id"]), junk_id.headers
+    safe_id = driver.http.get("/nope", headers={"x-correlation-id": "client-run:42.a_b"})
+    assert safe_id.headers["x-correlation-id"] == "client-run:42.a_b"
+
     big = driver.http.post("/cron/trigger", headers=driver.admin, content=b"x" * 100_000)
     assert big.status_code == 413
+    _assert_clean_error("POST", "/cron/trigger", big)
     encoded = base64.b64encode(b"junk").decode()
     raw = driver.http.post("/cron/trigger", headers={"Authorization": "Basic " + encoded})
     assert raw.status_code == 401
+    assert raw.json() == {"error": "Unauthorized", "message": "Missing x-api-key header"}
+    wrong = driver.http.post("/cron/trigger", headers={"x-api-key": b"junk\xe9"})
+    assert wrong.status_code == 401
+    assert wrong.json() == {"error": "Unauthorized", "message": "Invalid API key"}
     assert driver.status()["total_runs"] == 0
-    # Nothing above reached a paid upstream call.
-    assert driver.sim_calls()["research"] == 0
+    # Nothing above reached a paid upstream call, nor TMDB's details.
+    calls = driver.sim_calls()
+    assert (calls["research"], calls["roast"], calls["tmdb_details"]) == (0, 0, 0)
+    # ... and no request crashed the api: no traceback, no unhandled error.
+    api_log = driver.stack.function_log("api")[api_log_offset:]
+    assert "Traceback" not in api_log and "api: unhandled" not in api_log
 
 
 def test_secrets_never_reach_logs_or_responses(driver: Driver) -> None:
@@ -210,7 +295,12 @@ def test_secrets_never_reach_logs_or_responses(driver: Driver) -> None:
         driver.http.get("/debug", params={"correlationId": run["correlation_id"]}, headers=driver.admin).text,
         driver.http.get("/cron/status").text,
         driver.http.post("/cron/trigger", headers={"Authorization": "Bearer " + SECRETS["XAI_API_KEY"]}).text,
+        driver.http.post("/cron/trigger", headers={"x-api-key": SECRETS["TMDB_API_TOKEN"]}).text,
         driver.http.get("/movie/1001").text,
+        driver.http.get("/movie/1000").text,
+        driver.http.get("/movie/1000/debug", headers=driver.admin).text,
+        driver.http.get("/feed", params={"type": "truth"}).text,
+        driver.http.get("/now-playing").text,
     ]
     driver.relay_quiet()
     logs = "".join(driver.stack.function_log(name) for name in ("api", "fanout", "roast"))

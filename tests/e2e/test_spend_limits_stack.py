@@ -9,7 +9,8 @@ bound the code states).
 One stack for the module, with small limits:
 
 - ``PLOTBURN_PAID_REQUESTS_PER_MINUTE=3`` and ``PLOTBURN_DAILY_CALL_BUDGET=20``
-  (a generation of an unresearched movie is 2 paid calls: research + roast);
+  (a generation of an unresearched movie is 2 paid calls: research + roast; its one
+  TMDB details lookup is counted in the run's calls but is not paid for);
 - ``threads=8``: each function process serves at most 8 requests at once (the
   stand-in for Cloud Run's instance concurrency), so at most 8 generations can be
   in flight in the api, which is what makes the stampede's bound testable;
@@ -41,12 +42,17 @@ MOVIES = 15
 RATE = 3  # PLOTBURN_PAID_REQUESTS_PER_MINUTE
 CALL_BUDGET = 20  # PLOTBURN_DAILY_CALL_BUDGET
 CALLS_PER_GENERATION = 2  # research + roast, no faults configured so no retries
+TMDB_PER_GENERATION = 1  # the movie's details (with credits), unpaid
 THREADS = 8  # requests one function process serves at once
 ATTEMPTS = 4  # PLOTBURN_UPSTREAM_MAX_ATTEMPTS (default)
 
+# The Worker's error body: {"error": <the status' name>, "message": <why>}.
 NOT_ON_DEMAND = "is not now playing; only now-playing movies are roasted on demand"
-RATE_LIMITED = "too many requests that need new roasts; retry later"
-BUDGET_SPENT = "daily upstream budget exhausted; cached roasts are still served"
+RATE_LIMITED = {"error": "Too Many Requests", "message": "too many requests that need new roasts; retry later"}
+BUDGET_SPENT = {
+    "error": "Service Unavailable",
+    "message": "daily upstream budget exhausted; cached roasts are still served",
+}
 
 # Default prices (functions/config.py), to check the budget's cost against the
 # simulator's own token counts.
@@ -134,19 +140,26 @@ def _assert_limited_loop(
         body = response.json()
         if movie_id not in listed:
             assert response.status_code == 404, (movie_id, response.status_code, body)
-            assert body == {"error": f"movie {movie_id} {NOT_ON_DEMAND}"}, body
+            assert body == {"error": "Not Found", "message": f"movie {movie_id} {NOT_ON_DEMAND}"}, body
         elif len(generated) < RATE:
             assert response.status_code == 200, (movie_id, response.status_code, body)
-            assert body["id"] == movie_id and body["roast"]["text"], body
+            _assert_roast(body, movie_id, cached=False)
             generated.append(movie_id)
         else:
             assert response.status_code == 429, (movie_id, response.status_code, body)
-            assert body == {"error": RATE_LIMITED}, body
+            assert body == RATE_LIMITED, body
             retry_after = int(response.headers["Retry-After"])
             assert 1 <= retry_after <= 60, retry_after
             limited.append(movie_id)
     assert len(generated) == RATE and len(limited) == len(now_playing) - RATE
     return generated, limited
+
+
+def _assert_roast(body: Mapping[str, Any], movie_id: int, cached: bool) -> None:
+    """A GET /movie/{id} body for `movie_id`: TMDB's movie and the roast card."""
+    assert body["cached"] is cached, body
+    assert body["movie"]["id"] == movie_id and body["movie"]["title"], body
+    assert body["roast"]["headline"] and body["roast"]["content"], body
 
 
 def _alerts(driver: Driver) -> list[dict[str, Any]]:
@@ -201,22 +214,25 @@ def test_id_loop_from_one_client(driver: Driver) -> None:
 
     calls = driver.sim_calls()
     assert (calls["research"], calls["roast"]) == (RATE, RATE)
-    # Ids not now playing were refused without asking TMDB about them.
-    assert (calls["tmdb_details"], calls["tmdb_list"]) == (0, 1)
+    # Ids not now playing were refused without asking TMDB about them: the only
+    # details asked for are the generated movies' own, once each.
+    assert (calls["tmdb_details"], calls["tmdb_list"]) == (RATE * TMDB_PER_GENERATION, 1)
+    assert sorted(int(k) for k in driver.stack.sim.stats()["calls_by_movie"]["tmdb_details"]) == generated
 
     # Cached reads stay unlimited after the limit: many more reads, all 200, no calls.
     for _ in range(10):
         for movie_id in generated:
             response = _get(driver, movie_id)
             assert response.status_code == 200, response.text
-            assert response.json()["roast"]["text"]
+            _assert_roast(response.json(), movie_id, cached=True)
     assert driver.sim_calls() == calls
 
     # The limit is this client's, not everyone's: another client still generates.
     other = _get(driver, limited[0], headers={"X-Forwarded-For": "192.0.2.99"})
     assert other.status_code == 200, other.text
+    _assert_roast(other.json(), limited[0], cached=False)
     after = driver.sim_calls()
-    assert (after["research"], after["roast"]) == (RATE + 1, RATE + 1)
+    assert (after["research"], after["roast"], after["tmdb_details"]) == (RATE + 1, RATE + 1, RATE + 1)
     budget = _budget(driver)
     assert (budget["calls"], budget["exhausted"]) == (_paid(after), False)
 
@@ -278,8 +294,10 @@ def test_same_loop_from_many_forged_addresses(driver: Driver) -> None:
     assert len({_forged(i) for i in range(len(loop))}) == len(loop)
 
     calls = driver.sim_calls()
-    assert (calls["research"], calls["roast"], calls["tmdb_details"]) == (RATE, RATE, 0)
-    assert sorted(int(k) for k in driver.stack.sim.stats()["calls_by_movie"]["roast"]) == generated
+    assert (calls["research"], calls["roast"], calls["tmdb_details"]) == (RATE, RATE, RATE * TMDB_PER_GENERATION)
+    by_movie = driver.stack.sim.stats()["calls_by_movie"]
+    assert sorted(int(k) for k in by_movie["roast"]) == generated
+    assert sorted(int(k) for k in by_movie["tmdb_details"]) == generated
 
     # Cached reads stay open to the limited client.
     for movie_id in generated:
@@ -291,7 +309,7 @@ def test_same_loop_from_many_forged_addresses(driver: Driver) -> None:
     loopback = _get(driver, limited[1])
     assert loopback.status_code == 200, loopback.text
     after = driver.sim_calls()
-    assert (after["research"], after["roast"]) == (RATE + 2, RATE + 2)
+    assert (after["research"], after["roast"], after["tmdb_details"]) == (RATE + 2, RATE + 2, RATE + 2)
 
 
 def test_stampede_at_the_budget_edge(driver: Driver) -> None:
@@ -306,6 +324,7 @@ def test_stampede_at_the_budget_edge(driver: Driver) -> None:
     for movie_id in early:
         response = _get(driver, movie_id, driver.admin)
         assert response.status_code == 200, response.text
+        _assert_roast(response.json(), movie_id, cached=False)
     spent = prespend * CALLS_PER_GENERATION
     assert _budget(driver)["calls"] == spent == _paid(driver.sim_calls())
     assert _alerts(driver) == []
@@ -335,7 +354,7 @@ def test_stampede_at_the_budget_edge(driver: Driver) -> None:
     assert set(statuses) <= {200, 503}, statuses
     for movie_id in refused:
         response = results[movie_id]
-        assert response.json() == {"error": BUDGET_SPENT}
+        assert response.json() == BUDGET_SPENT
         assert abs(int(response.headers["Retry-After"]) - _seconds_to_utc_midnight()) <= 10
 
     stats = driver.stack.sim.stats()
@@ -346,6 +365,11 @@ def test_stampede_at_the_budget_edge(driver: Driver) -> None:
     assert sorted(int(k) for k in stats["calls_by_movie"]["roast"]) == sorted(early + served)
     assert all(n == 1 for n in stats["calls_by_movie"]["roast"].values())
     assert _paid(calls) == spent + CALLS_PER_GENERATION * generated
+    # The budget is checked before TMDB is asked for details: a refused movie cost
+    # not even that lookup.
+    assert stats["calls_by_movie"]["tmdb_details"] == {str(m): 1 for m in sorted(early + served)}
+    for movie_id in served:
+        _assert_roast(results[movie_id].json(), movie_id, cached=False)
 
     # The bound `_reserve_budget` states: over the ceiling by at most the generations
     # in flight (at most THREADS in the api), each with its reserved calls (no
@@ -395,7 +419,12 @@ def test_nightly_run_crossing_the_budget(driver: Driver) -> None:
         unaffordable,
     )
     assert run["failure_reasons"] == {str(m): "budget_exhausted" for m in run["failed_movie_ids"]}
-    assert run["upstream_calls"] == {"tmdb": 1, "research": affordable, "roast": affordable}
+    # One list page, then each generated movie's details; the refused ones cost nothing.
+    assert run["upstream_calls"] == {
+        "tmdb": 1 + affordable * TMDB_PER_GENERATION,
+        "research": affordable,
+        "roast": affordable,
+    }
 
     stats = driver.stack.sim.stats()
     calls = stats["calls"]
@@ -403,9 +432,10 @@ def test_nightly_run_crossing_the_budget(driver: Driver) -> None:
         affordable,
         affordable,
         1,
-        0,
+        affordable * TMDB_PER_GENERATION,
     )
     paid_for = {int(k) for k in stats["calls_by_movie"]["roast"]}
+    assert {int(k) for k in stats["calls_by_movie"]["tmdb_details"]} == paid_for
     assert set(run["failed_movie_ids"]) == set(ids) - paid_for
     assert len(run["failed_movie_ids"]) == unaffordable
 
@@ -414,6 +444,9 @@ def test_nightly_run_crossing_the_budget(driver: Driver) -> None:
     assert debug.status_code == 200, debug.text
     body = debug.json()
     assert body["pending_movie_ids"] == []
+    # The generations the run paid for, one debug entry each.
+    assert (body["correlationId"], body["count"]) == (run["correlation_id"], affordable)
+    assert {e["data"]["movie"]["id"] for e in body["entries"]} == paid_for
     outcomes = {m["movie_id"]: (m["outcome"], m.get("reason")) for m in body["movies"]}
     assert outcomes == {
         m: ("generated", None) if m in paid_for else ("failed", "budget_exhausted") for m in ids
@@ -434,8 +467,12 @@ def test_nightly_run_crossing_the_budget(driver: Driver) -> None:
     # One ALERT for the whole night, tied to the run, in Firestore and on stdout.
     alerts = _alerts(driver)
     assert len(alerts) == 1, alerts
-    assert alerts[0]["correlation_id"] == run["correlation_id"]
-    assert [e for e in body["logs"] if e["severity"] == "ALERT"] == alerts
+    assert alerts[0]["correlationId"] == run["correlation_id"]
+    # ALERT is Cloud Logging's severity; to the Worker's levels it is an ERROR.
+    assert alerts[0]["level"] == "ERROR"
+    assert [(e["timestamp"], e["message"]) for e in body["logs"] if e["severity"] == "ALERT"] == [
+        (alerts[0]["timestamp"], alerts[0]["message"])
+    ]
     driver.relay_quiet(settle=0.3)
     assert len(_stdout_alerts(driver.stack.function_log("roast")[roast_log_offset:])) == 1
 

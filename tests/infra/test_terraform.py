@@ -371,7 +371,7 @@ def test_model_and_cache_defaults_equal_the_code() -> None:
     assert tf().default("xai_model") == DEFAULT_XAI_MODEL == SETTINGS_FIELDS["xai_model"].default
     assert tf().default("perplexity_model") == SETTINGS_FIELDS["perplexity_model"].default
     assert tf().default("cache_version") == SETTINGS_FIELDS["cache_version"].default
-    assert tf().default("tmdb_region") == ""  # unset: TMDB's own default region
+    assert tf().default("tmdb_region") == "IN" == SETTINGS_FIELDS["tmdb_region"].default  # the Worker's
     assert tf().default("runtime") == "python312"
     assert tf().default("region") == "asia-south1"
     assert tf().default("firestore_location") == "asia-south1"
@@ -613,8 +613,9 @@ def test_every_setting_is_set_by_terraform_or_has_a_default() -> None:
 
 def test_tmdb_region_is_set_only_when_given() -> None:
     for name in FUNCTIONS:
-        assert "TMDB_REGION" not in function_env(name)
-        assert function_env(name, tmdb_region="IN")["TMDB_REGION"] == "IN"
+        assert function_env(name)["TMDB_REGION"] == "IN"  # the default
+        assert "TMDB_REGION" not in function_env(name, tmdb_region="")  # the code's default
+        assert function_env(name, tmdb_region="GB")["TMDB_REGION"] == "GB"
 
 
 def test_the_deployed_environment_validates_as_settings(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -10,19 +10,30 @@ from typing import Any
 
 import pytest
 
-from functions.config import NOW_PLAYING_TTL, ROAST_TTL
-from functions.models import MovieOutcome, Outcome, RoastRecord, Run, RunStatus, Trigger
+from functions.config import DEBUG_TTL, NOW_PLAYING_TTL, ROAST_TTL, Settings
+from functions.models import (
+    MovieOutcome,
+    NowPlaying,
+    Outcome,
+    RoastRecord,
+    Run,
+    RunStatus,
+    Trigger,
+)
 from functions.store import memory
 from functions.store.firestore import (
     FirestoreBudget,
     FirestoreCaches,
+    FirestoreDebug,
     FirestoreLeases,
     FirestoreLogs,
     FirestoreRateLimiter,
     FirestoreRuns,
     FirestoreWrites,
 )
-from tests.fakes import FakeResearcher, FakeRoaster, make_movies
+from tests.fakes import DATES, FakeResearcher, FakeRoaster, details_of, make_movies
+
+VERSION = Settings.model_fields["cache_version"].default
 
 NOW = datetime(2026, 11, 28, 16, 30, tzinfo=timezone.utc)
 
@@ -39,33 +50,37 @@ def stores(request: pytest.FixtureRequest) -> Iterator[dict[str, Any]]:
             "budget": memory.MemoryBudget(),
             "rate_limits": memory.MemoryRateLimiter(),
             "writes": memory.MemoryWrites(),
+            "debug": memory.MemoryDebug(),
         }
         return
     db = request.getfixturevalue("firestore_db")
-    firestore_caches = FirestoreCaches(db, "v1", None)
+    firestore_caches = FirestoreCaches(db, VERSION, None)
     yield {
         "caches": firestore_caches,
-        "leases": FirestoreLeases(db, "v1", timedelta(seconds=60)),
+        "leases": FirestoreLeases(db, VERSION, timedelta(seconds=60)),
         "runs": FirestoreRuns(db, firestore_caches),
         "logs": FirestoreLogs(db),
         "budget": FirestoreBudget(db),
         "rate_limits": FirestoreRateLimiter(db),
         "writes": FirestoreWrites(db),
+        "debug": FirestoreDebug(db),
     }
 
 
 def record(movie_id: int = 1000) -> RoastRecord:
     movie = make_movies(1, first_id=movie_id)[0]
-    truth = FakeResearcher().research(movie)
-    return RoastRecord(movie=movie, truth=truth, roast=FakeRoaster().roast(movie, truth))
+    details = details_of(movie)
+    truth = FakeResearcher().research(movie, details)
+    roast = FakeRoaster().roast(movie, details, truth)
+    return RoastRecord(movie=movie, details=details, truth=truth, roast=roast)
 
 
 def test_now_playing_round_trip_and_expiry(stores: dict[str, Any]) -> None:
     caches = stores["caches"]
     assert caches.get_now_playing(NOW) is None
-    movies = make_movies(3)
-    caches.put_now_playing(movies, NOW)
-    assert caches.get_now_playing(NOW + timedelta(hours=1)) == movies
+    listing = NowPlaying(movies=make_movies(3), dates=DATES)
+    caches.put_now_playing(listing, NOW)
+    assert caches.get_now_playing(NOW + timedelta(hours=1)) == listing
     assert caches.get_now_playing(NOW + NOW_PLAYING_TTL + timedelta(seconds=1)) is None
 
 
@@ -89,11 +104,12 @@ def test_truth_is_permanent_and_clear_counts(stores: dict[str, Any]) -> None:
     assert caches.get_roast_and_truth(r.movie.id, NOW)[1] == r.truth
     caches.put_roast(r, NOW)
     caches.put_roast(record(1001), NOW)
-    assert caches.clear("roast") == 2
+    assert len([k for k in caches.clear("roast") if k.endswith(("-1000", "-1001"))]) == 2
     assert caches.get_roast(r.movie.id, NOW) is None
+    assert caches.roasts_ready([1000, 1001], NOW) == set()  # the has_roast index went too
     assert caches.get_roast_and_truth(r.movie.id, NOW)[1] == r.truth
-    assert caches.clear("truth") == 1
-    assert caches.clear("truth") == 0
+    assert len(caches.clear("truth")) == 1
+    assert caches.clear("truth") == []
 
 
 def test_lease_is_exclusive_until_released_or_lapsed(stores: dict[str, Any]) -> None:
@@ -219,6 +235,68 @@ def test_logs_newest_first_and_by_run(stores: dict[str, Any]) -> None:
     assert [e["message"] for e in logs.for_run("cron-1", 10)] == ["m3", "m1"]
 
 
+def test_logs_by_level_and_run_and_deleted_by_age(stores: dict[str, Any]) -> None:
+    logs = stores["logs"]
+    levels = ["INFO", "WARN", "ERROR", "WARN", "DEBUG", "WARN"]
+    for i, level in enumerate(levels):
+        logs.write({"level": level, "message": f"m{i}", "correlation_id": "cron-1" if i < 3 else "cron-2"})
+    assert [e["message"] for e in logs.query(10, level="WARN")] == ["m5", "m3", "m1"]
+    assert [e["message"] for e in logs.query(10, correlation_id="cron-2")] == ["m5", "m4", "m3"]
+    assert [e["message"] for e in logs.query(10, level="WARN", correlation_id="cron-1")] == ["m1"]
+    assert [e["message"] for e in logs.query(2)] == ["m5", "m4"]
+    assert all("created_at" not in e and "expire_at" not in e for e in logs.query(10))
+    from functions.models import utcnow
+
+    assert logs.delete_older_than(utcnow() - timedelta(days=1)) == 0
+    assert logs.delete_older_than(utcnow() + timedelta(seconds=5)) == len(levels)
+    assert logs.query(10) == []
+
+
+def test_roast_index_answers_has_roast_and_lists_page_newest_first(stores: dict[str, Any]) -> None:
+    caches = stores["caches"]
+    for i, movie_id in enumerate((2000, 2001, 2002)):
+        caches.put_roast(record(movie_id), NOW + timedelta(minutes=i))
+    assert caches.roasts_ready([2000, 2001, 2002, 2003], NOW + timedelta(minutes=5)) == {2000, 2001, 2002}
+    # 2000 expires first (it was written first).
+    later = NOW + ROAST_TTL + timedelta(seconds=30)
+    assert caches.roasts_ready([2000, 2001, 2002], later) == {2001, 2002}
+    page, total = caches.list_roasts(0, 2, NOW)
+    assert total == 3 and [r.movie.id for r in page] == [2002, 2001]
+    page, total = caches.list_roasts(2, 2, NOW)
+    assert [r.movie.id for r in page] == [2000]
+    assert caches.list_roasts(6, 2, NOW)[0] == []
+    assert set(caches.get_roasts([2000, 2002, 2005], NOW)) == {2000, 2002}
+
+
+def test_truths_by_id_and_page_newest_first(stores: dict[str, Any]) -> None:
+    caches = stores["caches"]
+    made = []
+    for i, movie_id in enumerate((3000, 3001, 3002)):
+        r = record(movie_id)
+        truth = r.truth.model_copy(update={"created_at": NOW + timedelta(minutes=i)})
+        caches.put_truth(r.movie, truth)
+        made.append(truth)
+    assert caches.get_truths([3000, 3002, 3009]) == {3000: made[0], 3002: made[2]}
+    page, total = caches.list_truths(0, 2)
+    assert total == 3 and [t.movie_id for t in page] == [3002, 3001]
+    assert [t.movie_id for t in caches.list_truths(2, 2)[0]] == [3000]
+
+
+def test_debug_entries_by_correlation_and_movie_expire_and_clear(stores: dict[str, Any]) -> None:
+    debug, writes = stores["debug"], stores["writes"]
+    with writes.together():  # lands in the generation's commit
+        debug.put("cron-1", 10, {"result": "generated", "n": 1}, NOW)
+    debug.put("cron-1", 11, {"result": "generated", "n": 2}, NOW + timedelta(seconds=1))
+    debug.put("1700000000000-abcd", 10, {"result": "generated", "n": 3}, NOW + timedelta(seconds=2))
+    by_run = debug.for_correlation("cron-1", 10, NOW + timedelta(seconds=3))
+    assert [(e["key"], e["data"]["n"]) for e in by_run] == [("debug:cron-1:11", 2), ("debug:cron-1:10", 1)]
+    assert [e["data"]["n"] for e in debug.for_movie(10, 10, NOW)] == [3, 1]
+    assert debug.for_correlation("cron-9", 10, NOW) == []
+    assert debug.for_movie(10, 10, NOW + DEBUG_TTL + timedelta(seconds=5)) == []
+    assert len(debug.clear()) == 3
+    assert debug.for_movie(10, 10, NOW) == []
+
+
 def test_budget_sums_concurrent_adds_and_alerts_once(stores: dict[str, Any]) -> None:
     budget = stores["budget"]
     assert budget.spent("2026-11-28") == (0, 0.0)
@@ -254,8 +332,11 @@ def test_a_generation_lands_in_one_commit(stores: dict[str, Any]) -> None:
     with writes.together():
         budget.add("2026-11-28", 2, 0.25)
         caches.put_roast(r, NOW)
+        stores["debug"].put("cron-3", 1200, {"result": "generated"}, NOW)
         leases.release(1200, "a")
     assert caches.get_roast(1200, NOW) == r
+    assert caches.roasts_ready([1200], NOW) == {1200}
+    assert stores["debug"].for_movie(1200, 5, NOW)[0]["key"] == "debug:cron-3:1200"
     assert budget.spent("2026-11-28") == (2, 0.25)
     assert leases.acquire(1200, "b", NOW)  # the lease was given back
 
@@ -303,3 +384,15 @@ def test_a_run_missing_outcomes_is_not_closed(stores: dict[str, Any]) -> None:
     # The failed attempt gave its claim back: the real last delivery closes at once.
     final, closed = runs.finalize("cron-5", NOW + timedelta(seconds=1))
     assert closed and final.status is RunStatus.SUCCESS and final.roasts_generated == 3
+
+
+def test_a_run_is_created_before_its_movies_are_listed(stores: dict[str, Any]) -> None:
+    runs = stores["runs"]
+    placeholder = new_run("manual-trigger-1").model_copy(update={"movie_ids": [], "listed": False})
+    assert runs.create_run(placeholder)
+    shown = runs.recent_runs(1)[0]
+    assert (shown.listed, shown.status, shown.movies_fetched) == (False, RunStatus.IN_PROGRESS, 0)
+    runs.update_run(placeholder.model_copy(update={"movie_ids": [4, 5], "listed": True}))
+    listed = runs.get_run("manual-trigger-1")
+    assert (listed.listed, listed.movie_ids, listed.status) == (True, [4, 5], RunStatus.IN_PROGRESS)
+    assert runs.total_runs() == 1

@@ -42,13 +42,20 @@ class Api:
     def admin(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"}
 
-    def set_admin_token(self, token: str | None) -> None:
-        """Reconfigure the admin token (None: admin routes disabled)."""
-        settings = self.app.settings.model_copy(
-            update={"admin_token": SecretStr(token) if token is not None else None}
-        )
+    @property
+    def api_key(self) -> dict[str, str]:
+        """The admin key as the Worker's clients send it."""
+        return {"x-api-key": self.token}
+
+    def configure(self, **updates: Any) -> None:
+        """Reinstall the api with these settings changed (e.g. require_key=True)."""
+        settings = self.app.settings.model_copy(update=updates)
         self.app = App(settings=settings, pipeline=self.world.pipeline)
         bootstrap.install(self.app)
+
+    def set_admin_token(self, token: str | None) -> None:
+        """Reconfigure the admin token (None: admin routes disabled)."""
+        self.configure(admin_token=SecretStr(token) if token is not None else None)
 
     def fanout(self) -> None:
         """What the `fanout` function does with every nightly message published so far."""

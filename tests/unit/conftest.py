@@ -12,6 +12,7 @@ from functions.pipeline import Pipeline
 from functions.store.memory import (
     MemoryBudget,
     MemoryCaches,
+    MemoryDebug,
     MemoryLeases,
     MemoryLogs,
     MemoryRateLimiter,
@@ -77,6 +78,7 @@ def world() -> World:
         budget=MemoryBudget(),
         rate_limits=MemoryRateLimiter(),
         writes=MemoryWrites(),
+        debug_store=MemoryDebug(),
         clock=clock,
         poll_interval_seconds=0.01,
     )

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from functions.models import Movie
+from functions.errors import InfrastructureUnavailable
 from plotburn_cli.__main__ import main
 from plotburn_cli.client import resolve_target
 from tests.unit.api_harness import ADMIN_TOKEN, Api, api, api_flask_app  # noqa: F401 (fixtures)
@@ -65,6 +65,7 @@ def run(api: Api, tmp_path: Path) -> Any:
     def invoke(*argv: str, token: str | None = ADMIN_TOKEN, drive: bool = True, stderr: io.StringIO | None = None, transport: httpx.BaseTransport | None = None) -> Result:
         out, err = io.StringIO(), stderr or io.StringIO()
         wire = transport or Driving(api, drive)
+        invoke.transport = wire  # type: ignore[attr-defined]
         environ = {"PLOTBURN_ADMIN_TOKEN": token} if token else {}
         code = main(
             list(argv),
@@ -101,7 +102,7 @@ def test_trigger_wait_success_shows_progress_and_summary(run: Any) -> None:
     assert len(lines) == len(set(lines)) >= 6
     out = result.out
     assert out.startswith("Run manual-trigger-")
-    for expected in ("status          success", "generated       5", "failed          0", "upstream calls  tmdb 0 · research 5 · roast 5", "estimated cost  $0.0"):
+    for expected in ("status          success", "generated       5", "failed          0", "upstream calls  tmdb 5 · research 5 · roast 5", "estimated cost  $0.0"):
         assert expected in out, (expected, out)
 
 
@@ -120,7 +121,7 @@ def test_trigger_wait_partial_exits_1_and_names_the_failed_movie(run: Any, api: 
     assert result.code == 1
     assert "status          partial" in result.out
     assert "FAILED MOVIE" in result.out
-    assert "1001  roast: POST /chat/completions: server error (500) after 4 attempts" in result.out
+    assert "1001  xai: server error (500) after 4 attempts" in result.out
 
 
 def test_trigger_wait_failed_exits_2(run: Any, api: Api) -> None:
@@ -134,13 +135,15 @@ def test_trigger_wait_run_that_cannot_start_exits_2_with_its_error(run: Any, api
     api.world.catalog.fail = True
     result = run(*_wait())
     assert result.code == 2
-    assert "error           tmdb: GET /movie/now_playing: server error (500) after 4 attempts" in result.out
+    assert "error           tmdb: server error (500) after 4 attempts" in result.out
 
 
 def test_trigger_wait_timeout_exits_3(run: Any) -> None:
     result = run("trigger", "--wait", "--interval", "0", "--timeout", "0", drive=False)
     assert result.code == 3
-    assert "not started after 0 s" in result.err
+    # The run shows in /cron/status as soon as the trigger answers, before fan-out.
+    assert "in_progress  [" in result.err and "0/0 movies" in result.err
+    assert "still in progress after 0 s" in result.err
     assert result.out == ""
 
 
@@ -181,16 +184,40 @@ def test_status_before_and_after_a_run(run: Any, api: Api) -> None:
 
 
 def test_logs(run: Any, api: Api) -> None:
-    api.run_night()
+    api.world.roaster.failing = {1002}
+    run_id = api.run_night()
     result = run("logs")
     assert result.code == 0
     lines = result.out.splitlines()
-    assert lines[0].split()[:4] == ["TIME", "SEVERITY", "RUN", "MESSAGE"]
-    assert "run finished: success" in lines[1]
+    assert lines[0].split() == ["TIME", "LEVEL", "CORRELATION", "ID", "MESSAGE", "DETAILS"]
+    assert "run finished: partial" in lines[1] and run_id in lines[1]
+    assert "roasts_failed=1" in lines[1]  # the event's metadata
+    failed = next(line for line in lines if "movie failed" in line)
+    assert failed.split()[3] == "WARN" and "movieId=1002" in failed
+    assert "movieTitle=Movie 2" in failed and "error=xai: server error (500)" in failed
     limited = run("logs", "--limit", "2", "--json").json
-    assert len(limited["logs"]) == 2
+    assert len(limited["logs"]) == 2 and limited["total"] == 2
+    assert {"timestamp", "level", "correlationId", "endpoint", "method", "message"} <= set(limited["logs"][0])
+    warnings = run("logs", "--level", "warn", "--json").json["logs"]
+    assert warnings and {e["level"] for e in warnings} == {"WARN"}
+    mine = run("logs", "--correlation-id", run_id, "--json").json["logs"]
+    assert mine and {e["correlationId"] for e in mine} == {run_id}
+    assert run("logs", "--limit", "1000").code == 0
     bad = run("logs", "--limit", "0")
-    assert bad.code == 3 and "--limit must be from 1 to 500" in bad.err
+    assert bad.code == 3 and "--limit must be from 1 to 1000" in bad.err
+    assert run("logs", "--level", "loud").code == 3
+
+
+def test_prune_logs(run: Any, api: Api) -> None:
+    api.run_night()
+    result = run("prune-logs")
+    assert result.code == 0 and result.out.startswith("Deleted ") and "older than 30 days" in result.out
+    ((method, query),) = [(r.method, str(r.url.params)) for r in run.transport.requests]
+    assert (method, query) == ("DELETE", "")  # the API's default
+    as_json = run("prune-logs", "--older-than-days", "0", "--json").json
+    assert as_json["success"] is True and isinstance(as_json["deleted_count"], int)
+    assert str(run.transport.requests[0].url.params) == "olderThanDays=0"
+    assert run("prune-logs", "--older-than-days", "-1").code == 3
 
 
 def test_debug(run: Any, api: Api) -> None:
@@ -206,11 +233,33 @@ def test_debug(run: Any, api: Api) -> None:
     assert "Log entries (" in result.out
     as_json = run("debug", run_id, "--json").json
     assert as_json["run"]["status"] == "partial" and len(as_json["movies"]) == 5
+    # The generations the run paid for, newest first, with their cards' headlines.
+    assert "Correlation id " + run_id + ": 4 generation(s), newest first" in result.out
+    assert "Movie 4 is a nap with a soundtrack" in result.out
+    assert len(as_json["entries"]) == as_json["count"] == 4
     unknown = run("debug", "manual-trigger-42")
     assert unknown.code == 3
-    assert unknown.err == "plotburn: error: GET /debug: HTTP 404: run manual-trigger-42 not found\n"
-    malformed = run("debug", "nope")
-    assert malformed.code == 3 and "HTTP 400: correlationId is malformed" in malformed.err
+    assert unknown.err == "plotburn: error: GET /debug: HTTP 404: nothing recorded for correlationId manual-trigger-42\n"
+    malformed = run("debug", "bad id!")
+    assert malformed.code == 3 and "HTTP 400: correlationId may use only letters, digits" in malformed.err
+    assert run("debug").code == 3 and run("debug", run_id, "--movie", "1000").code == 3
+
+
+def test_debug_a_request_id_and_a_movie(run: Any, api: Api) -> None:
+    """Any correlation id: a request's x-correlation-id names what it generated."""
+    made = api.client.get("/movie/900000", headers={**api.admin, "x-correlation-id": "req-cli-1"})
+    assert made.status_code == 200
+    result = run("debug", "req-cli-1")
+    assert result.code == 0, result.err
+    assert result.out.startswith("Correlation id req-cli-1: 1 generation(s), newest first\n")
+    row = next(line for line in result.out.splitlines() if line.lstrip().startswith("900000"))
+    assert "Movie 0" in row and "generated" in row and "req-cli-1" in row
+    assert "Run " not in result.out  # not a run: no run summary
+    by_movie = run("debug", "--movie", "900000")
+    assert by_movie.code == 0 and by_movie.out.startswith("Movie 900000: 1 generation(s), newest first\n")
+    assert run("debug", "--movie", "900000", "--json").json["movieId"] == 900000
+    none = run("debug", "--movie", "1000")
+    assert none.code == 3 and "GET /movie/1000/debug: HTTP 404: no debug entries for movie 1000" in none.err
 
 
 def test_retry_then_retry_wait(run: Any, api: Api) -> None:
@@ -229,8 +278,12 @@ def test_retry_then_retry_wait(run: Any, api: Api) -> None:
 def test_clear_and_budget(run: Any, api: Api) -> None:
     api.run_night()
     result = run("clear", "roast")
-    assert result.code == 0 and result.out == "Cleared the roast cache: 5 document(s) removed.\n"
-    assert run("clear", "truth", "--json").json == {"cache": "truth", "removed": 5}
+    assert result.code == 0 and result.out == "Cleared the roast cache: 5 entries deleted.\n"
+    truth = run("clear", "truth", "--json").json
+    assert (truth["success"], truth["deleted_count"], truth["cache"], truth["removed"]) == (True, 5, "truth", 5)
+    assert len(truth["deleted_keys"]) == 5 and all(k.startswith("truth:") for k in truth["deleted_keys"])
+    assert run("clear", "debug").out == "Cleared the debug cache: 5 entries deleted.\n"
+    assert run("clear", "all").out == "Cleared every cache: 1 entry deleted.\n"  # the now-playing list
     budget = run("budget")
     assert budget.code == 0
     assert "paid calls      10 of 2,000" in budget.out and "within budget" in budget.out
@@ -244,10 +297,34 @@ def test_wrong_token_prints_the_api_message_and_never_the_token(run: Any) -> Non
     result = run("budget", token="wrong-token-123456")
     assert result.code == 3
     assert result.err == (
-        "plotburn: error: GET /budget: HTTP 401: missing or invalid admin token "
+        "plotburn: error: GET /budget: HTTP 401: Invalid API key "
         "(check PLOTBURN_ADMIN_TOKEN or --token)\n"
     )
     assert "wrong-token-123456" not in result.err + result.out
+
+
+def test_the_key_goes_as_x_api_key_and_only_to_admin_routes(run: Any) -> None:
+    """The Worker's header (a bearer token could collide with an identity token in front
+    of the api); never sent to a public route."""
+    assert run("status").code == 0
+    (public,) = run.transport.requests
+    assert "x-api-key" not in public.headers and "authorization" not in public.headers
+    assert run("budget").code == 0
+    (admin,) = run.transport.requests
+    assert admin.headers["x-api-key"] == ADMIN_TOKEN and "authorization" not in admin.headers
+
+
+def test_a_cache_that_cannot_be_cleared_is_an_error_naming_it(run: Any, api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    def down(kind: str) -> list[str]:
+        raise InfrastructureUnavailable("firestore: deadline exceeded")
+
+    monkeypatch.setattr(api.world.caches, "clear", down)
+    result = run("clear", "roast")
+    assert result.code == 3
+    assert result.err == (
+        "plotburn: error: DELETE /cache/clear/roast: HTTP 503: Cleared roast: 0 entries "
+        "deleted; roast: storage unavailable; retry\n"
+    )
 
 
 def test_missing_token_and_admin_disabled(run: Any, api: Api) -> None:
@@ -271,7 +348,7 @@ def test_unreachable_api(run: Any) -> None:
 
 
 def test_untrusted_text_cannot_reach_the_terminal_as_control_codes(run: Any, api: Api) -> None:
-    api.world.catalog.movies[0] = Movie(id=1000, title="Evil\x1b[2J\x07Title")
+    api.world.catalog.movies[0] = api.world.catalog.movies[0].model_copy(update={"title": "Evil\x1b[2J\x07Title"})
     api.world.roaster.failing = {1000}
     run_id = api.run_night()
     result = run("debug", run_id)

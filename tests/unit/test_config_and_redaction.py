@@ -18,6 +18,7 @@ from functions.config import Settings, load_settings
 from functions.errors import ConfigError, UpstreamUnavailable
 from functions.observability import REDACTED, Journal, Redactor, configure_stdlib_logging, emit
 from functions.metering import Price
+from functions.selection import MovieChoice
 from functions.store.memory import MemoryLogs
 from tests.conftest import settings_variables
 
@@ -68,7 +69,11 @@ def test_defaults_are_the_contract() -> None:
     assert (s.perplexity_max_output_tokens, s.perplexity_search_recency, s.xai_max_tokens) == (3000, "month", 1000)
     assert s.research_price == Price(0.25, 2.5, 0.0025)  # perplexity/sonar, standard web search
     assert s.roast_price == Price(1.25, 2.5, 0.0)  # grok-4.20-non-reasoning
-    assert s.tmdb_region is None
+    assert s.tmdb_region == "IN"  # the Worker's region
+    assert (s.release_window_oldest_days, s.release_window_newest_days) == (10, 3)
+    assert s.excluded_genres == "99,10402"
+    assert s.movie_choice == MovieChoice(oldest_days=10, newest_days=3, excluded_genres=frozenset({99, 10402}))
+    assert s.require_key is False
     assert s.tmdb_max_pages == 50
     assert (s.upstream_timeout_seconds, s.upstream_max_attempts, s.upstream_backoff_max_seconds) == (30.0, 4, 10.0)
     assert s.run_deadline_minutes == 30.0
@@ -104,6 +109,10 @@ def test_environment_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
         "PLOTBURN_ON_DEMAND_ANY_MOVIE": "true",
         "PLOTBURN_LOG_OPS": "1",
         "PLOTBURN_RUN_DEADLINE_MINUTES": "45",
+        "PLOTBURN_RELEASE_WINDOW_OLDEST_DAYS": "14",
+        "PLOTBURN_RELEASE_WINDOW_NEWEST_DAYS": "0",
+        "PLOTBURN_EXCLUDED_GENRES": " 27 , 99 ",
+        "PLOTBURN_REQUIRE_KEY": "true",
     }
     for name, value in values.items():
         monkeypatch.setenv(name, value)
@@ -122,6 +131,35 @@ def test_environment_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
     assert (s.upstream_max_attempts, s.upstream_timeout_seconds) == (2, 5.5)
     assert (s.on_demand_any_movie, s.log_ops) == (True, True)
     assert s.run_deadline.total_seconds() == 45 * 60
+    assert s.movie_choice == MovieChoice(oldest_days=14, newest_days=0, excluded_genres=frozenset({27, 99}))
+    assert s.require_key is True
+
+
+def test_no_excluded_genres_excludes_none(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PLOTBURN_EXCLUDED_GENRES", "")
+    assert load_settings().movie_choice.excluded_genres == frozenset()
+
+
+def test_a_window_of_one_day_is_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PLOTBURN_RELEASE_WINDOW_OLDEST_DAYS", "5")
+    monkeypatch.setenv("PLOTBURN_RELEASE_WINDOW_NEWEST_DAYS", "5")
+    assert (load_settings().movie_choice.oldest_days, load_settings().movie_choice.newest_days) == (5, 5)
+
+
+@pytest.mark.parametrize(("oldest", "newest"), [("10", "11"), ("0", "1"), (None, "11"), ("2", None)])
+def test_an_empty_release_window_is_a_config_error_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, oldest: str | None, newest: str | None
+) -> None:
+    if oldest is not None:
+        monkeypatch.setenv("PLOTBURN_RELEASE_WINDOW_OLDEST_DAYS", oldest)
+    if newest is not None:
+        monkeypatch.setenv("PLOTBURN_RELEASE_WINDOW_NEWEST_DAYS", newest)
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    message = str(caught.value)
+    assert message.startswith("invalid configuration: ")
+    assert "PLOTBURN_RELEASE_WINDOW_NEWEST_DAYS" in message
+    assert caught.value.__suppress_context__ is True and caught.value.__cause__ is None
 
 
 @pytest.mark.parametrize("name", ["GOOGLE_CLOUD_PROJECT", "GCLOUD_PROJECT", "GCP_PROJECT"])
@@ -152,6 +190,13 @@ def test_settings_are_frozen() -> None:
         ("PLOTBURN_ON_DEMAND_ANY_MOVIE", SECRET_VALUE),
         ("PLOTBURN_DAILY_COST_BUDGET_USD", SECRET_VALUE),
         ("PLOTBURN_TRUSTED_PROXY_HOPS", "987654"),
+        ("PLOTBURN_RELEASE_WINDOW_OLDEST_DAYS", SECRET_VALUE),
+        ("PLOTBURN_RELEASE_WINDOW_OLDEST_DAYS", "-1"),
+        ("PLOTBURN_RELEASE_WINDOW_NEWEST_DAYS", "366"),
+        ("PLOTBURN_EXCLUDED_GENRES", SECRET_VALUE),
+        ("PLOTBURN_EXCLUDED_GENRES", "99;10402"),
+        ("PLOTBURN_EXCLUDED_GENRES", "Documentary"),
+        ("PLOTBURN_REQUIRE_KEY", SECRET_VALUE),
     ],
 )
 def test_invalid_value_is_config_error_naming_the_variable_not_the_value(

@@ -6,6 +6,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+from pathlib import Path
+
+import pytest
 
 from functions import dashboard
 from tests.unit.api_harness import Api, api, api_flask_app  # noqa: F401 (fixtures)
@@ -71,6 +74,41 @@ def test_dashboard_reads_the_api_with_relative_urls_and_never_parses_html() -> N
     assert not re.search(r"\son[a-z]+\s*=", page.replace("\n", " "))
     # Refreshes every 3 s while a run is in progress.
     assert "FAST_MS = 3000" in script and "'in_progress'" in script
+
+
+def test_dashboard_reads_the_worker_shapes() -> None:
+    """/now-playing's has_roast and poster_url, and /movie/{id}'s roast card."""
+    page = dashboard.PAGE.read_text(encoding="utf-8")
+    script = re.search(r"<script>(.*?)</script>", page, flags=re.DOTALL).group(1)  # type: ignore[union-attr]
+    assert "movie.has_roast === true" in script and "roast_ready" not in script
+    for field in ("poster_url", "rating", "votes", "release_date"):
+        assert f"movie.{field}" in script, field
+    for field in ("headline", "chips", "content", "internet_vibe", "your_opinion", "similar_movies"):
+        assert f"card.{field}" in script, field
+    for field in ("truth_source", "truth_fetched_at", "generated_at", "disclaimer", "citations"):
+        assert f"data.{field}" in script, field
+    # The old flat shape is gone.
+    assert "roast.text" not in script and "truth.brief" not in script
+    # Posters: only TMDB's w500 URL form is accepted, and shown at w185 (the CSP's origin).
+    assert r"^https:\/\/image\.tmdb\.org\/t\/p\/w500(\/[A-Za-z0-9._-]{1,200})$" in script
+
+
+def test_the_csp_hashes_follow_the_page(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The policy is computed from the file: a changed script gets its own hash."""
+    changed = tmp_path / "dashboard.html"
+    changed.write_text(
+        dashboard.PAGE.read_text(encoding="utf-8").replace("'use strict';", "'use strict'; /* changed */"),
+        encoding="utf-8",
+    )
+    before = dashboard.content_security_policy()
+    monkeypatch.setattr(dashboard, "PAGE", changed)
+    dashboard._page.cache_clear()
+    try:
+        after = dashboard.content_security_policy()
+        script = re.search(r"<script>(.*?)</script>", changed.read_text(encoding="utf-8"), flags=re.DOTALL).group(1)  # type: ignore[union-attr]
+        assert _sha256(script) in after and after != before
+    finally:
+        dashboard._page.cache_clear()
 
 
 def test_dashboard_is_read_only(api: Api) -> None:

@@ -14,9 +14,11 @@ from jsonschema import Draft202012Validator
 from openapi_spec_validator import OpenAPIV31SpecValidator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
+from werkzeug.exceptions import MethodNotAllowed, NotFound
 
 from functions import http_api, openapi
 from functions.errors import InfrastructureUnavailable
+from functions.models import MOVIE_META_FIELDS
 from tests.unit.api_harness import Api, api, api_flask_app  # noqa: F401 (fixtures)
 
 DOC = openapi.document()
@@ -89,11 +91,42 @@ def _resolve(node: dict[str, Any]) -> dict[str, Any]:
     return node
 
 
+def _header_value(schema: dict[str, Any], raw: str) -> Any:
+    """A header's text as the JSON value its schema describes."""
+    resolved = _resolve(schema)
+    if resolved.get("type") == "integer":
+        assert re.fullmatch(r"[0-9]+", raw), raw
+        return int(raw)
+    return raw
+
+
+def check_headers(where: tuple[str, str, str], documented: dict[str, Any], response: Any) -> None:
+    """Every documented header that is required is there, and each present one is valid."""
+    for name, header in documented.get("headers", {}).items():
+        header = _resolve(header)
+        value = response.headers.get(name)
+        if value is None:
+            assert not header.get("required"), (*where, f"missing required header {name}")
+            continue
+        Draft202012Validator(
+            {"$ref": f"{DOC_URI}#/{_schema_pointer(header['schema'])}"} if "$ref" in header["schema"] else header["schema"],
+            registry=REGISTRY,
+        ).validate(_header_value(header["schema"], value))
+
+
+def _schema_pointer(ref: dict[str, str]) -> str:
+    return ref["$ref"].split("#/", 1)[1]
+
+
 def check_response(template: str, method: str, response: Any) -> None:
-    """Validate one real response against the document."""
+    """Validate one real response against the document: status, headers, body."""
     status = str(response.status_code)
     found = _operation(template, method)
     body_type = response.mimetype
+    # Every response, documented or not, carries the request's correlation id.
+    assert re.fullmatch(http_api.SAFE_ID_PATTERN, response.headers.get("x-correlation-id", "")), (
+        template, method, status, response.headers.get("x-correlation-id"),
+    )
     if found is None or status == "405":
         # Not an operation of the document: an unknown route or method gets the Error shape.
         assert status in {"404", "405"}, (template, method, status)
@@ -106,11 +139,7 @@ def check_response(template: str, method: str, response: Any) -> None:
     assert status in operation["responses"], f"{method} {doc_path} answered undocumented {status}"
     documented = _resolve(operation["responses"][status])
     assert body_type in documented["content"], (method, doc_path, status, body_type)
-    for name, header in documented.get("headers", {}).items():
-        if name in {"WWW-Authenticate"}:
-            assert response.headers.get(name) == "Bearer"
-        if name == "Retry-After" and status in {"202", "429"}:
-            assert re.fullmatch(r"[0-9]+", response.headers.get(name, "")), (doc_path, status)
+    check_headers((method, doc_path, status), documented, response)
     if body_type != "application/json":
         return
     # Validate through the document itself so $refs resolve exactly as clients see them.
@@ -130,6 +159,18 @@ def check_response(template: str, method: str, response: Any) -> None:
     )
 
 
+def _route_of(path: str) -> str:
+    """The http_api rule a path matches (any method), else the path itself."""
+    adapter = http_api.ROUTES.bind("plotburn")
+    for method in ("GET", "POST", "DELETE"):
+        try:
+            rule, _ = adapter.match(path, method=method, return_rule=True)
+        except (NotFound, MethodNotAllowed):
+            continue
+        return str(rule.rule)
+    return path
+
+
 class Recorder:
     """Sends requests through the real api and validates each answer as it comes."""
 
@@ -142,17 +183,17 @@ class Recorder:
         method: str,
         path: str,
         template: str | None = None,
-        admin: bool = False,
+        admin: bool | str = False,
         expect: int | None = None,
         **kwargs: Any,
     ) -> Any:
         headers = dict(kwargs.pop("headers", {}))
         if admin:
-            headers.update(self.api.admin)
+            headers.update(self.api.admin if admin is True else self.api.api_key)
         response = self.api.client.open(path, method=method, headers=headers, **kwargs)
         if expect is not None:
             assert response.status_code == expect, (method, path, response.get_data(as_text=True))
-        tmpl = template or path.split("?")[0]
+        tmpl = template or _route_of(path.split("?")[0])
         check_response(tmpl, method, response)
         found = _operation(tmpl, method)
         if found is not None:
@@ -190,34 +231,96 @@ def test_every_route_is_documented_and_nothing_else() -> None:
     assert routes == documented
 
 
-def test_admin_routes_and_only_they_require_the_bearer_scheme() -> None:
-    assert DOC["components"]["securitySchemes"]["adminBearer"] == {
-        "type": "http",
-        "scheme": "bearer",
-        "description": "The value of PLOTBURN_ADMIN_TOKEN.",
+def test_security_schemes_admin_routes_and_the_optional_key() -> None:
+    assert DOC["components"]["securitySchemes"] == {
+        "adminApiKey": {
+            "type": "apiKey",
+            "in": "header",
+            "name": "x-api-key",
+            "description": "The value of PLOTBURN_ADMIN_TOKEN (the Worker's header).",
+        },
+        "adminBearer": {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "The value of PLOTBURN_ADMIN_TOKEN.",
+        },
     }
+    either = [{"adminApiKey": []}, {"adminBearer": []}]
     for rule in http_api.ROUTES.iter_rules():
-        found = _operation(rule.rule, next(m for m in rule.methods or () if m not in {"HEAD", "OPTIONS"}))
+        method = next(m for m in rule.methods or () if m not in {"HEAD", "OPTIONS"})
+        found = _operation(rule.rule, method)
         assert found is not None
         operation = found[1]
         if rule.endpoint in http_api.ADMIN_ENDPOINTS:
-            assert operation["security"] == [{"adminBearer": []}], rule.rule
-            assert {"401", "503"} <= set(operation["responses"]), rule.rule
+            assert operation["security"] == either, rule.rule
+        elif rule.endpoint in http_api.OPEN_ENDPOINTS:
+            assert operation["security"] == [], rule.rule  # /healthz: never a key
+            continue
         else:
-            assert operation["security"] == [], rule.rule
+            # Open unless PLOTBURN_REQUIRE_KEY: then the same key as the admin routes.
+            assert operation["security"] == [{}, *either], rule.rule
+        assert {"401", "503"} <= set(operation["responses"]), rule.rule
 
 
 def test_parameters_match_what_http_api_validates() -> None:
-    movie = DOC["paths"]["/movie/{id}"]["get"]["parameters"][0]["schema"]
+    def params(path: str, method: str = "get") -> dict[str, dict[str, Any]]:
+        return {p.get("name", p.get("$ref")): p for p in DOC["paths"][path][method]["parameters"]}
+
+    movie = params("/movie/{id}")["id"]["schema"]
     assert movie == {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}
-    limit = DOC["paths"]["/logs"]["get"]["parameters"][0]["schema"]
-    assert (limit["minimum"], limit["maximum"], limit["default"]) == (1, http_api.LOGS_MAX_LIMIT, http_api.LOGS_DEFAULT_LIMIT)
-    kinds = DOC["paths"]["/cache/clear/{kind}"]["delete"]["parameters"][0]["schema"]["enum"]
-    assert tuple(kinds) == http_api.CACHE_KINDS
-    for path in ("/cron/retry", "/debug"):
-        (param,) = next(iter(DOC["paths"][path].values()))["parameters"]
-        assert param["required"] is True
-        assert DOC["components"]["schemas"]["CorrelationId"]["pattern"] == r"^(cron|manual-trigger)-[0-9]{1,16}$"
+    assert params("/movie/{id}/debug")["id"]["schema"] == movie
+    logs = params("/logs")
+    assert logs["limit"]["schema"] == {"type": "integer", "default": http_api.LOGS_DEFAULT_LIMIT}
+    assert str(http_api.LOGS_MAX_LIMIT) in logs["limit"]["description"]  # clamped, not refused
+    assert logs["level"]["schema"]["enum"] == list(http_api.LOG_LEVELS)
+    assert logs["correlationId"]["required"] is False
+    older = params("/logs", "delete")["olderThanDays"]["schema"]
+    assert older["default"] == http_api.LOGS_DEFAULT_OLDER_THAN_DAYS
+    kinds = params("/cache/clear/{kind}", "delete")["kind"]["schema"]["enum"]
+    assert tuple(kinds) == http_api.CLEARABLE == ("now-playing", "roast", "truth", "debug", "all")
+    feed = params("/feed")
+    assert feed["type"]["schema"]["enum"] == ["now-playing", "roast", "truth", "all"]
+    assert (feed["limit"]["schema"]["minimum"], feed["limit"]["schema"]["maximum"]) == (1, http_api.FEED_MAX_LIMIT)
+    schemas = DOC["components"]["schemas"]
+    assert params("/cron/retry", "post")["correlationId"]["required"] is True
+    assert params("/cron/retry", "post")["correlationId"]["schema"] == {"$ref": "#/components/schemas/CorrelationId"}
+    assert schemas["CorrelationId"]["pattern"] == r"^(cron|manual-trigger)-[0-9]{1,16}$"
+    # /debug takes any correlation id of a safe form, request ids included.
+    assert params("/debug")["correlationId"]["required"] is True
+    assert params("/debug")["correlationId"]["schema"] == {"$ref": "#/components/schemas/AnyCorrelationId"}
+    assert schemas["AnyCorrelationId"]["pattern"] == http_api.SAFE_ID_PATTERN
+    # Every operation takes (and every response echoes) x-correlation-id.
+    for item in DOC["paths"].values():
+        for operation in item.values():
+            assert {"$ref": "#/components/parameters/CorrelationIdHeader"} in operation["parameters"]
+
+
+def test_the_worker_shapes_are_named_field_for_field() -> None:
+    schemas = DOC["components"]["schemas"]
+    assert list(schemas["MovieResponse"]["properties"]) == [
+        "cached", "movie", "roast", "generated_at", "disclaimer", "truth_source",
+        "truth_fetched_at", "roast_model", "citations",
+    ]
+    assert set(schemas["MovieResponse"]["required"]) == set(schemas["MovieResponse"]["properties"])
+    assert tuple(schemas["MovieMeta"]["properties"]) == MOVIE_META_FIELDS
+    assert set(schemas["MovieMeta"]["required"]) == set(MOVIE_META_FIELDS)
+    assert set(schemas["RoastCard"]["required"]) == {
+        "headline", "content", "chips", "internet_vibe", "your_opinion", "similar_movies",
+    }
+    assert set(schemas["NowPlaying"]["required"]) == {
+        "cached", "page", "total_pages", "total_results", "dates", "movies",
+    }
+    assert set(schemas["NowPlayingMovie"]["required"]) == {
+        "id", "title", "release_date", "rating", "votes", "popularity", "overview", "poster_url", "has_roast",
+    }
+    assert set(schemas["LogEntry"]["properties"]) >= {
+        "timestamp", "level", "correlationId", "endpoint", "method", "movieId", "movieTitle",
+        "responseStatus", "duration", "error", "metadata",
+    }
+    assert set(schemas["Error"]["required"]) == {"error", "message"}
+    assert set(schemas["CacheCleared"]["required"]) >= {"success", "deleted_count", "deleted_keys", "message"}
+    now_playing = DOC["paths"]["/now-playing"]["get"]["responses"]["200"]["headers"]["Cache-Control"]
+    assert now_playing["schema"] == {"const": f"public, max-age={http_api.NOW_PLAYING_MAX_AGE_SECONDS}"}
 
 
 def test_openapi_json_is_served_publicly_and_is_the_document(call: Recorder) -> None:
@@ -229,24 +332,30 @@ def test_openapi_json_is_served_publicly_and_is_the_document(call: Recorder) -> 
 # ------------------------------------------------------------------ every response
 
 
+ADMIN_ROUTES = [
+    ("POST", "/cron/trigger"),
+    ("POST", "/cron/retry?correlationId=cron-1"),
+    ("GET", "/logs"),
+    ("DELETE", "/logs"),
+    ("GET", "/debug?correlationId=cron-1"),
+    ("GET", "/movie/1000/debug"),
+    ("DELETE", "/cache/clear/roast"),
+    ("GET", "/budget"),
+]
+# Open unless PLOTBURN_REQUIRE_KEY is set.
+KEYABLE_ROUTES = [
+    ("GET", "/now-playing"),
+    ("GET", "/movie/1000"),
+    ("GET", "/feed"),
+    ("GET", "/cron/status"),
+    ("GET", "/dashboard"),
+    ("GET", "/openapi.json"),
+]
+ALL_ROUTES = [*ADMIN_ROUTES, *KEYABLE_ROUTES, ("GET", "/healthz")]
+
+
 def test_every_documented_response_is_real_and_matches(api: Api, call: Recorder, monkeypatch: pytest.MonkeyPatch) -> None:
     world = api.world
-    admin_routes = [
-        ("POST", "/cron/trigger", None),
-        ("POST", "/cron/retry?correlationId=cron-1", "/cron/retry"),
-        ("GET", "/logs", None),
-        ("GET", "/debug?correlationId=cron-1", "/debug"),
-        ("DELETE", "/cache/clear/roast", "/cache/clear/{kind}"),
-        ("GET", "/budget", None),
-    ]
-    all_routes = admin_routes + [
-        ("GET", "/healthz", None),
-        ("GET", "/now-playing", None),
-        ("GET", "/movie/1000", "/movie/{id}"),
-        ("GET", "/cron/status", None),
-        ("GET", "/dashboard", None),
-        ("GET", "/openapi.json", None),
-    ]
 
     # Before any run.
     call("GET", "/healthz", expect=200)
@@ -256,49 +365,107 @@ def test_every_documented_response_is_real_and_matches(api: Api, call: Recorder,
     call("GET", "/openapi.json", expect=200)
     call("GET", "/budget", admin=True, expect=200)
     call("GET", "/logs", admin=True, expect=200)
+    # The feed reads the caches only: no now-playing list cached yet.
+    for path in ("/feed", "/feed?type=now-playing", "/feed?type=all"):
+        call("GET", path, expect=404)
+    assert call("GET", "/feed?type=roast", expect=200).get_json()["results"] == []
+    call("GET", "/feed?type=truth", expect=200)
+    call("GET", "/debug?correlationId=nothing-here", admin=True, expect=404)
+    call("GET", "/movie/1000/debug", admin=True, expect=404)
 
-    # Admin routes: no token, a wrong one, and none configured.
-    for method, path, template in admin_routes:
-        call(method, path, template, expect=401)
-        call(method, path, template, headers={"Authorization": "Bearer nope"}, expect=401)
+    # Admin routes: no key, a wrong one (either header), and none configured.
+    for method, path in ADMIN_ROUTES:
+        missing = call(method, path, expect=401).get_json()
+        assert missing == {"error": "Unauthorized", "message": "Missing x-api-key header"}
+        for wrong in ({"Authorization": "Bearer nope"}, {"x-api-key": "nope"}):
+            assert call(method, path, headers=wrong, expect=401).get_json()["message"] == "Invalid API key"
     api.set_admin_token(None)
-    for method, path, template in admin_routes:
-        call(method, path, template, admin=True, expect=503)
+    for method, path in ADMIN_ROUTES:
+        call(method, path, admin=True, expect=503)
     api.set_admin_token(api.token)
 
     # A body over the limit, on every route.
-    for method, path, template in all_routes:
-        call(method, path, template, data=b"x" * (http_api.MAX_BODY_BYTES + 1), expect=413)
+    for method, path in ALL_ROUTES:
+        call(method, path, data=b"x" * (http_api.MAX_BODY_BYTES + 1), expect=413)
 
-    # A run in progress, then finished with one failure (partial).
+    # PLOTBURN_REQUIRE_KEY: every route but /healthz needs the key (either header),
+    # and with no token configured they answer 503.
+    api.configure(require_key=True)
+    for method, path in KEYABLE_ROUTES:
+        call(method, path, expect=401)
+        call(method, path, headers={"x-api-key": "nope"}, expect=401)
+    call("GET", "/healthz", expect=200)
+    call("GET", "/cron/status", admin="key", expect=200)
+    call("GET", "/openapi.json", admin=True, expect=200)
+    api.set_admin_token(None)
+    for method, path in KEYABLE_ROUTES:
+        call(method, path, admin=True, expect=503)
+    call("GET", "/healthz", expect=200)
+    api.configure(require_key=False)
+    api.set_admin_token(api.token)
+
+    # A run: in progress as soon as the trigger answers, then partial (one failure).
     world.roaster.failing = {1001}
     world.clock.advance(minutes=1)
-    trigger = call("POST", "/cron/trigger", admin=True, expect=202).get_json()
+    trigger = call("POST", "/cron/trigger", admin="key", expect=202).get_json()
     run_id = trigger["correlation_id"]
-    api.fanout()
     live = call("GET", "/cron/status", expect=200).get_json()["last_run"]
-    assert live["status"] == "in_progress" and live["duration_ms"] is None
-    call("GET", f"/debug?correlationId={run_id}", "/debug", admin=True, expect=200)
+    assert (live["correlation_id"], live["status"], live["duration_ms"]) == (run_id, "in_progress", None)
+    api.fanout()
+    early = call("GET", f"/debug?correlationId={run_id}", admin=True, expect=200).get_json()
+    assert early["count"] == 0 and early["run"]["status"] == "in_progress"
     world.deliver_all()
     last = call("GET", "/cron/status", expect=200).get_json()["last_run"]
     assert last["status"] == "partial" and last["failure_reasons"].keys() == {"1001"}
-    debug = call("GET", f"/debug?correlationId={run_id}", "/debug", admin=True, expect=200).get_json()
+    debug = call("GET", f"/debug?correlationId={run_id}", admin=True, expect=200).get_json()
     assert any(m["outcome"] == "failed" and m["reason"] for m in debug["movies"])
-    call("GET", "/now-playing", expect=200)
-    call("GET", "/logs?limit=1", "/logs", admin=True, expect=200)
-    call("GET", "/logs?limit=500", "/logs", admin=True, expect=200)
-    for bad in ("0", "501", "abc", "", "-1", "1.5"):
-        call("GET", f"/logs?limit={bad}", "/logs", admin=True, expect=400)
+    assert debug["count"] == 4 and {e["data"]["correlationId"] for e in debug["entries"]} == {run_id}
+    listing = call("GET", "/now-playing", expect=200).get_json()
+    assert {m["id"]: m["has_roast"] for m in listing["movies"]} == {
+        1000: True, 1001: False, 1002: True, 1003: True, 1004: True,
+    }
+    assert listing["cached"] is True and listing["total_results"] == 5
+    call("GET", "/movie/1000/debug", admin=True, expect=200)
+    call("GET", "/movie/1001/debug", admin=True, expect=404)
+    call("GET", "/movie/0/debug", admin=True, expect=400)
+
+    # Logs: limits are clamped, never refused; level and correlationId filter.
+    assert len(call("GET", "/logs?limit=1", admin=True, expect=200).get_json()["logs"]) == 1
+    for clamped_to_one in ("0", "-1"):
+        assert len(call("GET", f"/logs?limit={clamped_to_one}", admin=True, expect=200).get_json()["logs"]) == 1
+    for fine in ("5000", "abc", "", "1.5"):
+        call("GET", f"/logs?limit={fine}", admin=True, expect=200)
+    warnings = call("GET", "/logs?level=warn", admin=True, expect=200).get_json()["logs"]
+    assert warnings and {e["level"] for e in warnings} == {"WARN"}
+    mine = call("GET", f"/logs?correlationId={run_id}&level=INFO", admin=True, expect=200).get_json()["logs"]
+    assert mine and {(e["correlationId"], e["level"]) for e in mine} == {(run_id, "INFO")}
+    for bad in ("level=nope", "correlationId=", "correlationId=bad%20id"):
+        call("GET", f"/logs?{bad}", admin=True, expect=400)
+
+    # The feed: every type, one document by id, and its 400s and 404s.
+    for kind in ("now-playing", "roast", "truth", "all"):
+        call("GET", f"/feed?type={kind}&limit=2&page=2", expect=200)
+    call("GET", "/feed", expect=200)
+    call("GET", "/feed?id=1000&type=roast", expect=200)
+    call("GET", "/feed?id=1000&type=truth", expect=200)
+    call("GET", "/feed?id=1001&type=roast", expect=404)
+    invalid = call("GET", "/feed?type=nope", expect=400).get_json()
+    assert invalid["error"] == "Invalid type. Use: now-playing, roast, truth, or all"
+    for bad in ("id=1000&type=all", "id=1000", "page=0", "limit=101", "id=abc&type=roast"):
+        call("GET", f"/feed?{bad}", expect=400)
 
     # Retry: the failed movie republished (202), then nothing left to retry (200).
     world.roaster.failing = set()
-    call("POST", f"/cron/retry?correlationId={run_id}", "/cron/retry", admin=True, expect=202)
+    call("POST", f"/cron/retry?correlationId={run_id}", admin=True, expect=202)
     world.deliver_all()
-    call("POST", f"/cron/retry?correlationId={run_id}", "/cron/retry", admin=True, expect=200)
-    for method, path in (("POST", "/cron/retry"), ("GET", "/debug")):
-        call(method, f"{path}?correlationId=manual-trigger-1", path, admin=True, expect=404)
-        call(method, f"{path}?correlationId=nope-1", path, admin=True, expect=400)
-        call(method, path, path, admin=True, expect=400)
+    call("POST", f"/cron/retry?correlationId={run_id}", admin=True, expect=200)
+    call("POST", "/cron/retry?correlationId=manual-trigger-1", admin=True, expect=404)
+    call("POST", "/cron/retry?correlationId=nope-1", admin=True, expect=400)
+    call("POST", "/cron/retry", admin=True, expect=400)
+    call("GET", "/debug?correlationId=manual-trigger-1", admin=True, expect=404)
+    call("GET", "/debug?correlationId=nope-1", admin=True, expect=404)  # any safe id
+    call("GET", "/debug?correlationId=bad!id", admin=True, expect=400)
+    call("GET", "/debug", admin=True, expect=400)
     # Retrying when TMDB is down and the now-playing cache is empty: 502.
     world.caches.clear("now-playing")
     world.catalog.fail = True
@@ -313,54 +480,75 @@ def test_every_documented_response_is_real_and_matches(api: Api, call: Recorder,
     partial_id = api.run_night()
     world.caches.clear("now-playing")
     world.catalog.fail = True
-    call("POST", f"/cron/retry?correlationId={partial_id}", "/cron/retry", admin=True, expect=502)
+    call("POST", f"/cron/retry?correlationId={partial_id}", admin=True, expect=502)
     call("GET", "/now-playing", expect=502)
     world.catalog.fail = False
     world.roaster.failing = set()
 
     # Movies: cached, generated on a miss, 400, 404, 429, 202, 502, 503.
-    call("GET", "/movie/1000", "/movie/{id}", expect=200)
-    call("GET", "/movie/900000", "/movie/{id}", admin=True, expect=200)  # admin: any movie
-    call("GET", "/movie/900001", "/movie/{id}", expect=404)  # public: not now playing
-    call("GET", "/movie/123", "/movie/{id}", admin=True, expect=404)  # TMDB does not know it
+    cached = call("GET", "/movie/1000", expect=200).get_json()
+    assert cached["cached"] is True and cached["movie"]["id"] == 1000
+    # The admin may generate any movie; the request's x-correlation-id names it.
+    made = call("GET", "/movie/900000", admin="key", headers={"x-correlation-id": "req-test.1"}, expect=200)
+    assert made.get_json()["cached"] is False and made.headers["x-correlation-id"] == "req-test.1"
+    by_request = call("GET", "/debug?correlationId=req-test.1", admin=True, expect=200).get_json()
+    assert by_request["count"] == 1 and "run" not in by_request
+    assert by_request["entries"][0]["data"]["movie"]["id"] == 900000
+    unsafe = call("GET", "/healthz", headers={"x-correlation-id": "no spaces!"}, expect=200)
+    assert unsafe.headers["x-correlation-id"] != "no spaces!"
+    call("GET", "/movie/900001", expect=404)  # public: not now playing
+    call("GET", "/movie/123", admin=True, expect=404)  # TMDB does not know it
     for bad in ("0", "01", "abc", "-5", "2147483648", "99999999999", "1e3"):
-        call("GET", f"/movie/{bad}", "/movie/{id}", expect=400)
+        call("GET", f"/movie/{bad}", expect=400)
     world.roaster.failing = {1003}
-    call("DELETE", "/cache/clear/roast", "/cache/clear/{kind}", admin=True, expect=200)
-    call("GET", "/movie/1003", "/movie/{id}", expect=502)
+    call("DELETE", "/cache/clear/roast", admin=True, expect=200)
+    call("GET", "/movie/1003", expect=502)
     world.roaster.failing = set()
     world.pipeline.leases.acquire(1004, "someone-else", world.clock())
     monkeypatch.setattr(world.pipeline, "settings", world.pipeline.settings.model_copy(update={"single_flight_wait_seconds": 0.0}))
-    generating = call("GET", "/movie/1004", "/movie/{id}", expect=202)
+    generating = call("GET", "/movie/1004", expect=202)
     assert generating.headers["Retry-After"]
     world.pipeline.leases.release(1004, "someone-else")
     for _ in range(world.pipeline.settings.paid_requests_per_minute + 1):
         world.caches.clear("roast")
-        last_movie = call("GET", "/movie/1001", "/movie/{id}")
+        last_movie = call("GET", "/movie/1001")
     assert last_movie.status_code == 429
     world.clock.advance(minutes=2)
     world.pipeline.budget.add(world.clock().date().isoformat(), 10**9, 0.0)
-    call("GET", "/movie/1002", "/movie/{id}", expect=503)
+    call("GET", "/movie/1002", expect=503)
 
-    # Caches.
-    for kind in http_api.CACHE_KINDS:
-        call("DELETE", f"/cache/clear/{kind}", "/cache/clear/{kind}", admin=True, expect=200)
-    call("DELETE", "/cache/clear/everything", "/cache/clear/{kind}", admin=True, expect=404)
+    # Logs deleted by age.
+    call("DELETE", "/logs", admin=True, expect=200)
+    gone = call("DELETE", "/logs?olderThanDays=0", admin=True, expect=200).get_json()
+    assert gone["success"] is True and gone["message"].startswith(f"Deleted {gone['deleted_count']} ")
+    for bad in ("abc", "-1", "99999"):
+        call("DELETE", f"/logs?olderThanDays={bad}", admin=True, expect=400)
 
-    # Storage down: 503 with Retry-After on the public routes that read it.
+    # Caches: each, all, an unknown one, and one that cannot be cleared now.
+    for kind in http_api.CLEARABLE:
+        cleared = call("DELETE", f"/cache/clear/{kind}", admin=True, expect=200).get_json()
+        assert cleared["success"] is True and cleared["cache"] == kind
+    call("DELETE", "/cache/clear/everything", admin=True, expect=404)
+
     def down(*args: Any, **kwargs: Any) -> Any:
         raise InfrastructureUnavailable("firestore: deadline exceeded")
 
     with monkeypatch.context() as patch:
+        patch.setattr(world.caches, "clear", down)
+        partial = call("DELETE", "/cache/clear/all", admin=True, expect=503).get_json()
+        assert partial["success"] is False and partial["errors"]
+
+    # Storage down: 503 with Retry-After on the public routes that read it.
+    with monkeypatch.context() as patch:
         patch.setattr(world.runs, "recent_runs", down)
         patch.setattr(world.caches, "get_now_playing", down)
         patch.setattr(world.caches, "get_roast", down)
-        for path, template in (("/cron/status", None), ("/now-playing", None), ("/movie/1000", "/movie/{id}")):
-            unavailable = call("GET", path, template, expect=503)
+        for path in ("/cron/status", "/now-playing", "/movie/1000", "/feed"):
+            unavailable = call("GET", path, expect=503)
             assert unavailable.headers["Retry-After"] == "5"
 
     # Not in the document: unknown routes and methods.
-    call("GET", "/nope", expect=404)
+    assert call("GET", "/nope", expect=404).get_json()["error"] == "Not found"
     call("POST", "/healthz", expect=405)
     call("DELETE", "/cron/status", expect=405)
 

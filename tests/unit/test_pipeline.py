@@ -1,12 +1,19 @@
 from __future__ import annotations
 
 import threading
+from datetime import datetime, timezone
 
+import pytest
+
+from functions.config import Settings
 from functions.errors import GenerationInProgress
-from functions.models import NightlyMessage, RunStatus, Trigger
+from functions.models import Movie, NightlyMessage, RunStatus, Trigger
 from functions.pipeline import REASON_DEAD_LETTERED, REASON_DEADLINE
-from tests.fakes import RESEARCH_COST, ROAST_COST
+from tests.fakes import DATES, RESEARCH_COST, ROAST_COST
 from tests.unit.conftest import World
+
+# Unit defaults (the release window, the excluded genres...), whatever the shell exports.
+pytestmark = pytest.mark.usefixtures("clean_settings_env")
 
 SCHEDULED = NightlyMessage(trigger=Trigger.SCHEDULED)
 
@@ -68,7 +75,7 @@ def test_failing_movie_makes_run_partial(world: World) -> None:
     assert run["status"] == "partial"
     assert run["failed_movie_ids"] == [1002]
     assert run["roasts_failed"] == 1 and run["roasts_generated"] == 4
-    assert "roast" in run["failure_reasons"]["1002"]
+    assert "xai" in run["failure_reasons"]["1002"]
 
 
 def test_all_failing_is_failed(world: World) -> None:
@@ -220,7 +227,9 @@ def test_each_run_reports_its_calls_tokens_and_cost(world: World) -> None:
     start(world)
     world.deliver_all()
     run = last_run(world)
-    assert run["upstream_calls"] == {"tmdb": 0, "research": 5, "roast": 5}
+    # One TMDB details call per new movie (its 26 fields and director), none for the list
+    # (the fake catalog's list call is free).
+    assert run["upstream_calls"] == {"tmdb": 5, "research": 5, "roast": 5}
     assert run["tokens"] == {"research": {"prompt": 50, "completion": 100}, "roast": {"prompt": 120, "completion": 160}}
     # The cost is what the answers reported: five researches and the four roasts that
     # answered (the failing movie's roast never did, so nothing was billed for it).
@@ -231,7 +240,9 @@ def test_each_run_reports_its_calls_tokens_and_cost(world: World) -> None:
     start(world)
     world.deliver_all()
     again = last_run(world)
-    assert again["upstream_calls"] == {"tmdb": 0, "research": 0, "roast": 1}
+    # Only the movie whose roast failed is generated again: its truth is kept, its
+    # details are asked for again (they are kept with a roast, and it had none).
+    assert again["upstream_calls"] == {"tmdb": 1, "research": 0, "roast": 1}
 
 
 def test_retried_run_gets_a_fresh_deadline(world: World) -> None:
@@ -264,7 +275,9 @@ def test_read_cache_serves_recent_roasts_from_memory(world: World) -> None:
     world.pipeline.settings = world.pipeline.settings.model_copy(update={"read_cache_seconds": 30})
     world.pipeline.__post_init__()
     counting = CountingRoastReads(world)
-    first = world.pipeline.movie(1000)  # miss: generated, then remembered
+    record, cached = world.pipeline.movie(1000)  # miss: generated, then remembered
+    assert cached is False
+    first = (record, True)
     assert world.pipeline.movie(1000) == first
     world.clock.advance(seconds=29)
     assert world.pipeline.movie(1000) == first
@@ -335,3 +348,167 @@ def test_a_retry_drops_the_remembered_status_view_of_its_run(world: World) -> No
     assert (run["status"], run["roasts_processed"], run["roasts_failed"]) == ("in_progress", 4, 0)
     world.deliver_all()
     assert last_run(world)["status"] == "success"
+
+
+# ------------------------------------------------------------- the Worker's choice
+
+# TMDB's now-playing list on the unit clock's day (2026-11-28): the default window is
+# 2026-11-18 (ten days ago) to 2026-11-25 (three days ago), both included.
+LISTED: list[tuple[int, str | None, list[int]]] = [
+    (2001, "2026-11-17", [18]),  # eleven days ago: too old
+    (2002, "2026-11-18", [18]),  # ten days ago: the window's first day
+    (2003, "2026-11-21", [35, 18]),
+    (2004, "2026-11-25", [28]),  # three days ago: the window's last day
+    (2005, "2026-11-26", [18]),  # two days ago: too new
+    (2006, "2026-11-28", [18]),  # today
+    (2007, "2026-11-21", [99]),  # a documentary
+    (2008, "2026-11-21", [10402]),  # a concert film
+    (2009, "2026-11-22", [18, 99]),  # a drama that is also a documentary
+    (2010, None, [18]),  # no release date
+    (2011, "2026-12-05", [18]),  # not even released
+    (2012, "2026-11-20", []),  # no genres at all
+    (2013, "2026-11-23T00:00:00", [18]),  # a timestamp: its day counts
+]
+DEFAULT_CHOICE = [2002, 2003, 2004, 2012, 2013]
+
+
+def listed_movies() -> list[Movie]:
+    return [
+        Movie(id=i, title=f"Listed {i}", release_date=day, genre_ids=genres, vote_average=6.5)
+        for i, day, genres in LISTED
+    ]
+
+
+def fanned_out(world: World) -> list[int]:
+    return [m.movie.id for m in world.publisher.roasts]
+
+
+def test_only_the_release_window_without_excluded_genres_is_listed_and_fanned_out(
+    world: World,
+) -> None:
+    world.catalog.movies = listed_movies()
+    cid = start(world)
+    assert fanned_out(world) == DEFAULT_CHOICE
+    assert world.runs.get_run(cid).movie_ids == DEFAULT_CHOICE
+    assert last_run(world)["movies_fetched"] == len(DEFAULT_CHOICE)
+    view = world.pipeline.now_playing_view()
+    assert [m["id"] for m in view["movies"]] == DEFAULT_CHOICE
+    assert (view["total_results"], view["dates"]) == (len(DEFAULT_CHOICE), DATES)
+    assert all(m["has_roast"] is False for m in view["movies"])
+    world.deliver_all()
+    assert last_run(world)["status"] == "success"
+    # Only the chosen movies cost anything: one details call, one research, one roast each.
+    assert world.catalog.calls["details"] == len(DEFAULT_CHOICE)
+    assert set(world.researcher.calls) == set(world.roaster.calls) == set(DEFAULT_CHOICE)
+    assert world.roaster.total == len(DEFAULT_CHOICE)
+    view = world.pipeline.now_playing_view()
+    assert {m["id"]: m["has_roast"] for m in view["movies"]} == dict.fromkeys(DEFAULT_CHOICE, True)
+    assert world.catalog.calls["now_playing"] == 1
+
+
+@pytest.mark.parametrize(
+    ("now", "chosen"),
+    [
+        # Any time of the UTC day 2026-11-28 has the same window...
+        (datetime(2026, 11, 28, 0, 0, 0, tzinfo=timezone.utc), DEFAULT_CHOICE),
+        (datetime(2026, 11, 28, 23, 59, 59, 999000, tzinfo=timezone.utc), DEFAULT_CHOICE),
+        # ...and the next UTC day moves it by one: 2026-11-19 to 2026-11-26.
+        (datetime(2026, 11, 29, 0, 0, 0, tzinfo=timezone.utc), [2003, 2004, 2005, 2012, 2013]),
+        # The day before: 2026-11-17 to 2026-11-24.
+        (datetime(2026, 11, 27, 23, 59, 59, tzinfo=timezone.utc), [2001, 2002, 2003, 2012, 2013]),
+    ],
+)
+def test_the_window_is_whole_utc_days(world: World, now: datetime, chosen: list[int]) -> None:
+    world.clock.now = now
+    world.catalog.movies = listed_movies()
+    start(world)
+    assert fanned_out(world) == chosen
+
+
+def test_window_and_genres_are_settings(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PLOTBURN_RELEASE_WINDOW_OLDEST_DAYS", "7")
+    monkeypatch.setenv("PLOTBURN_RELEASE_WINDOW_NEWEST_DAYS", "0")
+    monkeypatch.setenv("PLOTBURN_EXCLUDED_GENRES", "10402")
+    world.pipeline.settings = Settings(
+        _env_file=None, single_flight_wait_seconds=2.0, read_cache_seconds=0, status_cache_seconds=0
+    )
+    world.catalog.movies = listed_movies()
+    start(world)
+    # 2026-11-21 to 2026-11-28; documentaries are back, concert films still out.
+    assert fanned_out(world) == [2003, 2004, 2005, 2006, 2007, 2009, 2013]
+
+
+def test_no_excluded_genres_keeps_every_genre(world: World) -> None:
+    world.pipeline.settings = world.pipeline.settings.model_copy(update={"excluded_genres": ""})
+    world.catalog.movies = listed_movies()
+    start(world)
+    assert fanned_out(world) == [2002, 2003, 2004, 2007, 2008, 2009, 2012, 2013]
+
+
+def test_a_list_with_nothing_in_the_window_is_an_empty_successful_run(world: World) -> None:
+    world.catalog.movies = [m for m in listed_movies() if m.id not in DEFAULT_CHOICE]
+    start(world)
+    assert fanned_out(world) == []
+    run = last_run(world)
+    assert (run["status"], run["movies_fetched"]) == ("success", 0)
+    assert world.catalog.calls["details"] == 0 and world.roaster.total == 0
+
+
+# ------------------------------------------------------------ visible at once
+
+
+def test_manual_trigger_creates_the_run_before_publishing(world: World) -> None:
+    seen: list[object] = []
+    publish = world.publisher.publish_nightly
+
+    def publish_nightly(message: NightlyMessage) -> None:
+        seen.append(world.runs.get_run(message.correlation_id or ""))
+        publish(message)
+
+    world.publisher.publish_nightly = publish_nightly  # type: ignore[method-assign]
+    cid = world.pipeline.trigger_manual()
+    (run,) = seen
+    assert run is not None and run.correlation_id == cid
+    assert (run.status, run.listed, run.published) == (RunStatus.IN_PROGRESS, False, False)
+    assert last_run(world)["correlation_id"] == cid
+    assert last_run(world)["status"] == "in_progress"
+    assert world.catalog.calls["now_playing"] == 0  # nothing listed yet
+
+
+def test_scheduled_run_shows_in_progress_while_tmdb_is_listing(world: World) -> None:
+    world.catalog.release = threading.Event()
+    fanout = threading.Thread(target=start, args=(world,))
+    fanout.start()
+    try:
+        assert world.catalog.listing.wait(timeout=5)
+        run = last_run(world)
+        assert run["correlation_id"].startswith("cron-")
+        assert (run["status"], run["trigger"], run["movies_fetched"]) == ("in_progress", "scheduled", 0)
+        assert world.publisher.roasts == []
+    finally:
+        world.catalog.release.set()
+        fanout.join(timeout=5)
+    assert last_run(world)["movies_fetched"] == 5
+    world.deliver_all()
+    assert last_run(world)["status"] == "success"
+    assert world.pipeline.status()["total_runs"] == 1
+
+
+def test_a_triggered_run_that_fan_out_never_lists_fails_at_its_deadline(world: World) -> None:
+    cid = world.pipeline.trigger_manual()
+    world.publisher.nightly = []  # the nightly message is lost
+    world.clock.advance(minutes=31)
+    run = last_run(world)
+    assert (run["correlation_id"], run["status"]) == (cid, "failed")
+    assert run["error"] == "fan-out never listed the movies"
+
+
+def test_a_movie_tmdb_dropped_after_listing_fails_as_not_found(world: World) -> None:
+    start(world)
+    # TMDB lists movie 1001 tonight but no longer knows it when its details are asked.
+    world.catalog.movies = [m for m in world.catalog.movies if m.id != 1001]
+    world.deliver_all()
+    run = last_run(world)
+    assert run["status"] == "partial" and run["failed_movie_ids"] == [1001]
+    assert run["failure_reasons"] == {"1001": "movie_not_found"}
+    assert world.researcher.calls[1001] == 0 and world.roaster.calls[1001] == 0

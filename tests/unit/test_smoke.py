@@ -65,6 +65,9 @@ def test_with_keys_one_call_each_and_a_line_per_provider(sim: SimServer) -> None
     assert done.returncode == 0, done.stderr
     calls = sim.simulator.stats.snapshot()["calls"]
     assert calls == {"tmdb_list": 0, "tmdb_details": 1, "research": 1, "roast": 1}
+    # One details request (credits appended), and both prompts name the movie.
+    by_movie = sim.simulator.stats.snapshot()["calls_by_movie"]
+    assert by_movie == {"tmdb_details": {"1003": 1}, "research": {"1003": 1}, "roast": {"1003": 1}}
     lines = [line for line in done.stdout.splitlines() if line.startswith("ok")]
     assert [line.split()[1] for line in lines] == ["tmdb", "perplexity", "xai"]
     assert "perplexity/sonar" in lines[1] and "grok-4.20-0309-non-reasoning" in lines[2]

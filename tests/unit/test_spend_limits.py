@@ -19,15 +19,20 @@ def test_public_miss_generates_only_now_playing_movies(world: World) -> None:
         world.pipeline.movie(900000, client="c1")
     assert world.roaster.total == 0 and world.catalog.calls["details"] == 0
     # The admin (client=None) may generate anything TMDB knows.
-    assert world.pipeline.movie(900000).movie.id == 900000
-    # Once cached, anyone may read it.
-    assert world.pipeline.movie(900000, client="c1").movie.id == 900000
-    assert world.roaster.total == 1
+    record, cached = world.pipeline.movie(900000)
+    assert (record.movie.id, cached) == (900000, False)
+    # One TMDB details call: the lookup's details are the ones kept with the roast.
+    assert world.catalog.calls["details"] == 1
+    # Once cached, anyone may read it, and TMDB is not asked again.
+    record, cached = world.pipeline.movie(900000, client="c1")
+    assert (record.movie.id, cached) == (900000, True)
+    assert world.roaster.total == 1 and world.catalog.calls["details"] == 1
 
 
 def test_any_movie_setting_opens_on_demand(world: World) -> None:
     with_settings(world, on_demand_any_movie=True)
-    assert world.pipeline.movie(900001, client="c1").movie.id == 900001
+    record, cached = world.pipeline.movie(900001, client="c1")
+    assert (record.movie.id, record.details.meta["id"], cached) == (900001, 900001, False)
 
 
 def test_paid_requests_are_rate_limited_per_client(world: World) -> None:

@@ -1,6 +1,6 @@
-"""The upstream clients' shared harness, TMDB (paging, credentials, errors), the
-Pacer, and secret redaction across all three clients, on an httpx.Client whose
-transport is a respx router (no sockets).
+"""The upstream clients' shared harness, TMDB (paging, dates, details with credits,
+credentials, errors), the Pacer, and secret redaction across all three clients, on an
+httpx.Client whose transport is a respx router (no sockets).
 
 Siblings import the harness from here: test_upstream_retries.py (call_json's retry
 and 4xx contract), test_upstream_perplexity.py (the Agent API) and
@@ -39,7 +39,7 @@ from functions.errors import (
     UpstreamUnavailable,
 )
 from functions.metering import Price
-from functions.models import Movie, Truth
+from functions.models import MOVIE_META_FIELDS, Movie, MovieDetails, NowPlaying, Truth
 from functions.upstream.grok import GrokRoaster
 from functions.upstream.http import RetryPolicy
 from functions.upstream.perplexity import PerplexityResearcher
@@ -65,7 +65,68 @@ RESEARCH_PRICE = Price(input_per_mtok=0.25, output_per_mtok=2.5, per_request=0.0
 ROAST_PRICE = Price(input_per_mtok=1.25, output_per_mtok=2.5)
 
 POLICY = RetryPolicy(max_attempts=3, backoff_initial_seconds=0.5, backoff_max_seconds=4.0)
-MOVIE = Movie(id=550, title="Fight Club", overview="Soap.", release_date="1999-10-15")
+# GET /movie/550?append_to_response=credits, as TMDB answers it (trimmed): the 26
+# MovieMeta fields, the appended credits, and a field PlotBurn does not keep.
+FIGHT_CLUB: dict[str, Any] = {
+    "adult": False,
+    "backdrop_path": "/hZkgoQYus5vegHoetLkCJzb17zJ.jpg",
+    "belongs_to_collection": None,
+    "budget": 63_000_000,
+    "genres": [{"id": 18, "name": "Drama"}, {"id": 53, "name": "Thriller"}],
+    "homepage": "http://www.foxmovies.com/movies/fight-club",
+    "id": 550,
+    "imdb_id": "tt0137523",
+    "origin_country": ["US"],
+    "original_language": "en",
+    "original_title": "Fight Club",
+    "overview": "Soap.",
+    "popularity": 61.416,
+    "poster_path": "/pB8BM7pdSp6B6Ih7QZ4DrQ3PmJK.jpg",
+    "production_companies": [
+        {"id": 508, "logo_path": "/7cxRWzi4LsVm4Utfpr1hfARNurT.png",
+         "name": "Regency Enterprises", "origin_country": "US"},
+    ],  # fmt: skip
+    "production_countries": [{"iso_3166_1": "US", "name": "United States of America"}],
+    "release_date": "1999-10-15",
+    "revenue": 100_853_753,
+    "runtime": 139,
+    "spoken_languages": [{"english_name": "English", "iso_639_1": "en", "name": "English"}],
+    "status": "Released",
+    "tagline": "Mischief. Mayhem. Soap.",
+    "title": "Fight Club",
+    "video": False,
+    "vote_average": 8.4,
+    "vote_count": 26_280,
+    "credits": {
+        "cast": [
+            {"id": 819, "name": "Edward Norton", "character": "Narrator", "order": 0,
+             "known_for_department": "Acting"},
+            {"id": 287, "name": "Brad Pitt", "character": "Tyler Durden", "order": 1,
+             "known_for_department": "Acting"},
+        ],
+        "crew": [
+            {"id": 7763, "name": "Jeff Cronenweth", "job": "Director of Photography",
+             "department": "Camera"},
+            {"id": 7467, "name": "David Fincher", "job": "Director", "department": "Directing"},
+            {"id": 7474, "name": "Ross Grayson Bell", "job": "Producer",
+             "department": "Production"},
+        ],
+    },  # fmt: skip
+    "keywords": {"keywords": [{"id": 825, "name": "support group"}]},
+}
+MOVIE = Movie(
+    id=550,
+    title="Fight Club",
+    overview="Soap.",
+    release_date="1999-10-15",
+    poster_path="/pB8BM7pdSp6B6Ih7QZ4DrQ3PmJK.jpg",
+    original_language="en",
+    vote_average=8.4,
+    vote_count=26_280,
+    popularity=61.416,
+    genre_ids=[18, 53],
+)
+DETAILS = MovieDetails(meta=FIGHT_CLUB, director="David Fincher")
 TRUTH = Truth(
     movie_id=550,
     brief="A brief.",
@@ -150,7 +211,10 @@ def raw_movie(movie_id: int, title: str | None = None) -> dict[str, Any]:
         "poster_path": f"/p{movie_id}.jpg",
         "original_language": "en",
         "vote_average": 7.5,
-        "popularity": 12.3,  # a field we do not model: ignored
+        "vote_count": 321,
+        "popularity": 12.3,
+        "genre_ids": [28, 18],
+        "backdrop_path": f"/b{movie_id}.jpg",  # a field the list does not keep: ignored
     }
 
 
@@ -249,8 +313,10 @@ def test_now_playing_fetches_every_page_dedupes_and_skips_malformed(
 
     route = router.get(NOW_PLAYING_URL).mock(side_effect=serve)
     with metering.ledger() as book:
-        movies = catalog(client, region="IN").now_playing()
+        listed = catalog(client, region="IN").now_playing()
 
+    assert isinstance(listed, NowPlaying)
+    movies = listed.movies
     assert [m.id for m in movies] == [1, 2, 3, 4]
     assert [m.title for m in movies] == ["Title 1", "Title 2", "Title 3", "Title 4"]
     assert movies[0] == Movie(
@@ -261,6 +327,9 @@ def test_now_playing_fetches_every_page_dedupes_and_skips_malformed(
         poster_path="/p1.jpg",
         original_language="en",
         vote_average=7.5,
+        vote_count=321,
+        popularity=12.3,
+        genre_ids=[28, 18],
     )
     assert route.call_count == 3
     requested = sorted(int(c.request.url.params["page"]) for c in route.calls)
@@ -281,7 +350,7 @@ def test_now_playing_without_region_sends_no_region_param(
     route = router.get(NOW_PLAYING_URL).mock(
         return_value=httpx.Response(200, json={"results": [raw_movie(7)], "total_pages": 1})
     )
-    assert [m.id for m in catalog(client).now_playing()] == [7]
+    assert [m.id for m in catalog(client).now_playing().movies] == [7]
     assert route.call_count == 1
     assert dict(route.calls[0].request.url.params) == {"page": "1"}
 
@@ -292,7 +361,7 @@ def test_now_playing_stops_at_max_pages(client: httpx.Client, router: respx.Rout
         return httpx.Response(200, json={"results": [raw_movie(page)], "total_pages": 400})
 
     route = router.get(NOW_PLAYING_URL).mock(side_effect=serve)
-    movies = catalog(client, max_pages=2).now_playing()
+    movies = catalog(client, max_pages=2).now_playing().movies
     assert [m.id for m in movies] == [1, 2]
     assert sorted(int(c.request.url.params["page"]) for c in route.calls) == [1, 2]
 
@@ -313,14 +382,152 @@ def test_now_playing_fails_whole_when_a_later_page_never_answers(
     assert_no_secret(caught.value)
 
 
-def test_details_200(client: httpx.Client, router: respx.Router) -> None:
-    route = router.get(f"{TMDB_BASE}/movie/550").mock(
-        return_value=httpx.Response(200, json={**raw_movie(550, "Fight Club"), "runtime": 139})
-    )
-    movie = catalog(client).details(550)
-    assert (movie.id, movie.title, movie.poster_path) == (550, "Fight Club", "/p550.jpg")
+def test_now_playing_keeps_the_dates_of_page_1(client: httpx.Client, router: respx.Router) -> None:
+    window = {"maximum": "2026-11-30", "minimum": "2026-10-19"}
+
+    def serve(request: httpx.Request) -> httpx.Response:
+        page = int(request.url.params["page"])
+        dates = window if page == 1 else {"maximum": "2026-12-31", "minimum": "2026-01-01"}
+        return httpx.Response(
+            200, json={"dates": dates, "page": page, "results": [raw_movie(page)], "total_pages": 3}
+        )
+
+    router.get(NOW_PLAYING_URL).mock(side_effect=serve)
+    listed = catalog(client, region="IN").now_playing()
+    assert listed.dates == window
+    assert [m.id for m in listed.movies] == [1, 2, 3]
+
+
+@pytest.mark.parametrize(
+    "dates",
+    [None, "2026-11-30", {}, {"maximum": 20261130, "minimum": None}],
+    ids=["absent", "a-string", "empty", "not-strings"],
+)
+def test_now_playing_without_usable_dates_has_none(
+    client: httpx.Client, router: respx.Router, dates: Any
+) -> None:
+    body: dict[str, Any] = {"results": [raw_movie(1)], "total_pages": 1}
+    if dates is not None:
+        body["dates"] = dates
+    router.get(NOW_PLAYING_URL).mock(return_value=httpx.Response(200, json=body))
+    listed = catalog(client).now_playing()
+    assert listed.dates is None and [m.id for m in listed.movies] == [1]
+
+
+DETAILS_URL = f"{TMDB_BASE}/movie/550"
+
+
+def test_details_is_one_request_with_the_credits_appended(
+    client: httpx.Client, router: respx.Router
+) -> None:
+    route = router.get(DETAILS_URL).mock(return_value=ok(FIGHT_CLUB))
+    with metering.ledger() as book:
+        details = catalog(client).details(550)
+
     assert route.call_count == 1
-    assert route.calls[0].request.headers["Authorization"] == f"Bearer {TMDB_TOKEN}"
+    request = route.calls[0].request
+    assert request.method == "GET"
+    assert dict(request.url.params) == {"append_to_response": "credits"}
+    assert request.headers["Authorization"] == f"Bearer {TMDB_TOKEN}"
+    assert request.headers["Accept"] == "application/json"
+    assert book.spend().tmdb.calls == 1
+    assert details == DETAILS
+    assert details.director == "David Fincher"
+    assert details.movie == MOVIE  # the list-shaped movie of the same film
+
+
+def test_details_meta_is_exactly_the_26_movie_meta_fields(
+    client: httpx.Client, router: respx.Router
+) -> None:
+    router.get(DETAILS_URL).mock(return_value=ok(FIGHT_CLUB))
+    meta = catalog(client).details(550).meta
+    assert len(MOVIE_META_FIELDS) == 26
+    assert list(meta) == list(MOVIE_META_FIELDS)
+    assert meta == {name: FIGHT_CLUB[name] for name in MOVIE_META_FIELDS}  # as TMDB sent them
+    assert "credits" not in meta and "keywords" not in meta
+
+
+def test_details_fields_tmdb_left_out_are_none(client: httpx.Client, router: respx.Router) -> None:
+    router.get(DETAILS_URL).mock(return_value=ok({"id": 550, "title": "Fight Club"}))
+    details = catalog(client).details(550)
+    assert list(details.meta) == list(MOVIE_META_FIELDS)
+    present = {k: v for k, v in details.meta.items() if v is not None}
+    assert present == {"id": 550, "title": "Fight Club"}
+    assert details.director is None
+    assert (details.genre_names, details.language_name) == ([], None)
+
+
+@pytest.mark.parametrize(
+    "credits",
+    [
+        None,
+        {"cast": [], "crew": []},
+        {"cast": [{"name": "Brad Pitt", "character": "Tyler Durden"}],
+         "crew": [{"name": "Jeff Cronenweth", "job": "Director of Photography"},
+                  {"name": "Someone", "job": "Assistant Director"},
+                  {"name": "Alex", "department": "Directing"},
+                  {"job": "Director"}]},
+    ],
+    ids=["no-credits", "empty-credits", "no-director-job"],
+)  # fmt: skip
+def test_details_without_a_director_has_none(
+    client: httpx.Client, router: respx.Router, credits: Any
+) -> None:
+    body = {k: v for k, v in FIGHT_CLUB.items() if k != "credits"}
+    if credits is not None:
+        body["credits"] = credits
+    router.get(DETAILS_URL).mock(return_value=ok(body))
+    details = catalog(client).details(550)
+    assert details.director is None
+    assert details.meta["title"] == "Fight Club"
+
+
+def test_details_director_is_the_first_crew_member_whose_job_is_director(
+    client: httpx.Client, router: respx.Router
+) -> None:
+    crew = [
+        {"name": "Jeff Cronenweth", "job": "Director of Photography", "department": "Camera"},
+        {"name": "Lilly Wachowski", "job": "Director", "department": "Directing"},
+        {"name": "Lana Wachowski", "job": "Director", "department": "Directing"},
+    ]
+    body = {**FIGHT_CLUB, "credits": {"cast": [], "crew": crew}}
+    router.get(DETAILS_URL).mock(return_value=ok(body))
+    assert catalog(client).details(550).director == "Lilly Wachowski"
+
+
+def _without(*names: str) -> dict[str, Any]:
+    return {k: v for k, v in FIGHT_CLUB.items() if k not in names}
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        httpx.Response(200, json=_without("id")),
+        httpx.Response(200, json=_without("title")),
+        httpx.Response(200, json={**FIGHT_CLUB, "id": "550"}),
+        httpx.Response(200, json={**FIGHT_CLUB, "title": None}),
+        httpx.Response(200, json=["a", "list"]),
+        httpx.Response(200, content=b"{truncated"),
+    ],
+    ids=["no-id", "no-title", "id-a-string", "title-null", "list", "not-json"],
+)
+def test_malformed_details_are_retried(
+    client: httpx.Client, router: respx.Router, bad: httpx.Response
+) -> None:
+    route = router.get(DETAILS_URL).mock(side_effect=[bad, ok(FIGHT_CLUB)])
+    assert catalog(client).details(550) == DETAILS
+    assert route.call_count == 2
+
+
+def test_details_malformed_on_every_attempt_is_unavailable(
+    client: httpx.Client, router: respx.Router
+) -> None:
+    route = router.get(DETAILS_URL).mock(return_value=ok(_without("id")))
+    with pytest.raises(UpstreamUnavailable) as caught:
+        catalog(client).details(550)
+    assert route.call_count == POLICY.max_attempts
+    assert caught.value.service == "tmdb"
+    assert "malformed" in str(caught.value)
 
 
 def test_details_404_status_34_is_movie_not_found_without_retry(
@@ -446,7 +653,7 @@ def test_tmdb_429_status_code_25_is_retried(
             httpx.Response(200, json={"results": [raw_movie(5)], "total_pages": 1}),
         ]
     )
-    assert [m.id for m in catalog(client).now_playing()] == [5]
+    assert [m.id for m in catalog(client).now_playing().movies] == [5]
     assert route.call_count == 2
     assert naps == [2.0]
 
@@ -459,7 +666,7 @@ def test_malformed_tmdb_page_is_retried(client: httpx.Client, router: respx.Rout
             httpx.Response(200, json={"results": [raw_movie(5)], "total_pages": 1}),
         ]
     )
-    assert [m.id for m in catalog(client).now_playing()] == [5]
+    assert [m.id for m in catalog(client).now_playing().movies] == [5]
     assert route.call_count == 3
 
 
@@ -528,19 +735,20 @@ def test_pacer_gives_concurrent_callers_distinct_slots() -> None:
     assert sorted(clock.sleeps) == [0.25 * n for n in range(1, 8)]
 
 
-def test_catalog_waits_on_its_pacer_before_every_request(
+def test_catalog_paces_its_list_pages_but_not_a_movies_details(
     client: httpx.Client, router: respx.Router
 ) -> None:
     router.get(NOW_PLAYING_URL).mock(
         return_value=httpx.Response(200, json={"results": [raw_movie(1)], "total_pages": 3})
     )
-    router.get(f"{TMDB_BASE}/movie/1").mock(return_value=httpx.Response(200, json=raw_movie(1)))
+    router.get(f"{TMDB_BASE}/movie/1").mock(return_value=ok({**FIGHT_CLUB, "id": 1}))
     clock = FakeClock(frozen=True)
     tmdb = catalog(client, pacer=Pacer(4.0, clock=clock, sleep=clock.sleep))
     tmdb.now_playing()
-    tmdb.details(1)
-    # Four requests: the first starts at once, the others wait for their slots.
-    assert sorted(clock.sleeps) == [0.25, 0.5, 0.75]
+    # Three pages: the first starts at once, the others wait for their slots.
+    assert sorted(clock.sleeps) == [0.25, 0.5]
+    tmdb.details(1)  # one call per new movie, spread over the night: not paced
+    assert sorted(clock.sleeps) == [0.25, 0.5]
 
 
 # ------------------------------------------------------------------ secrets
@@ -587,8 +795,8 @@ CALLERS: dict[str, Callable[[httpx.Client], Any]] = {
     "tmdb-token-list": lambda c: catalog(c).now_playing(),
     "tmdb-key-list": lambda c: catalog(c, token=None, api_key=SecretStr(TMDB_KEY)).now_playing(),
     "tmdb-key-details": lambda c: catalog(c, token=None, api_key=SecretStr(TMDB_KEY)).details(3),
-    "perplexity": lambda c: researcher(c).research(MOVIE),
-    "xai": lambda c: roaster(c).roast(MOVIE, TRUTH),
+    "perplexity": lambda c: researcher(c).research(MOVIE, DETAILS),
+    "xai": lambda c: roaster(c).roast(MOVIE, DETAILS, TRUTH),
 }
 
 
@@ -614,6 +822,6 @@ def test_every_llm_failure_kind_is_reached_by_the_secret_test(
     router.route(url=PPLX_URL).mock(side_effect=FAULTS["200-incomplete"])
     router.route(url=XAI_URL).mock(side_effect=FAULTS["200-not-a-card"])
     with pytest.raises(TruncatedAnswer):
-        researcher(client).research(MOVIE)
+        researcher(client).research(MOVIE, DETAILS)
     with pytest.raises(InvalidRoast):
-        roaster(client).roast(MOVIE, TRUTH)
+        roaster(client).roast(MOVIE, DETAILS, TRUTH)

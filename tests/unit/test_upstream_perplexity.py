@@ -18,9 +18,10 @@ import respx
 
 from functions import metering
 from functions.errors import TruncatedAnswer, UpstreamUnavailable
-from functions.models import SearchResult, Usage
+from functions.models import Movie, MovieDetails, SearchResult, Usage
 from functions.upstream import prompts
 from tests.unit.test_upstream_clients import (  # noqa: F401  (fixtures)
+    DETAILS,
     MOVIE,
     PPLX_KEY,
     PPLX_MODEL,
@@ -145,7 +146,7 @@ def sent(route: respx.Route, n: int = 0) -> dict[str, Any]:
 
 
 def research(client: httpx.Client, **kw: Any) -> Any:
-    return researcher(client, **kw).research(MOVIE)
+    return researcher(client, **kw).research(MOVIE, DETAILS)
 
 
 # ------------------------------------------------------------------ Perplexity: request
@@ -165,13 +166,78 @@ def test_perplexity_sends_the_agent_api_body_with_a_bearer_key(
     assert sent(route) == {
         "model": "perplexity/sonar",
         "instructions": prompts.RESEARCH_INSTRUCTIONS,
-        "input": "Movie: Fight Club (1999). TMDB id: 550.\nTMDB overview: Soap.",
+        "input": (
+            "Movie: Fight Club (1999). TMDB id: 550.\n"
+            "Genres: Drama, Thriller.\n"
+            "Director: David Fincher.\n"
+            "Original language: English."
+        ),
         "max_output_tokens": 3000,
         "temperature": 0.3,
         "tools": [{"type": "web_search", "filters": {"search_recency_filter": "month"}}],
         "tool_choice": {"type": "web_search"},
         "store": False,
     }
+
+
+# Parasite (2019), trimmed: original language Korean, but English is the first spoken
+# language listed, so the name must be looked up by code.
+PARASITE: dict[str, Any] = {
+    "id": 496243,
+    "title": "Parasite",
+    "original_title": "\uae30\uc0dd\ucda9",
+    "original_language": "ko",
+    "overview": "All unemployed, Ki-taek's family takes peculiar interest in the Parks.",
+    "release_date": "2019-05-30",
+    "genres": [
+        {"id": 35, "name": "Comedy"}, {"id": 53, "name": "Thriller"}, {"id": 18, "name": "Drama"},
+    ],  # fmt: skip
+    "runtime": 133,
+    "vote_average": 8.5,
+    "spoken_languages": [
+        {"english_name": "English", "iso_639_1": "en", "name": "English"},
+        {"english_name": "Korean", "iso_639_1": "ko",
+         "name": "\ud55c\uad6d\uc5b4/\uc870\uc120\ub9d0"},  # fmt: skip
+    ],
+}
+
+
+def test_perplexity_input_names_title_year_genres_director_and_language(
+    client: httpx.Client, router: respx.Router
+) -> None:
+    route = router.post(PPLX_URL).mock(return_value=ok(agent_answer()))
+    details = MovieDetails(meta=PARASITE, director="Bong Joon Ho")
+    researcher(client).research(details.movie, details)
+    assert sent(route)["input"].splitlines() == [
+        "Movie: Parasite (2019). TMDB id: 496243.",
+        "Genres: Comedy, Thriller, Drama.",  # names, in TMDB's order, not ids
+        "Director: Bong Joon Ho.",
+        "Original language: Korean.",  # the English name of original_language, not "ko"
+    ]
+
+
+def test_perplexity_input_says_what_tmdb_did_not_know(
+    client: httpx.Client, router: respx.Router
+) -> None:
+    route = router.post(PPLX_URL).mock(return_value=ok(agent_answer()))
+    bare = MovieDetails(
+        meta={"id": 77, "title": "Untitled", "genres": [], "original_language": "xx"}
+    )
+    researcher(client).research(Movie(id=77, title="Untitled"), bare)
+    assert sent(route)["input"].splitlines() == [
+        "Movie: Untitled (unknown year). TMDB id: 77.",
+        "Genres: unknown.",
+        "Director: unknown.",
+        "Original language: xx.",  # no spoken language names it: the code
+    ]
+
+
+def test_request_body_is_what_research_sends(client: httpx.Client, router: respx.Router) -> None:
+    route = router.post(PPLX_URL).mock(return_value=ok(agent_answer()))
+    under_test = researcher(client)
+    under_test.research(MOVIE, DETAILS)
+    assert sent(route) == under_test.request_body(MOVIE, DETAILS, 3000)
+    assert "Soap" not in sent(route)["input"]  # the overview is for the roast, not the research
 
 
 def test_perplexity_body_has_none_of_the_fields_the_agent_api_refuses(
@@ -194,7 +260,7 @@ def test_perplexity_body_follows_the_settings(client: httpx.Client, router: resp
     researcher(
         client, base_url="https://pplx.test/", max_output_tokens=1200, search_recency="week",
         temperature=0.1,
-    ).research(MOVIE)  # fmt: skip
+    ).research(MOVIE, DETAILS)  # fmt: skip
     assert str(route.calls[0].request.url) == PPLX_URL  # no double slash
     body = sent(route)
     assert body["max_output_tokens"] == 1200
@@ -259,6 +325,15 @@ def test_truth_keeps_the_model_as_run_else_the_configured_one(
     )
     assert research(client).model == "perplexity/sonar-2026-10"
     assert research(client).model == PPLX_MODEL
+
+
+def test_truth_source_is_perplexity_sonar(client: httpx.Client, router: respx.Router) -> None:
+    """The Worker's truth_source, for the model PlotBurn runs (perplexity/sonar)."""
+    router.post(PPLX_URL).mock(
+        side_effect=[ok(agent_answer(model="perplexity/sonar")), ok(agent_answer(model=""))]
+    )
+    assert research(client).source == "perplexity:sonar"
+    assert research(client).source == "perplexity:sonar"  # the configured model, when unnamed
 
 
 def usage_of(prompt: int, completion: int, cost: float, reported: bool) -> Usage:
@@ -429,7 +504,7 @@ def test_incomplete_twice_is_a_truncated_answer(client: httpx.Client, router: re
     route = router.post(PPLX_URL).mock(return_value=ok(incomplete()))
     with metering.ledger() as book:
         with pytest.raises(TruncatedAnswer) as caught:
-            researcher(client, max_output_tokens=1000).research(MOVIE)
+            researcher(client, max_output_tokens=1000).research(MOVIE, DETAILS)
     assert caught.value.reason == "truncated"
     assert caught.value.service == "research"
     assert "max_output_tokens=2000" in str(caught.value)
@@ -446,7 +521,7 @@ def test_ask_is_one_request_and_truth_from_keeps_its_usage(
     """`make smoke` asks once and builds the truth itself."""
     route = router.post(PPLX_URL).mock(return_value=ok(incomplete()))
     under_test = researcher(client)
-    answer = under_test.ask(MOVIE, 500)
+    answer = under_test.ask(MOVIE, DETAILS, 500)
     assert (answer.status, answer.text, answer.search_results) == ("incomplete", "1. Plot: an insomn", [])
     assert route.call_count == 1 and sent(route)["max_output_tokens"] == 500
     truth = under_test.truth_from(MOVIE, answer)

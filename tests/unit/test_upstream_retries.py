@@ -19,6 +19,7 @@ from functions.errors import UpstreamBadResponse, UpstreamRejected, UpstreamUnav
 from functions.upstream.http import MAX_RETRY_AFTER_SECONDS, RetryPolicy, error_code, retry_after
 from functions.upstream.perplexity import PerplexityResearcher
 from tests.unit.test_upstream_clients import (  # noqa: F401  (fixtures)
+    DETAILS,
     MOVIE,
     NOW_PLAYING_URL,
     POLICY,
@@ -49,7 +50,7 @@ def test_429_honours_retry_after(client: httpx.Client, router: respx.Router, nap
             ok(chat_answer()),
         ]
     )
-    assert roaster(client).roast(MOVIE, TRUTH).card.headline == VALID_CARD["headline"]
+    assert roaster(client).roast(MOVIE, DETAILS, TRUTH).card.headline == VALID_CARD["headline"]
     assert route.call_count == 3
     assert naps == [0.0, 7.0]
 
@@ -58,7 +59,7 @@ def test_429_retry_after_is_capped(client: httpx.Client, router: respx.Router, n
     router.post(XAI_URL).mock(
         side_effect=[httpx.Response(429, headers={"Retry-After": "3600"}), ok(chat_answer())]
     )
-    roaster(client).roast(MOVIE, TRUTH)
+    roaster(client).roast(MOVIE, DETAILS, TRUTH)
     assert naps == [MAX_RETRY_AFTER_SECONDS]
 
 
@@ -86,7 +87,7 @@ def test_429_waits_until_the_epoch_in_x_ratelimit_reset(
             ok(agent_answer()),
         ]
     )
-    assert researcher(client).research(MOVIE).brief == "The brief. [1]"
+    assert researcher(client).research(MOVIE, DETAILS).brief == "The brief. [1]"
     assert route.call_count == 2
     assert len(naps) == 1
     assert 10.0 < naps[0] <= 12.0
@@ -99,7 +100,7 @@ def test_429_x_ratelimit_reset_far_in_the_future_is_capped(
     router.post(PPLX_URL).mock(
         side_effect=[_pplx_429(**{"x-ratelimit-reset": str(reset)}), ok(agent_answer())]
     )
-    researcher(client).research(MOVIE)
+    researcher(client).research(MOVIE, DETAILS)
     assert naps == [MAX_RETRY_AFTER_SECONDS]
 
 
@@ -112,7 +113,7 @@ def test_429_without_usable_retry_after_backs_off(
             ok(chat_answer()),
         ]
     )
-    roaster(client).roast(MOVIE, TRUTH)
+    roaster(client).roast(MOVIE, DETAILS, TRUTH)
     assert len(naps) == 1
     assert 0 < naps[0] <= POLICY.backoff_max_seconds
 
@@ -143,7 +144,7 @@ def test_500_then_200_succeeds_with_two_calls(
 ) -> None:
     route = router.post(PPLX_URL).mock(side_effect=[httpx.Response(500), ok(agent_answer())])
     with metering.ledger() as book:
-        truth = researcher(client).research(MOVIE)
+        truth = researcher(client).research(MOVIE, DETAILS)
     assert truth.brief == "The brief. [1]"
     assert route.call_count == 2
     assert book.spend().research.calls == 2  # every attempt is a call
@@ -158,7 +159,7 @@ def test_timeouts_and_connection_errors_are_retried(
     client: httpx.Client, router: respx.Router, fault: type[Exception]
 ) -> None:
     route = router.post(XAI_URL).mock(side_effect=[fault, ok(chat_answer())])
-    assert roaster(client).roast(MOVIE, TRUTH).card.chips == VALID_CARD["chips"]
+    assert roaster(client).roast(MOVIE, DETAILS, TRUTH).card.chips == VALID_CARD["chips"]
     assert route.call_count == 2
 
 
@@ -169,7 +170,7 @@ def test_exhausting_attempts_raises_unavailable_after_exactly_max_attempts(
     route = router.post(XAI_URL).mock(return_value=httpx.Response(503))
     policy = RetryPolicy(max_attempts=attempts, backoff_initial_seconds=0.1, backoff_max_seconds=1.0)
     with pytest.raises(UpstreamUnavailable) as caught:
-        roaster(client, policy=policy).roast(MOVIE, TRUTH)
+        roaster(client, policy=policy).roast(MOVIE, DETAILS, TRUTH)
     assert route.call_count == attempts
     assert len(naps) == attempts - 1
     assert caught.value.service == "roast"
@@ -250,8 +251,8 @@ REJECTIONS: list[tuple[str, int, Any, str]] = [
 ]
 PROVIDERS: dict[str, tuple[str, str, str, Callable[[httpx.Client], Any]]] = {
     # provider: (url, service, "METHOD path", the call)
-    "perplexity": (PPLX_URL, "research", "POST /v1/agent", lambda c: researcher(c).research(MOVIE)),
-    "xai": (XAI_URL, "roast", "POST /v1/chat/completions", lambda c: roaster(c).roast(MOVIE, TRUTH)),
+    "perplexity": (PPLX_URL, "research", "POST /v1/agent", lambda c: researcher(c).research(MOVIE, DETAILS)),
+    "xai": (XAI_URL, "roast", "POST /v1/chat/completions", lambda c: roaster(c).roast(MOVIE, DETAILS, TRUTH)),
     "tmdb": (NOW_PLAYING_URL, "tmdb", "GET /3/movie/now_playing", lambda c: catalog(c).now_playing()),
 }
 
@@ -329,9 +330,9 @@ def test_missing_api_key_raises_without_any_call(
     under_test = make(client, key=None)
     with pytest.raises(UpstreamBadResponse) as caught:
         if isinstance(under_test, PerplexityResearcher):
-            under_test.research(MOVIE)
+            under_test.research(MOVIE, DETAILS)
         else:
-            under_test.roast(MOVIE, TRUTH)
+            under_test.roast(MOVIE, DETAILS, TRUTH)
     provider = "perplexity" if make is researcher else "xai"
     assert caught.value.reason == f"{provider}: no API key configured"
     assert route.call_count == 0

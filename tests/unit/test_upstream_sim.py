@@ -18,13 +18,19 @@ import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
+from functions.models import Movie, MovieDetails
+from functions.selection import MovieChoice
 from functions.upstream import prompts
+from functions.upstream.http import RetryPolicy
+from functions.upstream.tmdb import TmdbCatalog
 from upstream_sim.client import SimControl
 from upstream_sim.config import ConfigError
 from upstream_sim.server import SimServer
@@ -84,7 +90,10 @@ def agent_body(
     body: dict[str, Any] = {
         "model": RESEARCH_MODEL,
         "instructions": prompts.RESEARCH_INSTRUCTIONS,
-        "input": f"{movie_line(movie_id)}\nTMDB overview: something happens",
+        "input": (
+            f"{movie_line(movie_id)}\nGenres: Drama, Thriller.\nDirector: Mara Stone.\n"
+            "Original language: English."
+        ),
         "max_output_tokens": 3000,
         "temperature": 0.3,
         "tools": [{"type": "web_search", "filters": {"search_recency_filter": "month"}}],
@@ -111,7 +120,7 @@ def roast_body(
 ) -> dict[str, Any]:
     """Shaped like GrokRoaster.request_body (prompts.roast_messages, the card's schema)."""
     user = (
-        f"{movie_line(movie_id)}\nRating: 7.1/10 on TMDB.\n"
+        f"{movie_line(movie_id)}\nDrama, Thriller | rating 7.1/10 | 112 min\n"
         "TMDB overview: something happens\n\nResearch:\nA brief."
     )
     body: dict[str, Any] = {
@@ -228,6 +237,189 @@ def test_details_found_catalogue_only_and_not_found(sim: SimServer, http: httpx.
         }
     calls = sim.stats()["calls"]
     assert calls["tmdb_details"] == 6 and calls["tmdb_list"] == 1
+
+
+# -- TMDB: the Worker's choice (release window, excluded genres), decoys, credits ------------
+
+WINDOW_NEWEST, WINDOW_OLDEST = 3, 10  # released 3..10 UTC days ago, inclusive
+EXCLUDED_GENRES = {99, 10402}  # documentary, music
+LANGUAGE_NAMES = {
+    "en": "English", "fr": "French", "ko": "Korean", "ja": "Japanese", "es": "Spanish", "de": "German",
+}  # fmt: skip
+CAST_KEYS = {
+    "adult", "cast_id", "character", "credit_id", "gender", "id", "known_for_department",
+    "name", "order", "original_name", "popularity", "profile_path",
+}  # fmt: skip
+CREW_KEYS = {
+    "adult", "credit_id", "department", "gender", "id", "job", "known_for_department",
+    "name", "original_name", "popularity", "profile_path",
+}  # fmt: skip
+
+
+def utc_today() -> date:
+    return datetime.now(timezone.utc).date()
+
+
+def now_playing_on_one_day(
+    http: httpx.Client, sim: SimServer, **params: Any
+) -> tuple[list[dict[str, Any]], date]:
+    """Every page of the now-playing list, and the UTC day it was listed on (listed
+    again if midnight passed meanwhile)."""
+    while True:
+        today = utc_today()
+        movies: list[dict[str, Any]] = []
+        page, pages = 1, 1
+        while page <= pages:
+            body = http.get(
+                f"{sim.tmdb_base}/movie/now_playing", params={"page": page, **params}
+            ).json()
+            movies += body["results"]
+            pages = body["total_pages"]
+            page += 1
+        if utc_today() == today:
+            return movies, today
+
+
+def days_ago(movie: dict[str, Any], today: date) -> int:
+    return (today - date.fromisoformat(movie["release_date"])).days
+
+
+def in_window(movie: dict[str, Any], today: date) -> bool:
+    return WINDOW_NEWEST <= days_ago(movie, today) <= WINDOW_OLDEST
+
+
+def kind_of(movie: dict[str, Any], today: date) -> str:
+    """Why a movie is outside the Worker's choice (exactly one reason), or "chosen"."""
+    genres = set(movie["genre_ids"]) & EXCLUDED_GENRES
+    age = days_ago(movie, today)
+    if in_window(movie, today):
+        return {frozenset(): "chosen", frozenset({99}): "documentary",
+                frozenset({10402}): "music"}.get(frozenset(genres), f"genres {genres}")  # fmt: skip
+    if genres:
+        return f"outside the window and genres {genres}"
+    if age > WINDOW_OLDEST:
+        return "too_old"
+    return "too_new" if 0 <= age < WINDOW_NEWEST else f"released in {-age} days"
+
+
+def test_regular_movies_are_inside_the_workers_choice(http: httpx.Client) -> None:
+    with SimServer(config={"movies": 60}) as sim:
+        movies, today = now_playing_on_one_day(http, sim)
+    assert len(movies) == 60
+    assert {kind_of(m, today) for m in movies} == {"chosen"}
+    ages = {days_ago(m, today) for m in movies}
+    assert ages == set(range(WINDOW_NEWEST, WINDOW_OLDEST + 1))  # the whole window, both ends
+    assert not any(EXCLUDED_GENRES & set(m["genre_ids"]) for m in movies)
+
+
+def test_decoys_are_listed_after_the_movies_outside_the_workers_choice(http: httpx.Client) -> None:
+    with SimServer(config={"movies": 15, "decoys": 8}) as sim:
+        movies, today = now_playing_on_one_day(http, sim)
+        total = http.get(f"{sim.tmdb_base}/movie/now_playing").json()["total_results"]
+        details = {m["id"]: http.get(f"{sim.tmdb_base}/movie/{m['id']}").json() for m in movies}
+        after_the_decoys = http.get(f"{sim.tmdb_base}/movie/1023")
+
+    assert len(movies) == total == 15 + 8
+    ids = [m["id"] for m in movies]
+    assert ids == list(range(1000, 1023))
+    regular, decoys = movies[:15], movies[15:]
+    assert all(WINDOW_NEWEST <= days_ago(m, today) <= WINDOW_OLDEST for m in regular)
+    assert not any(EXCLUDED_GENRES & set(m["genre_ids"]) for m in regular)
+    # Exactly the regular ones are chosen; each decoy misses for one reason, in turn.
+    assert [m["id"] for m in movies if kind_of(m, today) == "chosen"] == ids[:15]
+    assert [kind_of(m, today) for m in decoys] == ["too_old", "too_new", "documentary", "music"] * 2
+    # PlotBurn's own choice drops the same ones.
+    chosen = MovieChoice().choose([Movie.model_validate(m) for m in movies], today)
+    assert [m.id for m in chosen] == ids[:15]
+    # A decoy's details agree with its list entry.
+    for movie in decoys:
+        found = details[movie["id"]]
+        assert found["release_date"] == movie["release_date"]
+        assert [g["id"] for g in found["genres"]] == movie["genre_ids"]
+    assert {g["name"] for g in details[1017]["genres"]} >= {"Documentary"}
+    assert {g["name"] for g in details[1018]["genres"]} >= {"Music"}
+    assert after_the_decoys.status_code == 404
+
+
+def test_decoys_follow_the_largest_regional_list(http: httpx.Client) -> None:
+    config = {"movies": 5, "region_movies": {"GB": 9}, "decoys": 3}
+    with SimServer(config=config) as sim:
+        gb = [m["id"] for m in now_playing_on_one_day(http, sim, region="GB")[0]]
+        us = [m["id"] for m in now_playing_on_one_day(http, sim, region="US")[0]]
+    assert gb == [*range(1000, 1009), 1009, 1010, 1011]
+    assert us == [*range(1000, 1005), 1009, 1010, 1011]  # never one of GB's regular movies
+
+
+def test_decoys_config(sim: SimServer, http: httpx.Client) -> None:
+    assert sim.config["decoys"] == 0  # none unless asked for
+    assert sim.configure(decoys=4)["decoys"] == 4
+    for bad in (-1, "4", 1.5, None, 100_001):
+        with pytest.raises(ConfigError):
+            sim.configure(decoys=bad)
+    assert sim.config["decoys"] == 4
+    listed = http.get(f"{sim.tmdb_base}/movie/now_playing").json()
+    assert listed["total_results"] == 15 + 4
+
+
+def test_credits_alone_and_appended_name_the_director_the_brief_names(
+    sim: SimServer, http: httpx.Client
+) -> None:
+    alone = http.get(f"{sim.tmdb_base}/movie/1003/credits")
+    assert alone.status_code == 200
+    credits = alone.json()
+    assert set(credits) == {"id", "cast", "crew"} and credits["id"] == 1003
+    assert credits["cast"] and all(set(p) == CAST_KEYS for p in credits["cast"])
+    assert [p["order"] for p in credits["cast"]] == list(range(len(credits["cast"])))
+    assert credits["crew"] and all(set(p) == CREW_KEYS for p in credits["crew"])
+    directors = [p for p in credits["crew"] if p["job"] == "Director"]
+    assert len(directors) == 1 and directors[0]["department"] == "Directing"
+    director = directors[0]["name"]
+
+    plain = http.get(f"{sim.tmdb_base}/movie/1003").json()
+    assert "credits" not in plain
+    for appended in ("credits", "videos,credits", "credits, images"):
+        body = http.get(
+            f"{sim.tmdb_base}/movie/1003", params={"append_to_response": appended}
+        ).json()
+        assert body["credits"] == {"cast": credits["cast"], "crew": credits["crew"]}, appended
+        assert {k: v for k, v in body.items() if k != "credits"} == plain
+    assert "credits" not in http.get(
+        f"{sim.tmdb_base}/movie/1003", params={"append_to_response": "videos"}
+    ).json()
+
+    # The simulated research brief names the same (fictional) director...
+    assert f"directed by {director}" in output_text(research(http, sim, 1003))
+    # ...and PlotBurn's client finds it in one request.
+    catalog = TmdbCatalog(
+        client=http, base_url=sim.tmdb_base, token=SecretStr("test-key"), policy=RetryPolicy()
+    )
+    before = sim.stats()["calls"]["tmdb_details"]
+    assert catalog.details(1003).director == director
+    assert sim.stats()["calls"]["tmdb_details"] == before + 1
+    other = http.get(f"{sim.tmdb_base}/movie/1004/credits").json()
+    assert other["id"] == 1004 and other != credits
+
+
+def test_credits_of_unknown_movies_and_other_paths_are_404(
+    sim: SimServer, http: httpx.Client
+) -> None:
+    assert http.get(f"{sim.tmdb_base}/movie/900042/credits").status_code == 200  # catalogue-only
+    for path in ("999999/credits", "abc/credits", "1015/credits", "1003/videos", "1003/credits/x"):
+        response = http.get(f"{sim.tmdb_base}/movie/{path}")
+        assert response.status_code == 404, path
+        assert response.json()["status_code"] == 34
+
+
+def test_spoken_languages_name_the_original_language(http: httpx.Client) -> None:
+    with SimServer(config={"movies": 40}) as sim:
+        details = [http.get(f"{sim.tmdb_base}/movie/{1000 + n}").json() for n in range(40)]
+    codes = [d["original_language"] for d in details]
+    assert "en" in codes and len(set(codes)) > 2  # English and others
+    for found in details:
+        code = found["original_language"]
+        spoken = {s["iso_639_1"]: s for s in found["spoken_languages"]}
+        assert spoken[code]["english_name"] == LANGUAGE_NAMES[code]
+        assert MovieDetails(meta=found).language_name == LANGUAGE_NAMES[code]
 
 
 def test_auth_is_required_and_401s_are_not_counted(sim: SimServer) -> None:

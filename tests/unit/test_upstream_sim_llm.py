@@ -20,11 +20,12 @@ import pytest
 from pydantic import SecretStr, ValidationError
 
 from functions.metering import Price
-from functions.models import CARD_HEADLINE_MAX_WORDS, Movie, RoastCard, Truth, word_count
+from functions.models import CARD_HEADLINE_MAX_WORDS, RoastCard, Truth, word_count
 from functions.upstream import prompts
 from functions.upstream.grok import GrokRoaster
 from functions.upstream.http import RetryPolicy
 from functions.upstream.perplexity import PerplexityResearcher
+from functions.upstream.tmdb import TmdbCatalog
 from tests.unit.test_upstream_sim import (  # noqa: F401 (sim and http are fixtures)
     NO_FAULTS,
     RESEARCH_MODEL,
@@ -575,16 +576,27 @@ def test_roast_text_override_is_served_verbatim(sim: SimServer, http: httpx.Clie
 
 def test_plotburn_clients_bodies_are_accepted(sim: SimServer, http: httpx.Client) -> None:
     """PlotBurn's own request bodies are accepted; the helpers send the same fields."""
-    details = http.get(f"{sim.tmdb_base}/movie/1006").json()
-    movie = Movie.model_validate(details)
+    catalog = TmdbCatalog(
+        client=http, base_url=sim.tmdb_base, token=SecretStr("k"), policy=RetryPolicy()
+    )
+    details = catalog.details(1006)
+    movie = details.movie
     common: dict[str, Any] = {
         "client": http, "api_key": SecretStr("k"), "policy": RetryPolicy(), "price": Price(0, 0),
     }  # fmt: skip
     researcher = PerplexityResearcher(base_url=sim.perplexity_base, model=RESEARCH_MODEL, **common)
-    agent = researcher.request_body(movie, 3000)
+    agent = researcher.request_body(movie, details, 3000)
     assert agent.keys() == agent_body(1006).keys()
+    assert agent["input"].splitlines() == [
+        f"Movie: {movie.title} ({movie.release_date[:4]}). TMDB id: 1006.",  # type: ignore[index]
+        f"Genres: {', '.join(details.genre_names)}.",
+        f"Director: {details.director}.",
+        f"Original language: {details.language_name}.",
+    ]
     answer = research(http, sim, 1006, agent)
     assert answer.status_code == 200 and answer.json()["status"] == "completed"
+    # The simulated brief names the same director as the simulated credits.
+    assert details.director and f"directed by {details.director}" in output_text(answer)
     truth = Truth(
         movie_id=movie.id,
         brief=output_text(answer),
@@ -592,7 +604,7 @@ def test_plotburn_clients_bodies_are_accepted(sim: SimServer, http: httpx.Client
         created_at=datetime.now(timezone.utc),
     )
     roaster = GrokRoaster(base_url=sim.xai_base, model=ROAST_MODEL, **common)
-    chat = roaster.request_body(prompts.roast_messages(movie, truth))
+    chat = roaster.request_body(prompts.roast_messages(movie, details, truth))
     assert chat.keys() == roast_body(1006).keys()
     assert chat["response_format"] == card_format()
     burn = roast(http, sim, 1006, chat)
@@ -600,3 +612,4 @@ def test_plotburn_clients_bodies_are_accepted(sim: SimServer, http: httpx.Client
     assert RoastCard.model_validate(card_of(burn)).headline.startswith(f"[simulated] {movie.title}")
     assert sim.stats()["calls_by_movie"]["research"] == {"1006": 1}
     assert sim.stats()["calls_by_movie"]["roast"] == {"1006": 1}
+    assert sim.stats()["calls_by_movie"]["tmdb_details"] == {"1006": 1}  # credits appended

@@ -16,9 +16,10 @@ import respx
 
 from functions import metering
 from functions.errors import InvalidRoast
-from functions.models import RoastCard, Usage
+from functions.models import Movie, MovieDetails, RoastCard, Usage
 from functions.upstream import prompts
 from tests.unit.test_upstream_clients import (  # noqa: F401  (fixtures)
+    DETAILS,
     MOVIE,
     PPLX_URL,
     ROAST_PRICE,
@@ -44,7 +45,7 @@ def sent(route: respx.Route, n: int = 0) -> dict[str, Any]:
 
 
 def roast(client: httpx.Client, **kw: Any) -> Any:
-    return roaster(client, **kw).roast(MOVIE, TRUTH)
+    return roaster(client, **kw).roast(MOVIE, DETAILS, TRUTH)
 
 
 def usage_of(prompt: int, completion: int, cost: float, reported: bool) -> Usage:
@@ -69,7 +70,7 @@ def test_xai_sends_a_structured_output_chat_body_with_a_bearer_key(
     body = sent(route)
     assert body == {
         "model": XAI_MODEL,
-        "messages": prompts.roast_messages(MOVIE, TRUTH),
+        "messages": prompts.roast_messages(MOVIE, DETAILS, TRUTH),
         "max_tokens": 1000,
         "temperature": 0.9,
         "top_p": 0.92,
@@ -87,6 +88,38 @@ def test_xai_sends_a_structured_output_chat_body_with_a_bearer_key(
     assert [m["role"] for m in body["messages"]] == ["system", "user"]
     user = body["messages"][1]["content"]
     assert "TMDB id: 550" in user and user.endswith("Research:\nA brief.")
+
+
+def test_roast_user_message_names_genres_rating_runtime_overview_and_research(
+    client: httpx.Client, router: respx.Router
+) -> None:
+    route = router.post(XAI_URL).mock(return_value=ok(chat_answer()))
+    truth = TRUTH.model_copy(update={"brief": "1. Plot: soap.\n2. Main characters: two."})
+    roaster(client).roast(MOVIE, DETAILS, truth)
+    system, user = sent(route)["messages"]
+    assert system == {"role": "system", "content": prompts.ROAST_SYSTEM}
+    assert user == {
+        "role": "user",
+        "content": (
+            "Movie: Fight Club (1999). TMDB id: 550.\n"
+            "Drama, Thriller | rating 8.4/10 | 139 min\n"
+            "TMDB overview: Soap.\n\n"
+            "Research:\n1. Plot: soap.\n2. Main characters: two."
+        ),
+    }
+
+
+def test_roast_user_message_when_tmdb_knows_little(
+    client: httpx.Client, router: respx.Router
+) -> None:
+    route = router.post(XAI_URL).mock(return_value=ok(chat_answer()))
+    movie = Movie(id=77, title="Untitled", release_date="2026-11-20")
+    roaster(client).roast(movie, MovieDetails(meta={"id": 77, "title": "Untitled"}), TRUTH)
+    assert sent(route)["messages"][1]["content"].splitlines()[:3] == [
+        "Movie: Untitled (2026). TMDB id: 77.",
+        "genre unknown | rating not rated yet | runtime unknown",
+        "TMDB overview: (none)",
+    ]
 
 
 def test_card_schema_matches_the_card_model() -> None:
@@ -268,7 +301,7 @@ def test_ledger_counts_every_attempt_and_each_answers_tokens_and_cost(
         ]
     )
     with metering.ledger() as outer:
-        truth = researcher(client).research(MOVIE)
+        truth = researcher(client).research(MOVIE, DETAILS)
         with metering.ledger() as inner:
             result = roast(client)
 

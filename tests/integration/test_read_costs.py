@@ -1,0 +1,78 @@
+"""What the most-read routes cost in Firestore, on the emulator: GET /now-playing reads
+two documents however long the list (the list and the has_roast index), and a cached
+GET /movie/{id} one."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+import pytest
+
+from functions import metering
+from functions.bus import MemoryPublisher
+from functions.config import Settings
+from functions.models import NowPlaying, RoastRecord
+from functions.observability import Journal
+from functions.pipeline import Pipeline
+from functions.store.firestore import (
+    FirestoreBudget,
+    FirestoreCaches,
+    FirestoreDebug,
+    FirestoreLeases,
+    FirestoreLogs,
+    FirestoreRateLimiter,
+    FirestoreRuns,
+    FirestoreWrites,
+)
+from tests.fakes import DATES, FakeCatalog, FakeResearcher, FakeRoaster, details_of, make_movies
+
+NOW = datetime(2026, 11, 28, 16, 30, tzinfo=timezone.utc)
+VERSION = Settings.model_fields["cache_version"].default
+
+
+def pipeline(db: Any, catalog: FakeCatalog) -> Pipeline:
+    caches = FirestoreCaches(db, VERSION, "IN")
+    settings = Settings(_env_file=None, read_cache_seconds=0, status_cache_seconds=0)
+    return Pipeline(
+        settings=settings,
+        catalog=catalog,
+        researcher=FakeResearcher(),
+        roaster=FakeRoaster(),
+        publisher=MemoryPublisher(),
+        caches=caches,
+        leases=FirestoreLeases(db, VERSION, settings.generation_lease),
+        runs=FirestoreRuns(db, caches),
+        journal=Journal(FirestoreLogs(db)),
+        budget=FirestoreBudget(db),
+        rate_limits=FirestoreRateLimiter(db),
+        writes=FirestoreWrites(db),
+        debug_store=FirestoreDebug(db),
+        clock=lambda: NOW,
+    )
+
+
+@pytest.mark.parametrize("listed", [15, 300])
+def test_now_playing_costs_two_reads_however_long_the_list(firestore_db: Any, listed: int) -> None:
+    movies = make_movies(listed)
+    under_test = pipeline(firestore_db, FakeCatalog(movies))
+    caches = under_test.caches
+    caches.put_now_playing(NowPlaying(movies=movies, dates=DATES), NOW)
+    roasted = movies[::3]
+    for movie in roasted:
+        details = details_of(movie)
+        truth = FakeResearcher().research(movie, details)
+        record = RoastRecord(
+            movie=movie, details=details, truth=truth, roast=FakeRoaster().roast(movie, details, truth)
+        )
+        caches.put_roast(record, NOW)
+    with metering.ledger() as book:
+        view = under_test.now_playing_view()
+    assert book.ops().get("firestore_reads") == 2
+    assert view["total_results"] == listed and view["cached"] is True
+    assert {m["id"] for m in view["movies"] if m["has_roast"]} == {m.id for m in roasted}
+
+    with metering.ledger() as book:
+        record, cached = under_test.movie(roasted[0].id, client="someone")
+    assert cached and record.movie.id == roasted[0].id
+    assert book.ops().get("firestore_reads") == 1
