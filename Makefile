@@ -9,7 +9,7 @@ READY := $(VENV)/.ready-$(shell cat requirements.txt requirements-dev.txt pyproj
 TF := terraform -chdir=infra
 TFVARS ?= terraform.tfvars
 
-.PHONY: setup run serve trigger test test-unit test-integration test-e2e bench smoke plan deploy secrets destroy lint clean
+.PHONY: setup run serve trigger test test-fast test-unit test-integration test-e2e bench smoke plan deploy secrets destroy lint clean
 
 $(READY): requirements.txt requirements-dev.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,9 @@ trigger: setup ## publish the scheduler's message to the running stack with gclo
 
 test: setup ## the whole suite: unit, integration (emulators) and end-to-end (local stack)
 	$(BIN)/python -m pytest
+
+test-fast: setup ## every test that needs no emulator and no stack (under a minute)
+	$(BIN)/python -m pytest -m "not emulators and not stack"
 
 test-unit: setup
 	$(BIN)/python -m pytest tests/unit
@@ -63,7 +66,11 @@ secrets: ## first deploy only: enable the APIs and create the four (empty) secre
 destroy:
 	$(TF) destroy -input=false -var-file=$(TFVARS)
 
-lint:
+lint: setup ## ruff (lint and format), mypy --strict, the import-cycle check, terraform fmt
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/unit/test_architecture.py
 	@if command -v terraform >/dev/null; then terraform fmt -check -recursive infra; \
 	else echo "terraform is not installed: skipping terraform fmt"; fi
 

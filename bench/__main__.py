@@ -1,10 +1,10 @@
 """``make bench`` = ``python -m bench``: the benchmarks of issue 5.
 
-    python -m bench            full run (~10 min); writes bench/RESULTS.md,
-                               bench/walltime.png and bench/results.json
-    python -m bench --quick    N=15 only, one repetition, short read windows; writes
-                               nothing unless --out is given
-    python -m bench --out DIR  write the results to DIR instead
+python -m bench            full run (~10 min); writes bench/RESULTS.md,
+                           bench/walltime.png and bench/results.json
+python -m bench --quick    N=15 only, one repetition, short read windows; writes
+                           nothing unless --out is given
+python -m bench --out DIR  write the results to DIR instead
 """
 
 from __future__ import annotations
@@ -21,11 +21,24 @@ HERE = Path(__file__).resolve().parent
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench", description="PlotBurn benchmarks (issue 5)")
-    parser.add_argument("--quick", action="store_true", help="N=15 only, 1 repetition (smoke check)")
-    parser.add_argument("--out", type=Path, default=None, help="directory for RESULTS.md, walltime.png, results.json")
-    parser.add_argument("--from-json", type=Path, default=None,
-                        help="re-render the report from a results.json instead of measuring")
+    parser = argparse.ArgumentParser(
+        prog="python -m bench", description="PlotBurn benchmarks (issue 5)"
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="N=15 only, 1 repetition (smoke check)"
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="directory for RESULTS.md, walltime.png, results.json",
+    )
+    parser.add_argument(
+        "--from-json",
+        type=Path,
+        default=None,
+        help="re-render the report from a results.json instead of measuring",
+    )
     args = parser.parse_args(argv)
     # The stack logs to <run_dir>/stack.log; keep its INFO lines off the terminal.
     logging.getLogger("local_stack").propagate = False

@@ -29,6 +29,7 @@ def measure(emulator: FirestoreEmulator, calls: int) -> list[tuple[str, float, f
     db = firestore.Client(project=emulator.project)
     col = db.collection("ops")
     outcomes = col.document("run").collection("outcomes")
+
     def emulator_cpu() -> float:
         return sum(cpu_seconds(pid) for pid in emulator.pids)
 
@@ -43,11 +44,20 @@ def measure(emulator: FirestoreEmulator, calls: int) -> list[tuple[str, float, f
 
     kinds: list[tuple[str, Callable[[int], Any]]] = [
         ("get (1 document)", lambda i: col.document("doc1").get()),
-        ("get_all (3 documents)", lambda i: list(db.get_all([col.document(f"doc{j}") for j in range(3)]))),
-        ("get_all (8 documents)", lambda i: list(db.get_all([col.document(f"doc{j}") for j in range(8)]))),
+        (
+            "get_all (3 documents)",
+            lambda i: list(db.get_all([col.document(f"doc{j}") for j in range(3)])),
+        ),
+        (
+            "get_all (8 documents)",
+            lambda i: list(db.get_all([col.document(f"doc{j}") for j in range(8)])),
+        ),
         ("create (1 document)", lambda i: col.document(f"new{i}").create({"n": i, "text": TEXT})),
         ("batch (2 creates)", batch_of_two),
-        ("increment (merge set)", lambda i: col.document("shard").set({"n": firestore.Increment(1)}, merge=True)),
+        (
+            "increment (merge set)",
+            lambda i: col.document("shard").set({"n": firestore.Increment(1)}, merge=True),
+        ),
     ]
     for i in range(15):
         outcomes.document(str(i)).set({"n": i})
@@ -59,7 +69,13 @@ def measure(emulator: FirestoreEmulator, calls: int) -> list[tuple[str, float, f
         cpu0, t0 = emulator_cpu(), time.perf_counter()
         for i in range(calls):
             call(i)
-        rows.append((name, (time.perf_counter() - t0) / calls * 1000, (emulator_cpu() - cpu0) / calls * 1000))
+        rows.append(
+            (
+                name,
+                (time.perf_counter() - t0) / calls * 1000,
+                (emulator_cpu() - cpu0) / calls * 1000,
+            )
+        )
     return rows
 
 
@@ -70,7 +86,9 @@ def main() -> None:
     with FirestoreEmulator(project="bench-ops") as emulator:
         os.environ[FirestoreEmulator.env_var] = emulator.host  # the client reads it
         rows = measure(emulator, args.calls)
-    print(f"| call ({args.calls} each, one at a time) | wall ms per call | emulator CPU ms per call |")
+    print(
+        f"| call ({args.calls} each, one at a time) | wall ms per call | emulator CPU ms per call |"
+    )
     print("|---|---|---|")
     for name, wall_ms, cpu_ms in rows:
         print(f"| {name} | {wall_ms:.1f} | {cpu_ms:.1f} |")

@@ -157,8 +157,13 @@ class RunResult:
             "run": {
                 k: self.status.get(k)
                 for k in (
-                    "status", "movies_fetched", "roasts_cached", "roasts_generated",
-                    "roasts_failed", "duration_ms", "upstream_calls",
+                    "status",
+                    "movies_fetched",
+                    "roasts_cached",
+                    "roasts_generated",
+                    "roasts_failed",
+                    "duration_ms",
+                    "upstream_calls",
                 )
             },
             "polls": self.polls,
@@ -233,7 +238,10 @@ class BenchStack:
         return Path(self.stack.run_dir) / f"{function}.log"
 
     def log_offsets(self) -> dict[str, int]:
-        return {f: self.log_path(f).stat().st_size if self.log_path(f).exists() else 0 for f in FUNCTIONS}
+        return {
+            f: self.log_path(f).stat().st_size if self.log_path(f).exists() else 0
+            for f in FUNCTIONS
+        }
 
     def log_lines(self, since: dict[str, int]) -> dict[str, list[dict[str, Any]]]:
         """JSON log lines each function wrote after `since` (its file offsets)."""
@@ -377,7 +385,8 @@ def timeline(
         times = [
             parse_time(e["time"])
             for e in lines.get(function, [])
-            if e.get("message", "").startswith(message) and e.get("correlation_id", cid) == cid
+            if e.get("message", "").startswith(message)
+            and e.get("correlation_id", cid) == cid
             and "time" in e
         ]
         if not times:
@@ -393,7 +402,11 @@ def timeline(
         "run_finished_logged": at("roast", "run finished"),
     }
     fanout = [d for d in deliveries if "to-fanout" in d.subscription]
-    roast = [d for d in deliveries if d.subscription.endswith("-to-roast") and "dead" not in d.subscription]
+    roast = [
+        d
+        for d in deliveries
+        if d.subscription.endswith("-to-roast") and "dead" not in d.subscription
+    ]
     if fanout:
         points["fanout_post_start"] = min(d.start for d in fanout) - t0
     if roast:
@@ -443,10 +456,12 @@ class CpuMeter:
         self.start = {k: sum(cpu_seconds(p) for p in v) for k, v in self.groups.items()}
 
     def used(self) -> dict[str, float]:
-        out = {k: round(sum(cpu_seconds(p) for p in v) - self.start[k], 2) for k, v in self.groups.items()}
+        out = {
+            k: round(sum(cpu_seconds(p) for p in v) - self.start[k], 2)
+            for k, v in self.groups.items()
+        }
         out["elapsed"] = round(time.monotonic() - self.t0, 2)
         return out
-
 
 
 class RssSampler:
@@ -500,7 +515,9 @@ class RssSampler:
                 "rss_before_mb": round(self.start_group_rss_kb.get(f, 0) / 1024, 1),
                 "peak_rss_sampled_mb": round(self.peak_group_rss_kb[f] / 1024, 1),
                 "vm_hwm_mb": {str(p): round(s.get("VmHWM", 0) / 1024, 1) for p, s in procs.items()},
-                "vm_hwm_max_mb": round(max((s.get("VmHWM", 0) for s in procs.values()), default=0) / 1024, 1),
+                "vm_hwm_max_mb": round(
+                    max((s.get("VmHWM", 0) for s in procs.values()), default=0) / 1024, 1
+                ),
             }
         return out
 

@@ -23,7 +23,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +50,9 @@ def bucket(frames: list[tuple[str, str]]) -> str | None:
     # Innermost PlotBurn frame that explains the wait/work.
     for fn, path in reversed(frames):
         fn = fn.split(".<locals>")[0]
-        if path.endswith("store/firestore.py") and not fn.split(".")[-1].startswith(("_", "wrapper", "<")):
+        if path.endswith("store/firestore.py") and not fn.split(".")[-1].startswith(
+            ("_", "wrapper", "<")
+        ):
             return f"firestore.{fn}"
         if path.endswith("observability.py") and fn in ("log", "emit"):
             return f"journal.{fn}"
@@ -71,7 +73,6 @@ def bucket(frames: list[tuple[str, str]]) -> str | None:
 def analyse(raw_path: Path, movies: int, all_threads: bool = False) -> dict[str, Any]:
     counts: Counter[str] = Counter()
     total = 0
-    rate = 0
     for line in raw_path.read_text().splitlines():
         stack, _, n = line.rpartition(" ")
         if not n.isdigit():
@@ -82,8 +83,11 @@ def analyse(raw_path: Path, movies: int, all_threads: bool = False) -> dict[str,
             if not all_threads:
                 continue
             names = " ".join(f for f, _ in frames)
-            b = ("other threads: grpc" if "grpc" in names or "_channel" in names
-                 else "other threads: " + (frames[1][0] if len(frames) > 1 else "?"))
+            b = (
+                "other threads: grpc"
+                if "grpc" in names or "_channel" in names
+                else "other threads: " + (frames[1][0] if len(frames) > 1 else "?")
+            )
         counts[b] += int(n)
         total += int(n)
     return {"samples": total, "buckets": counts, "movies": movies}
@@ -104,13 +108,17 @@ def report(result: dict[str, Any], per_movie_ms: float, unit: str) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.profile", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--n", type=int, default=100)
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--rate", type=int, default=100, help="py-spy samples per second")
     parser.add_argument("--gil", action="store_true", help="only the GIL holder (CPU), no --idle")
     parser.add_argument("--out", type=Path, default=Path("bench/profiles"), help="summaries")
-    parser.add_argument("--raw", type=Path, default=Path(".stack/bench-profiles"), help="py-spy stacks")
+    parser.add_argument(
+        "--raw", type=Path, default=Path(".stack/bench-profiles"), help="py-spy stacks"
+    )
     parser.add_argument("--poll", type=float, default=0.05, help="/cron/status poll interval (s)")
     args = parser.parse_args(argv)
 
@@ -127,8 +135,20 @@ def main(argv: list[str] | None = None) -> int:
         b.reset(args.n)
         worker = max(b.stack.pids()["roast"])  # gunicorn's worker is the younger pid
         raw = args.raw / f"roast-{tag}.txt"
-        cmd = [pyspy, "record", "--pid", str(worker), "--rate", str(args.rate), "--format", "raw",
-               "--nonblocking", "--threads", "-o", str(raw)]
+        cmd = [
+            pyspy,
+            "record",
+            "--pid",
+            str(worker),
+            "--rate",
+            str(args.rate),
+            "--format",
+            "raw",
+            "--nonblocking",
+            "--threads",
+            "-o",
+            str(raw),
+        ]
         if not args.gil:
             cmd.append("--idle")
         else:
@@ -144,13 +164,23 @@ def main(argv: list[str] | None = None) -> int:
         f"(limit {limit_s(args.n, args.concurrency):.2f} s), roast POST p50 "
         f"{result.deliveries['roast']['duration_ms']['p50']:.0f} ms",
         f"CPU seconds during the run: {json.dumps(result.cpu)}",
-        (f"py-spy --gil: samples of the thread holding the GIL in the roast worker, as shares of its "
-         f"measured CPU ({1000 * result.cpu['roast'] / args.n:.1f} ms per movie):")
-        if args.gil else
-        (f"py-spy --idle: samples of the threads handling a roast delivery, as shares of the "
-         f"delivery's p50 ({result.deliveries['roast']['duration_ms']['p50']:.0f} ms):"),
-        *(report(analysis, 1000 * result.cpu["roast"] / args.n, "CPU ms/movie") if args.gil
-          else report(analysis, result.deliveries["roast"]["duration_ms"]["p50"], "ms of a delivery")),
+        (
+            "py-spy --gil: samples of the thread holding the GIL in the roast worker, "
+            "as shares of its measured CPU "
+            f"({1000 * result.cpu['roast'] / args.n:.1f} ms per movie):"
+        )
+        if args.gil
+        else (
+            f"py-spy --idle: samples of the threads handling a roast delivery, as shares of the "
+            f"delivery's p50 ({result.deliveries['roast']['duration_ms']['p50']:.0f} ms):"
+        ),
+        *(
+            report(analysis, 1000 * result.cpu["roast"] / args.n, "CPU ms/movie")
+            if args.gil
+            else report(
+                analysis, result.deliveries["roast"]["duration_ms"]["p50"], "ms of a delivery"
+            )
+        ),
     ]
     text = "\n".join(lines)
     (args.out / f"roast-{tag}.summary.txt").write_text(text + "\n")

@@ -13,9 +13,8 @@ from typing import Any
 
 import httpx
 
-from functions.config import Settings
-
 from bench.harness import BenchStack, Summary, _pcts
+from functions.config import Settings
 
 LEVELS = (1, 8, 32)
 TARGETS = ("movie", "now_playing", "raw_get", "healthz")
@@ -25,7 +24,11 @@ WARMUP_S = 0.5
 CACHE_VERSION = Settings.model_fields["cache_version"].default
 
 
-def _load(make_call: Callable[[], tuple[Callable[[], bool], Callable[[], None]]], clients: int, duration: float) -> dict[str, Any]:
+def _load(
+    make_call: Callable[[], tuple[Callable[[], bool], Callable[[], None]]],
+    clients: int,
+    duration: float,
+) -> dict[str, Any]:
     """`clients` threads call as fast as they can for `duration` seconds, after each
     made one call (its connection is open) and a common warm-up. Every call started
     inside the window is kept; a thread is "stalled" if it completed none there."""
@@ -74,7 +77,9 @@ def _load(make_call: Callable[[], tuple[Callable[[], bool], Callable[[], None]]]
         th.join(timeout=duration + 60)
     ms = [x * 1000 for x in latencies]
     if not ms:
-        raise RuntimeError(f"no request of {clients} clients started inside the {duration} s window")
+        raise RuntimeError(
+            f"no request of {clients} clients started inside the {duration} s window"
+        )
     return {
         "requests": len(ms),
         "errors": errors[0],
@@ -92,7 +97,9 @@ def measure(b: BenchStack, movie_id: int, reps: int, duration: float) -> dict[st
     db = firestore.Client(project=stack.project)
     doc = db.collection("roasts").document(f"{CACHE_VERSION}-{movie_id}")
     if not doc.get().exists:
-        raise RuntimeError(f"roast document {CACHE_VERSION}-{movie_id} missing: the cache is not warm")
+        raise RuntimeError(
+            f"roast document {CACHE_VERSION}-{movie_id} missing: the cache is not warm"
+        )
     base = stack.api_url
 
     def http_call(path: str) -> Callable[[], tuple[Callable[[], bool], Callable[[], None]]]:
@@ -135,7 +142,12 @@ def measure(b: BenchStack, movie_id: int, reps: int, duration: float) -> dict[st
                     print(f"  reads: {target} x{clients}: {exc}", flush=True)
     db.close()
 
-    out: dict[str, Any] = {"movie_id": movie_id, "duration_s": duration, "reps": reps, "results": {}}
+    out: dict[str, Any] = {
+        "movie_id": movie_id,
+        "duration_s": duration,
+        "reps": reps,
+        "results": {},
+    }
     for target in TARGETS:
         out["results"][target] = {}
         for clients in LEVELS:

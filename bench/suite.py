@@ -8,9 +8,11 @@ memory sampled during N=500.
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from bench import reads
@@ -71,11 +73,15 @@ def measure_size(b: BenchStack, n: int, reps: int, rss: bool = False) -> dict[st
         for r, kind in ((u, "uncached"), (c, "cached")):
             expected = "roasts_generated" if kind == "uncached" else "roasts_cached"
             if r.status.get("status") != "success" or r.status.get(expected) != n:
-                raise RuntimeError(f"N={n} {kind} run did not succeed as expected: {r.to_json()['run']}")
+                raise RuntimeError(
+                    f"N={n} {kind} run did not succeed as expected: {r.to_json()['run']}"
+                )
         uncached.append(u)
         cached.append(c)
-        say(f"  N={n} rep {rep + 1}/{reps}: uncached {u.wall_s:.2f} s, cached {c.wall_s:.2f} s, "
-            f"max in flight {u.sim['max_in_flight']['llm']}")
+        say(
+            f"  N={n} rep {rep + 1}/{reps}: uncached {u.wall_s:.2f} s, cached {c.wall_s:.2f} s, "
+            f"max in flight {u.sim['max_in_flight']['llm']}"
+        )
     c_ = b.concurrency
     limit = limit_s(n, c_)
     out: dict[str, Any] = {
@@ -97,12 +103,17 @@ def measure_size(b: BenchStack, n: int, reps: int, rss: bool = False) -> dict[st
             g: max(r.sim["max_in_flight"][g] for r in uncached + cached)
             for g in ("llm", "research", "roast")
         },
-        "runs": {"uncached": [r.to_json() for r in uncached], "cached": [r.to_json() for r in cached]},
+        "runs": {
+            "uncached": [r.to_json() for r in uncached],
+            "cached": [r.to_json() for r in cached],
+        },
     }
     if memory:
         out["memory"] = {
             f: {
-                "peak_rss_sampled_mb": Summary([m[f]["peak_rss_sampled_mb"] for m in memory]).to_json(1),
+                "peak_rss_sampled_mb": Summary(
+                    [m[f]["peak_rss_sampled_mb"] for m in memory]
+                ).to_json(1),
                 "vm_hwm_max_mb": Summary([m[f]["vm_hwm_max_mb"] for m in memory]).to_json(1),
                 "rss_before_mb": Summary([m[f]["rss_before_mb"] for m in memory]).to_json(1),
             }
@@ -117,8 +128,12 @@ def measure_cold(b: BenchStack, n: int) -> dict[str, Any]:
     b.reset(n)
     u = b.run(n)
     say(f"  cold N={n}: uncached {u.wall_s:.2f} s")
-    return {"n": n, "concurrency": b.concurrency, "limit_s": round(limit_s(n, b.concurrency), 3),
-            "uncached": u.to_json()}
+    return {
+        "n": n,
+        "concurrency": b.concurrency,
+        "limit_s": round(limit_s(n, b.concurrency), 3),
+        "uncached": u.to_json(),
+    }
 
 
 def measure_new_movies(b: BenchStack, reps: int) -> dict[str, Any]:
@@ -134,8 +149,13 @@ def measure_new_movies(b: BenchStack, reps: int) -> dict[str, Any]:
         two = b.run(15)
         if two.status.get("roasts_generated") != 2 or two.status.get("roasts_cached") != 13:
             raise RuntimeError(f"night two was not 2 new + 13 cached: {two.to_json()['run']}")
-        nights.append({"night_one": one.to_json(), "night_two": two.to_json(), "cache_clear": cleared})
-        say(f"  2-new night rep {rep + 1}/{reps}: night one {one.ops['run']}, night two {two.ops['run']}")
+        nights.append(
+            {"night_one": one.to_json(), "night_two": two.to_json(), "cache_clear": cleared}
+        )
+        say(
+            f"  2-new night rep {rep + 1}/{reps}: night one {one.ops['run']}, "
+            f"night two {two.ops['run']}"
+        )
 
     def total_calls(r: dict[str, Any]) -> int:
         return sum(r["ops"]["run"][f"upstream_{u}"] for u in ("tmdb", "research", "roast"))
@@ -146,8 +166,12 @@ def measure_new_movies(b: BenchStack, reps: int) -> dict[str, Any]:
     keys = list(nights[0]["night_one"]["ops"]["run"].keys())
     return {
         "reps": reps,
-        "night_one_per_run": {k: Summary([x["night_one"]["ops"]["run"][k] for x in nights]).to_json(1) for k in keys},
-        "night_two_per_run": {k: Summary([x["night_two"]["ops"]["run"][k] for x in nights]).to_json(1) for k in keys},
+        "night_one_per_run": {
+            k: Summary([x["night_one"]["ops"]["run"][k] for x in nights]).to_json(1) for k in keys
+        },
+        "night_two_per_run": {
+            k: Summary([x["night_two"]["ops"]["run"][k] for x in nights]).to_json(1) for k in keys
+        },
         "upstream_calls_reduction": Summary(
             [1 - total_calls(x["night_two"]) / total_calls(x["night_one"]) for x in nights]
         ).to_json(3),
@@ -162,7 +186,7 @@ def run(quick: bool = False) -> dict[str, Any]:
     plan = QUICK if quick else FULL
     started = time.monotonic()
     results: dict[str, Any] = {
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine(),
         "command": "make bench" + (" (python -m bench --quick)" if quick else ""),
         "quick": quick,
@@ -181,7 +205,7 @@ def run(quick: bool = False) -> dict[str, Any]:
         """A failed section is reported (and fails the command), the rest still runs."""
         try:
             return fn(*args, **kwargs)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             say(f"  FAILED: {what}: {type(exc).__name__}: {exc}")
             errors.append(f"{what}: {type(exc).__name__}: {exc}")
             return None
@@ -207,7 +231,9 @@ def run(quick: bool = False) -> dict[str, Any]:
                 def warm_reads() -> dict[str, Any]:
                     b.reset(15)
                     b.run(15)
-                    return reads.measure(b, movie_id=1000, reps=plan["read_reps"], duration=plan["read_duration_s"])
+                    return reads.measure(
+                        b, movie_id=1000, reps=plan["read_reps"], duration=plan["read_duration_s"]
+                    )
 
                 rd = attempt("reads", warm_reads)
                 if rd:
@@ -218,7 +244,12 @@ def run(quick: bool = False) -> dict[str, Any]:
                     # every GET /movie is one Firestore get.
                     b.stack.configure_function_env("api", {"PLOTBURN_READ_CACHE_SECONDS": "0"})
                     try:
-                        return reads.measure(b, movie_id=1000, reps=plan["read_reps"], duration=plan["read_duration_s"])
+                        return reads.measure(
+                            b,
+                            movie_id=1000,
+                            reps=plan["read_reps"],
+                            duration=plan["read_duration_s"],
+                        )
                     finally:
                         b.stack.configure_function_env("api", {})
 
@@ -227,7 +258,7 @@ def run(quick: bool = False) -> dict[str, Any]:
                 if rd0:
                     results["reads_no_read_cache"] = rd0
     results["elapsed_s"] = round(time.monotonic() - started, 1)
-    results["machine"]["loadavg_at_end"] = open("/proc/loadavg").read().split()[:3]
+    results["machine"]["loadavg_at_end"] = Path("/proc/loadavg").read_text().split()[:3]
     results["targets"] = targets(results)
     return results
 
@@ -255,14 +286,15 @@ def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
         s = sizes["15"]
         add(
             "cached run, N=15",
-            f"{s['cached_wall_s']['median']:.2f} s ({s['cached_wall_s']['min']:.2f}-{s['cached_wall_s']['max']:.2f})",
+            f"{s['cached_wall_s']['median']:.2f} s "
+            f"({s['cached_wall_s']['min']:.2f}-{s['cached_wall_s']['max']:.2f})",
             "<= 0.5 s",
             s["cached_wall_s"]["median"] <= 0.5,
         )
     ns = [k for k in ("15", "100", "500") if k in sizes]
     if len(ns) >= 2:
         worst = []
-        for a, b_ in zip(ns, ns[1:]):
+        for a, b_ in itertools.pairwise(ns):
             sa, sb = sizes[a], sizes[b_]
             growth = sb["cached_wall_s"]["median"] / sa["cached_wall_s"]["median"]
             allowed = (sb["n"] / sb["concurrency"]) / (sa["n"] / sa["concurrency"])
@@ -284,7 +316,9 @@ def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
                 ok = False
                 continue
             m, raw = res["movie"][lvl]["p50_ms"]["median"], res["raw_get"][lvl]["p50_ms"]["median"]
-            parts.append(f"{lvl} client{'s' if lvl != '1' else ''}: {m:.1f} vs {raw:.1f} ms ({m / raw:.2f}x)")
+            parts.append(
+                f"{lvl} client{'s' if lvl != '1' else ''}: {m:.1f} vs {raw:.1f} ms ({m / raw:.2f}x)"
+            )
             ok = ok and m <= 1.5 * raw
         add(f"GET /movie p50 vs raw Firestore get p50{label}", "; ".join(parts), "<= 1.5x", ok)
     if "new_movies" in r:
@@ -293,7 +327,8 @@ def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
         paid = nm["paid_calls_reduction"]
         add(
             "night with 2 of 15 movies new vs night one (13 new)",
-            f"{100 * red['median']:.0f}% fewer upstream calls ({100 * paid['median']:.0f}% fewer paid calls)",
+            f"{100 * red['median']:.0f}% fewer upstream calls "
+            f"({100 * paid['median']:.0f}% fewer paid calls)",
             "seed's claim: ~90% fewer",
             None,
             "a claim to check, not a target",

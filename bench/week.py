@@ -35,7 +35,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 from typing import Any, NoReturn
@@ -104,7 +104,11 @@ class Night:
     @property
     def sim_calls(self) -> dict[str, int]:
         c = self.sim["calls"]
-        return {"tmdb": c["tmdb_list"] + c["tmdb_details"], "research": c["research"], "roast": c["roast"]}
+        return {
+            "tmdb": c["tmdb_list"] + c["tmdb_details"],
+            "research": c["research"],
+            "roast": c["roast"],
+        }
 
     @property
     def sim_tokens(self) -> int:
@@ -142,7 +146,9 @@ class Week:
     def trigger(self) -> str:
         response = self.http.post("cron/trigger", headers=self.admin)
         if response.status_code != 202:
-            raise RuntimeError(f"POST /cron/trigger answered {response.status_code}: {response.text[:300]}")
+            raise RuntimeError(
+                f"POST /cron/trigger answered {response.status_code}: {response.text[:300]}"
+            )
         return str(response.json()["correlation_id"])
 
     def wait_final(self, correlation_id: str) -> dict[str, Any]:
@@ -150,7 +156,14 @@ class Week:
         run: dict[str, Any] | None = None
         while time.monotonic() < deadline:
             status = self.http.get("cron/status").raise_for_status().json()
-            run = next((r for r in status.get("history") or [] if r.get("correlation_id") == correlation_id), None)
+            run = next(
+                (
+                    r
+                    for r in status.get("history") or []
+                    if r.get("correlation_id") == correlation_id
+                ),
+                None,
+            )
             if run is not None and run.get("status") != "in_progress":
                 return dict(run)
             time.sleep(0.2)
@@ -162,9 +175,13 @@ class Week:
         return int(response.json()["removed"])
 
     def generated_ids(self, correlation_id: str) -> list[int]:
-        response = self.http.get("debug", params={"correlationId": correlation_id}, headers=self.admin)
+        response = self.http.get(
+            "debug", params={"correlationId": correlation_id}, headers=self.admin
+        )
         response.raise_for_status()
-        return sorted(int(m["movie_id"]) for m in response.json()["movies"] if m["outcome"] == "generated")
+        return sorted(
+            int(m["movie_id"]) for m in response.json()["movies"] if m["outcome"] == "generated"
+        )
 
     def relay_quiet(self, settle: float = 0.5, timeout: float = 60) -> None:
         """Nothing in flight on any subscription for `settle` s: the night is over."""
@@ -212,7 +229,10 @@ def check(night: Night, previous: set[int]) -> list[str]:
     if run["movies_fetched"] != MOVIES:
         problems.append(f"movies_fetched {run['movies_fetched']}, expected {MOVIES}")
     expected_generated = len(night.arrived)
-    if run["roasts_generated"] != expected_generated or run["roasts_cached"] != MOVIES - expected_generated:
+    if (
+        run["roasts_generated"] != expected_generated
+        or run["roasts_cached"] != MOVIES - expected_generated
+    ):
         problems.append(
             f"cached/generated {run['roasts_cached']}/{run['roasts_generated']}, "
             f"expected {MOVIES - expected_generated}/{expected_generated}"
@@ -236,10 +256,17 @@ def check(night: Night, previous: set[int]) -> list[str]:
         )
     by_movie = night.sim.get("calls_by_movie", {})
     paid_for_cached = sorted(
-        {int(m) for e in ("research", "roast") for m in by_movie.get(e, {}) if m.isdigit() and int(m) in previous}
+        {
+            int(m)
+            for e in ("research", "roast")
+            for m in by_movie.get(e, {})
+            if m.isdigit() and int(m) in previous
+        }
     )
     if paid_for_cached:
-        problems.append(f"LLM calls for movies already roasted on an earlier night: {paid_for_cached}")
+        problems.append(
+            f"LLM calls for movies already roasted on an earlier night: {paid_for_cached}"
+        )
     return problems
 
 
@@ -277,10 +304,16 @@ def price_defaults() -> dict[str, float]:
 
 def code_version() -> str:
     """The commit measured, and whether the function code differed from it."""
+
     def git(*args: str) -> str:
         try:
             return subprocess.run(
-                ["git", *args], cwd=HERE.parent, capture_output=True, text=True, timeout=10, check=True
+                ["git", *args],
+                cwd=HERE.parent,
+                capture_output=True,
+                text=True,
+                timeout=10,
+                check=True,
             ).stdout.strip()
         except (OSError, subprocess.SubprocessError):
             return ""
@@ -288,8 +321,12 @@ def code_version() -> str:
     commit = git("rev-parse", "--short", "HEAD")
     if not commit:
         return "unknown (not a git checkout)"
-    dirty = git("status", "--porcelain", "--", "main.py", "functions", "local_stack", "upstream_sim")
-    return f"`{commit}`" + (" plus uncommitted changes to the function or stack code" if dirty else "")
+    dirty = git(
+        "status", "--porcelain", "--", "main.py", "functions", "local_stack", "upstream_sim"
+    )
+    return f"`{commit}`" + (
+        " plus uncommitted changes to the function or stack code" if dirty else ""
+    )
 
 
 def render(nights: list[Night], meta: dict[str, Any]) -> str:
@@ -308,7 +345,8 @@ def render(nights: list[Night], meta: dict[str, Any]) -> str:
     r_cost = reduction(rest_cost, one.cost)
     gap = (r_calls - SEED_CLAIM) * 100
     verdict = (
-        "in line with it" if abs(gap) < 2.5
+        "in line with it"
+        if abs(gap) < 2.5
         else f"{abs(gap):.1f} points {'above' if gap > 0 else 'below'} it"
     )
 
@@ -327,7 +365,11 @@ def render(nights: list[Night], meta: dict[str, Any]) -> str:
         "every figure below is the run's own accounting in `/cron/status` "
         "(`upstream_calls`, `tokens`, `estimated_cost_usd`), cross-checked against the simulator's counters "
         "(`stack.sim.stats()`, zeroed before each night): "
-        + ("they agree on every night." if meta["sim_agrees"] else "**they disagree, see Problems.**"),
+        + (
+            "they agree on every night."
+            if meta["sim_agrees"]
+            else "**they disagree, see Problems.**"
+        ),
         "- Cost: what each answer reported (Perplexity's `usage.cost.total_cost`, xAI's "
         "`cost_in_usd_ticks`), which the simulator computes at the list prices of the default models: "
         "`perplexity/sonar` $0.25 in / $2.50 out per million tokens plus $0.0025 per web search, "
@@ -385,10 +427,18 @@ def _raise_on_sigterm() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.week", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, default=HERE / "WEEK.md", help="markdown report (default bench/WEEK.md)")
-    parser.add_argument("--json", type=Path, default=None, help="also write the raw per-night data here")
-    parser.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for one run to be final")
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.week", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument(
+        "--out", type=Path, default=HERE / "WEEK.md", help="markdown report (default bench/WEEK.md)"
+    )
+    parser.add_argument(
+        "--json", type=Path, default=None, help="also write the raw per-night data here"
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=300.0, help="seconds to wait for one run to be final"
+    )
     args = parser.parse_args(argv)
     logging.getLogger("local_stack").propagate = False  # its INFO lines go to <run_dir>/stack.log
     _raise_on_sigterm()
@@ -409,7 +459,7 @@ def main(argv: list[str] | None = None) -> int:
         say("starting the local stack ...")
         try:
             stack.start()
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             say(f"error: the stack did not start: {exc}")
             return 2
         say(f"stack up; logs in {stack.run_dir}")
@@ -427,7 +477,8 @@ def main(argv: list[str] | None = None) -> int:
             say(
                 f"night {number}: {night.run['status']}, cached {night.run['roasts_cached']}, "
                 f"generated {night.run['roasts_generated']}, calls {night.calls}, "
-                f"cost {usd(night.cost)}" + (f"  PROBLEMS: {night.problems}" if night.problems else "")
+                f"cost {usd(night.cost)}"
+                + (f"  PROBLEMS: {night.problems}" if night.problems else "")
             )
     except KeyboardInterrupt:
         say("interrupted")
@@ -440,19 +491,19 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(state_dir, ignore_errors=True)
 
     meta = {
-        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "command": ".venv/bin/python -m bench.week",
         "code": code_version(),
         "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
         "prices": price_defaults(),
-        "sim_agrees": all(
-            n.calls == n.sim_calls and n.tokens == n.sim_tokens for n in nights
-        ),
+        "sim_agrees": all(n.calls == n.sim_calls and n.tokens == n.sim_tokens for n in nights),
     }
     report = render(nights, meta)
     args.out.write_text(report, encoding="utf-8")
     if args.json is not None:
-        args.json.write_text(json.dumps({"meta": meta, "nights": [n.to_json() for n in nights]}, indent=2) + "\n")
+        args.json.write_text(
+            json.dumps({"meta": meta, "nights": [n.to_json() for n in nights]}, indent=2) + "\n"
+        )
     print(report, end="")
     return 1 if any(n.problems for n in nights) else 0
 

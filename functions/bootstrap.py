@@ -81,9 +81,7 @@ def build_http_client(settings: Settings) -> httpx.Client:
     )
 
 
-def upstream_clients(
-    settings: Settings, http: httpx.Client, policy: RetryPolicy
-) -> dict[str, Any]:
+def upstream_clients(settings: Settings, http: httpx.Client, policy: RetryPolicy) -> dict[str, Any]:
     """The three upstream clients, as the pipeline (and `make smoke`) use them."""
     return {
         "catalog": TmdbCatalog(

@@ -8,7 +8,6 @@ print them.
 from __future__ import annotations
 
 from datetime import timedelta
-
 from typing import Any
 
 from pydantic import (
@@ -166,15 +165,29 @@ class Settings(BaseSettings):
     # million tokens and per answered request, for the configured PERPLEXITY_MODEL and
     # XAI_MODEL; defaults are perplexity/sonar (search fee included) and
     # grok-4.20-non-reasoning as of 2026-11.
-    price_research_input_per_mtok: float = Field(0.25, ge=0, validation_alias="PLOTBURN_PRICE_RESEARCH_INPUT_PER_MTOK")
-    price_research_output_per_mtok: float = Field(2.5, ge=0, validation_alias="PLOTBURN_PRICE_RESEARCH_OUTPUT_PER_MTOK")
-    price_research_per_call: float = Field(0.0025, ge=0, validation_alias="PLOTBURN_PRICE_RESEARCH_PER_CALL")
-    price_roast_input_per_mtok: float = Field(1.25, ge=0, validation_alias="PLOTBURN_PRICE_ROAST_INPUT_PER_MTOK")
-    price_roast_output_per_mtok: float = Field(2.5, ge=0, validation_alias="PLOTBURN_PRICE_ROAST_OUTPUT_PER_MTOK")
+    price_research_input_per_mtok: float = Field(
+        0.25, ge=0, validation_alias="PLOTBURN_PRICE_RESEARCH_INPUT_PER_MTOK"
+    )
+    price_research_output_per_mtok: float = Field(
+        2.5, ge=0, validation_alias="PLOTBURN_PRICE_RESEARCH_OUTPUT_PER_MTOK"
+    )
+    price_research_per_call: float = Field(
+        0.0025, ge=0, validation_alias="PLOTBURN_PRICE_RESEARCH_PER_CALL"
+    )
+    price_roast_input_per_mtok: float = Field(
+        1.25, ge=0, validation_alias="PLOTBURN_PRICE_ROAST_INPUT_PER_MTOK"
+    )
+    price_roast_output_per_mtok: float = Field(
+        2.5, ge=0, validation_alias="PLOTBURN_PRICE_ROAST_OUTPUT_PER_MTOK"
+    )
     price_roast_per_call: float = Field(0.0, ge=0, validation_alias="PLOTBURN_PRICE_ROAST_PER_CALL")
 
     @field_validator(
-        "admin_token", "tmdb_api_token", "tmdb_api_key", "perplexity_api_key", "xai_api_key",
+        "admin_token",
+        "tmdb_api_token",
+        "tmdb_api_key",
+        "perplexity_api_key",
+        "xai_api_key",
         mode="before",
     )
     @classmethod
@@ -189,7 +202,8 @@ class Settings(BaseSettings):
     def _window_is_not_empty(self) -> Settings:
         if self.release_window_newest_days > self.release_window_oldest_days:
             raise ValueError(
-                "PLOTBURN_RELEASE_WINDOW_NEWEST_DAYS is more than PLOTBURN_RELEASE_WINDOW_OLDEST_DAYS"
+                "PLOTBURN_RELEASE_WINDOW_NEWEST_DAYS is more than "
+                "PLOTBURN_RELEASE_WINDOW_OLDEST_DAYS"
             )
         return self
 

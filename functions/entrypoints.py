@@ -78,7 +78,11 @@ def _handle_event(function: str, event: CloudEvent, handler: Any) -> None:
     except BadMessage as exc:
         emit("WARNING", f"{function}: message rejected and acknowledged: {exc}", event_id=event_id)
     except RetryableError as exc:
-        emit("WARNING", f"{function}: transient failure, asking for redelivery: {exc}", event_id=event_id)
+        emit(
+            "WARNING",
+            f"{function}: transient failure, asking for redelivery: {exc}",
+            event_id=event_id,
+        )
         raise ServiceUnavailable(description="transient failure; retry") from None
 
 

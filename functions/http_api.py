@@ -27,6 +27,21 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.routing import Map, Rule
 
+from functions import views
+from functions.api_contract import (
+    CLEARABLE,
+    FEED_DEFAULT_LIMIT,
+    FEED_MAX_LIMIT,
+    FEED_MAX_PAGE,
+    LOG_LEVELS,
+    LOGS_DEFAULT_LIMIT,
+    LOGS_DEFAULT_OLDER_THAN_DAYS,
+    LOGS_MAX_LIMIT,
+    LOGS_MAX_OLDER_THAN_DAYS,
+    MAX_BODY_BYTES,
+    NOW_PLAYING_MAX_AGE_SECONDS,
+    SAFE_ID_PATTERN,
+)
 from functions.errors import (
     BudgetExhausted,
     GenerationInProgress,
@@ -36,33 +51,14 @@ from functions.errors import (
     RateLimited,
     UpstreamError,
 )
-from functions import views
-from functions.feed import FEED_TYPES, INVALID_TYPE, FeedNotFound, FeedType
+from functions.feed import FEED_TYPES, INVALID_TYPE, FeedNotFound
 from functions.models import CORRELATION_ID_PATTERN, bad_id, epoch_ms, utcnow
 from functions.observability import emit, log_scope
-from functions.ports import CACHE_KINDS, CacheKind
+from functions.ports import CacheKind
 
 if TYPE_CHECKING:
     from functions.bootstrap import App
 
-MAX_BODY_BYTES = 16 * 1024
-# /logs: the Worker's default and clamp (out-of-range limits are clamped, not refused).
-LOGS_DEFAULT_LIMIT = 100
-LOGS_MAX_LIMIT = 1000
-LOG_LEVELS = ("DEBUG", "INFO", "WARN", "ERROR")
-LOGS_DEFAULT_OLDER_THAN_DAYS = 30
-LOGS_MAX_OLDER_THAN_DAYS = 3650
-FEED_DEFAULT_LIMIT = 10
-FEED_MAX_LIMIT = 100
-FEED_MAX_PAGE = 100_000
-CLEARABLE = (*CACHE_KINDS, "all")
-# Any correlation id of a safe form: run ids, request ids from x-correlation-id.
-# Not "." or "..", nor "__...__": Firestore refuses those as document ids (a /debug
-# lookup of one would fail with InvalidArgument instead of answering 404).
-SAFE_ID_PATTERN = r"^(?!\.\.?$)(?!__.*__$)[A-Za-z0-9._:-]{1,128}$"
-# How long clients and CDNs may reuse /now-playing: a roast landing shows in
-# has_roast within this.
-NOW_PLAYING_MAX_AGE_SECONDS = 60
 CORS_HEADERS = "Authorization, Content-Type, x-api-key, x-correlation-id"
 
 ROUTES = Map(
@@ -126,7 +122,11 @@ def error(
     status: int, message: str, headers: dict[str, str] | None = None, title: str | None = None
 ) -> flask.Response:
     """The Worker's error body: what went wrong (the status' name), and why."""
-    return respond({"error": title or HTTP_STATUS_CODES.get(status, "Error"), "message": message}, status, headers)
+    return respond(
+        {"error": title or HTTP_STATUS_CODES.get(status, "Error"), "message": message},
+        status,
+        headers,
+    )
 
 
 def _presented_key(request: flask.Request) -> str | None:
@@ -154,7 +154,9 @@ def _require_admin(request: flask.Request, app: App) -> None:
     if configured is None or not configured.get_secret_value():
         raise ApiError(503, "admin routes are disabled: PLOTBURN_ADMIN_TOKEN is not set")
     if _presented_key(request) is None:
-        raise ApiError(401, "Missing x-api-key header", {"WWW-Authenticate": "Bearer"}, "Unauthorized")
+        raise ApiError(
+            401, "Missing x-api-key header", {"WWW-Authenticate": "Bearer"}, "Unauthorized"
+        )
     if not _is_admin(request, app):
         raise ApiError(401, "Invalid API key", {"WWW-Authenticate": "Bearer"}, "Unauthorized")
 
@@ -261,7 +263,8 @@ def movie(request: flask.Request, app: App, movie_id: str) -> flask.Response:
         raise ApiError(429, str(exc), {"Retry-After": str(exc.retry_after_seconds)}) from None
     except BudgetExhausted as exc:
         raise ApiError(
-            503, "daily upstream budget exhausted; cached roasts are still served",
+            503,
+            "daily upstream budget exhausted; cached roasts are still served",
             {"Retry-After": str(exc.retry_after_seconds)},
         ) from None
     except GenerationInProgress as exc:
@@ -296,8 +299,8 @@ def feed(request: flask.Request, app: App) -> flask.Response:
         if raw_id is not None:
             if kind not in ("roast", "truth"):
                 raise ApiError(400, "id goes with type=roast or type=truth")
-            return respond(view.one(cast(FeedType, kind), _movie_id(raw_id)))
-        return respond(view.page(cast(FeedType, kind), page, limit))
+            return respond(view.one(kind, _movie_id(raw_id)))
+        return respond(view.page(kind, page, limit))
     except FeedNotFound as exc:
         raise ApiError(404, str(exc)) from None
 
@@ -348,7 +351,9 @@ def logs(request: flask.Request, app: App) -> flask.Response:
 
 
 def delete_logs(request: flask.Request, app: App) -> flask.Response:
-    days = _int_param(request, "olderThanDays", LOGS_DEFAULT_OLDER_THAN_DAYS, 0, LOGS_MAX_OLDER_THAN_DAYS)
+    days = _int_param(
+        request, "olderThanDays", LOGS_DEFAULT_OLDER_THAN_DAYS, 0, LOGS_MAX_OLDER_THAN_DAYS
+    )
     return respond(app.pipeline.delete_logs(days))
 
 
@@ -443,7 +448,10 @@ def _dispatch(request: flask.Request, app: App) -> flask.Response:
             return respond(
                 {},
                 204,
-                {"Access-Control-Allow-Methods": "GET, POST, DELETE", "Access-Control-Allow-Headers": CORS_HEADERS},
+                {
+                    "Access-Control-Allow-Methods": "GET, POST, DELETE",
+                    "Access-Control-Allow-Headers": CORS_HEADERS,
+                },
             )
         if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
             raise ApiError(413, f"request body over {MAX_BODY_BYTES} bytes")
@@ -452,7 +460,9 @@ def _dispatch(request: flask.Request, app: App) -> flask.Response:
             endpoint, args = adapter.match(method=request.method)
         except MethodNotAllowed as exc:
             allowed = ", ".join(sorted(exc.valid_methods or []))
-            raise ApiError(405, f"method {request.method} not allowed", {"Allow": allowed}) from None
+            raise ApiError(
+                405, f"method {request.method} not allowed", {"Allow": allowed}
+            ) from None
         except NotFound:
             raise ApiError(404, f"no route {request.path}", title="Not found") from None
         if endpoint in ADMIN_ENDPOINTS or (

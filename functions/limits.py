@@ -21,10 +21,14 @@ class TokenBucket:
     updated_at: datetime | None
 
     @classmethod
-    def restore(cls, tokens: float | None, updated_at: datetime | None, capacity: int) -> TokenBucket:
+    def restore(
+        cls, tokens: float | None, updated_at: datetime | None, capacity: int
+    ) -> TokenBucket:
         if tokens is None or updated_at is None:
             return cls(capacity=capacity, tokens=float(capacity), updated_at=None)
-        return cls(capacity=capacity, tokens=min(float(tokens), float(capacity)), updated_at=updated_at)
+        return cls(
+            capacity=capacity, tokens=min(float(tokens), float(capacity)), updated_at=updated_at
+        )
 
     @property
     def per_second(self) -> float:

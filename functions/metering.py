@@ -68,8 +68,13 @@ class Spend(BaseModel):
     research: ServiceSpend = ServiceSpend()
     roast: ServiceSpend = ServiceSpend()
 
+    def service(self, name: str) -> ServiceSpend:
+        """One service's spend by its name in SERVICES."""
+        spend: ServiceSpend = getattr(self, name)
+        return spend
+
     def plus(self, other: Spend) -> Spend:
-        return Spend(**{s: getattr(self, s).plus(getattr(other, s)) for s in SERVICES})
+        return Spend(**{s: self.service(s).plus(other.service(s)) for s in SERVICES})
 
     @property
     def paid_calls(self) -> int:
@@ -80,7 +85,7 @@ class Spend(BaseModel):
         """What the answers cost in USD, rounded to xAI's tick (1e-10 USD): every cost a
         provider reports is a whole number of ticks, so sums taken in any order round
         to the same exact figure."""
-        return round(sum(getattr(self, s).cost_usd for s in SERVICES), COST_DECIMALS)
+        return round(sum(self.service(s).cost_usd for s in SERVICES), COST_DECIMALS)
 
 
 class Ledger:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 import json
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -25,7 +25,7 @@ CORRELATION_ID_PATTERN = r"^(cron|manual-trigger)-[0-9]{1,16}$"
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def epoch_ms(moment: datetime) -> int:
@@ -35,9 +35,7 @@ def epoch_ms(moment: datetime) -> int:
 def iso(moment: datetime | None) -> str | None:
     if moment is None:
         return None
-    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace(
-        "+00:00", "Z"
-    )
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class Frozen(BaseModel):
@@ -117,7 +115,9 @@ class MovieDetails(Frozen):
     @property
     def genre_names(self) -> list[str]:
         return [
-            str(g["name"]) for g in self.meta.get("genres") or [] if isinstance(g, dict) and g.get("name")
+            str(g["name"])
+            for g in self.meta.get("genres") or []
+            if isinstance(g, dict) and g.get("name")
         ]
 
     @property
@@ -226,9 +226,7 @@ class RoastCard(Frozen):
     chips: list[str] = Field(min_length=CARD_CHIPS_ITEMS[0], max_length=CARD_CHIPS_ITEMS[1])
     internet_vibe: list[str] = Field(min_length=CARD_VIBE_ITEMS, max_length=CARD_VIBE_ITEMS)
     your_opinion: str = Field(min_length=1, max_length=1000)
-    similar_movies: list[str] = Field(
-        min_length=CARD_SIMILAR_ITEMS, max_length=CARD_SIMILAR_ITEMS
-    )
+    similar_movies: list[str] = Field(min_length=CARD_SIMILAR_ITEMS, max_length=CARD_SIMILAR_ITEMS)
 
     @field_validator("headline")
     @classmethod
@@ -477,9 +475,7 @@ class Run(Frozen):
             "roasts_failed": self.roasts_failed,
             "failed_movie_ids": list(self.failed_movie_ids),
             "failure_reasons": dict(self.failure_reasons),
-            "duration_ms": (
-                int((end - self.started_at).total_seconds() * 1000) if end else None
-            ),
+            "duration_ms": (int((end - self.started_at).total_seconds() * 1000) if end else None),
             "status": self.status.value,
             "finished_at": iso(end),
             "error": self.error,

@@ -16,7 +16,7 @@ import threading
 from collections.abc import Iterable, Iterator
 from contextvars import ContextVar
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from functions.errors import InfrastructureUnavailable
 from functions.models import LogSeverity, iso, utcnow
@@ -50,7 +50,9 @@ def redact(text: str) -> str:
     return _redactor(text)
 
 
-def emit(severity: LogSeverity, message: str, correlation_id: str | None = None, **fields: Any) -> None:
+def emit(
+    severity: LogSeverity, message: str, correlation_id: str | None = None, **fields: Any
+) -> None:
     """Write one structured line to stdout (what Cloud Logging ingests)."""
     entry: dict[str, Any] = {"severity": severity, "message": message, "time": iso(utcnow())}
     if correlation_id:
@@ -65,7 +67,7 @@ def emit(severity: LogSeverity, message: str, correlation_id: str | None = None,
 class _JsonHandler(logging.Handler):
     """Routes library log records (google-cloud, httpx, tenacity) through `emit`."""
 
-    _LEVELS: dict[int, LogSeverity] = {
+    _LEVELS: ClassVar[dict[int, LogSeverity]] = {
         logging.DEBUG: "DEBUG",
         logging.INFO: "INFO",
         logging.WARNING: "WARNING",
@@ -146,7 +148,12 @@ class Journal:
         entry: dict[str, Any] = json.loads(
             redact(
                 json.dumps(
-                    {"severity": severity, "message": message, "correlation_id": correlation_id, **fields},
+                    {
+                        "severity": severity,
+                        "message": message,
+                        "correlation_id": correlation_id,
+                        **fields,
+                    },
                     default=str,
                 )
             )
@@ -164,7 +171,16 @@ class Journal:
         fields = {
             k: v
             for k, v in entry.items()
-            if k not in ("severity", "message", "correlation_id", "timestamp", "level", "endpoint", "method")
+            if k
+            not in (
+                "severity",
+                "message",
+                "correlation_id",
+                "timestamp",
+                "level",
+                "endpoint",
+                "method",
+            )
         }
         emit(entry["severity"], entry["message"], entry.get("correlation_id"), **fields)
 

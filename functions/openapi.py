@@ -17,8 +17,7 @@ import copy
 import functools
 from typing import Any, get_args
 
-from functions.feed import FEED_TYPES
-from functions.http_api import (
+from functions.api_contract import (
     CLEARABLE,
     FEED_DEFAULT_LIMIT,
     FEED_MAX_LIMIT,
@@ -32,6 +31,7 @@ from functions.http_api import (
     NOW_PLAYING_MAX_AGE_SECONDS,
     SAFE_ID_PATTERN,
 )
+from functions.feed import FEED_TYPES
 from functions.metering import SERVICES
 from functions.models import (
     CARD_CHIPS_ITEMS,
@@ -39,8 +39,8 @@ from functions.models import (
     CARD_VIBE_ITEMS,
     CORRELATION_ID_PATTERN,
     MAX_MOVIE_ID,
-    LogSeverity,
     MOVIE_META_FIELDS,
+    LogSeverity,
 )
 from functions.views import DISCLAIMER, POSTER_BASE
 
@@ -63,7 +63,9 @@ def _resp(name: str) -> dict[str, str]:
 CORRELATION_RESPONSE_HEADER = {"$ref": "#/components/headers/CorrelationId"}
 
 
-def _json(schema: dict[str, Any], description: str, headers: dict[str, Any] | None = None) -> dict[str, Any]:
+def _json(
+    schema: dict[str, Any], description: str, headers: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """A JSON response; every response carries the request's x-correlation-id."""
     return {
         "description": description,
@@ -76,7 +78,9 @@ def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
     return {"anyOf": [schema, {"type": "null"}]}
 
 
-def _object(properties: dict[str, Any], required: list[str] | None = None, **extra: Any) -> dict[str, Any]:
+def _object(
+    properties: dict[str, Any], required: list[str] | None = None, **extra: Any
+) -> dict[str, Any]:
     """An object; all its properties are required unless `required` says otherwise."""
     return {
         "type": "object",
@@ -190,7 +194,10 @@ ROAST_DOCUMENT_PROPERTIES: dict[str, Any] = {
     "roast": _ref("RoastCard"),
     "generated_at": {**TIMESTAMP, "description": "When the roast was made."},
     "disclaimer": {"const": DISCLAIMER},
-    "truth_source": {"type": "string", "description": 'The research\'s source, "perplexity:sonar".'},
+    "truth_source": {
+        "type": "string",
+        "description": 'The research\'s source, "perplexity:sonar".',
+    },
     "truth_fetched_at": {**TIMESTAMP, "description": "When the research was made."},
     # PlotBurn's additions.
     "roast_model": {"type": "string", "description": "The xAI model that wrote the card."},
@@ -215,7 +222,10 @@ def _feed_page(kind: str, item: dict[str, Any], description: str) -> dict[str, A
 _SCHEMAS: dict[str, Any] = {
     "Error": _object(
         {
-            "error": {"type": "string", "description": "What went wrong (the status' name, or a title)."},
+            "error": {
+                "type": "string",
+                "description": "What went wrong (the status' name, or a title).",
+            },
             "message": {"type": "string", "description": "Why, in words an operator can act on."},
         },
         description='Every error response: {"error", "message"}.',
@@ -240,7 +250,10 @@ _SCHEMAS: dict[str, Any] = {
             "cached": {"type": "boolean", "description": "Served from the 23-hour list cache."},
             "page": {"const": 1},
             "total_pages": {"const": 1},
-            "total_results": {**COUNT, "description": "Movies kept by the release window and genre filter."},
+            "total_results": {
+                **COUNT,
+                "description": "Movies kept by the release window and genre filter.",
+            },
             "dates": _nullable(_ref("Dates")),
             "movies": {"type": "array", "items": _ref("NowPlayingMovie")},
         },
@@ -286,7 +299,9 @@ _SCHEMAS: dict[str, Any] = {
                 "description": "A title with at most 8 words of context each.",
             },
         },
-        description="The roast card (Grok structured output). Untrusted text: never render it as HTML.",
+        description=(
+            "The roast card (Grok structured output). Untrusted text: never render it as HTML."
+        ),
         additionalProperties=False,
     ),
     "RoastDocument": _object(
@@ -330,10 +345,16 @@ _SCHEMAS: dict[str, Any] = {
                     ),
                 }
             ),
-            "cost": {"type": "number", "minimum": 0, "description": "USD, as Perplexity reported it."},
+            "cost": {
+                "type": "number",
+                "minimum": 0,
+                "description": "USD, as Perplexity reported it.",
+            },
             "movieId": MOVIE_ID,
         },
-        description="A stored truth (the research a roast was written from), in the Worker's field names.",
+        description=(
+            "A stored truth (the research a roast was written from), in the Worker's field names."
+        ),
     ),
     "FeedAllItem": _object(
         {
@@ -352,12 +373,17 @@ _SCHEMAS: dict[str, Any] = {
             "movies": {"type": "array", "items": _ref("NowPlayingMovie")},
             "dates": _nullable(_ref("Dates")),
         },
-        description="type=now-playing: the cached list (has_roast tells the truth; the Worker's was always false).",
+        description=(
+            "type=now-playing: the cached list "
+            "(has_roast tells the truth; the Worker's was always false)."
+        ),
     ),
     "FeedRoastPage": _feed_page("roast", _ref("RoastDocument"), "type=roast: cached roasts."),
     "FeedTruthPage": _feed_page("truth", _ref("TruthDocument"), "type=truth: stored research."),
     "FeedAllPage": _feed_page(
-        "all", _ref("FeedAllItem"), "type=all (default): the now-playing movies, with roast and truth."
+        "all",
+        _ref("FeedAllItem"),
+        "type=all (default): the now-playing movies, with roast and truth.",
     ),
     "Feed": {
         "description": (
@@ -414,7 +440,9 @@ _SCHEMAS: dict[str, Any] = {
             "duration_ms": _nullable({**COUNT, "description": "null while in_progress"}),
             "status": _ref("RunStatus"),
             "finished_at": _nullable(TIMESTAMP),
-            "error": _nullable({"type": "string", "description": "Why the run could not start at all."}),
+            "error": _nullable(
+                {"type": "string", "description": "Why the run could not start at all."}
+            ),
             "upstream_calls": _object(
                 {s: COUNT for s in SERVICES},
                 description="Calls made per upstream service, retries included.",
@@ -426,7 +454,9 @@ _SCHEMAS: dict[str, Any] = {
             "estimated_cost_usd": {
                 "type": "number",
                 "minimum": 0,
-                "description": "As the providers reported it (list-price estimate where they did not).",
+                "description": (
+                    "As the providers reported it (list-price estimate where they did not)."
+                ),
             },
         },
         description=(
@@ -485,7 +515,10 @@ _SCHEMAS: dict[str, Any] = {
             "timestamp": TIMESTAMP,
             "level": {"type": "string", "enum": list(LOG_LEVELS)},
             "correlationId": _nullable({"type": "string"}),
-            "endpoint": {"type": "string", "description": 'The route, or "pipeline" for a run\'s events.'},
+            "endpoint": {
+                "type": "string",
+                "description": 'The route, or "pipeline" for a run\'s events.',
+            },
             "method": {"type": "string", "description": 'The HTTP method, or "EVENT".'},
             "movieId": {"type": "integer"},
             "movieTitle": {"type": "string"},
@@ -496,10 +529,20 @@ _SCHEMAS: dict[str, Any] = {
             "message": {"type": "string", "description": "PlotBurn's addition: what happened."},
             "severity": {
                 **SEVERITY,
-                "description": "PlotBurn's addition: Cloud Logging's severity (level is the Worker's).",
+                "description": (
+                    "PlotBurn's addition: Cloud Logging's severity (level is the Worker's)."
+                ),
             },
         },
-        required=["timestamp", "level", "correlationId", "endpoint", "method", "message", "severity"],
+        required=[
+            "timestamp",
+            "level",
+            "correlationId",
+            "endpoint",
+            "method",
+            "message",
+            "severity",
+        ],
         description="A log entry in the Worker's shape; optional fields only when known.",
     ),
     "Logs": _object(
@@ -572,7 +615,11 @@ _SCHEMAS: dict[str, Any] = {
             "run": _ref("Run"),
             "movies": {"type": "array", "items": _ref("MovieOutcome")},
             "pending_movie_ids": {"type": "array", "items": MOVIE_ID},
-            "logs": {"type": "array", "description": "The run's log entries, newest first.", "items": _ref("LogEntry")},
+            "logs": {
+                "type": "array",
+                "description": "The run's log entries, newest first.",
+                "items": _ref("LogEntry"),
+            },
         },
         required=["correlationId", "count", "entries"],
         dependentRequired={
@@ -595,9 +642,15 @@ _SCHEMAS: dict[str, Any] = {
     ),
     "CacheCleared": _object(
         {
-            "success": {"type": "boolean", "description": "False when a cache could not be cleared (see errors)."},
+            "success": {
+                "type": "boolean",
+                "description": "False when a cache could not be cleared (see errors).",
+            },
             "deleted_count": COUNT,
-            "deleted_keys": {**STRINGS, "description": "<cache>:<document id> of each deleted entry."},
+            "deleted_keys": {
+                **STRINGS,
+                "description": "<cache>:<document id> of each deleted entry.",
+            },
             "errors": {**STRINGS, "description": "Only when a cache could not be cleared."},
             "message": {"type": "string"},
             # PlotBurn's earlier fields, kept beside the Worker's.
@@ -696,7 +749,10 @@ def _operation(
         "summary": summary,
         "tags": [tag],
         "security": ADMIN if admin else KEYABLE if keyable else OPEN,
-        "parameters": [*(parameters or []), {"$ref": "#/components/parameters/CorrelationIdHeader"}],
+        "parameters": [
+            *(parameters or []),
+            {"$ref": "#/components/parameters/CorrelationIdHeader"},
+        ],
         "responses": dict(sorted(responses.items())),
     }
     if description:
@@ -708,14 +764,18 @@ def _paths() -> dict[str, Any]:
     return {
         "/healthz": {
             "get": _operation(
-                "healthz", "Liveness (never needs a key)", "public",
+                "healthz",
+                "Liveness (never needs a key)",
+                "public",
                 {"200": _json(_ref("Health"), "Up.")},
                 keyable=False,
             )
         },
         "/now-playing": {
             "get": _operation(
-                "nowPlaying", "The movies now playing, and whether each roast is ready", "public",
+                "nowPlaying",
+                "The movies now playing, and whether each roast is ready",
+                "public",
                 {
                     "200": _json(
                         _ref("NowPlaying"),
@@ -723,8 +783,10 @@ def _paths() -> dict[str, Any]:
                         {
                             "Cache-Control": {
                                 "required": True,
-                                "description": "Clients and CDNs may reuse it this long; a new roast "
-                                "shows in has_roast within it.",
+                                "description": (
+                                    "Clients and CDNs may reuse it this long; "
+                                    "a new roast shows in has_roast within it."
+                                ),
                                 "schema": {"const": NOW_PLAYING_CACHE_CONTROL},
                             }
                         },
@@ -735,9 +797,14 @@ def _paths() -> dict[str, Any]:
         },
         "/movie/{id}": {
             "get": _operation(
-                "movie", "A movie's roast card, with its TMDB details", "public",
+                "movie",
+                "A movie's roast card, with its TMDB details",
+                "public",
                 {
-                    "200": _json(_ref("MovieResponse"), "The movie, its roast card and where the facts came from."),
+                    "200": _json(
+                        _ref("MovieResponse"),
+                        "The movie, its roast card and where the facts came from.",
+                    ),
                     "202": _json(
                         _ref("Generating"),
                         "Another caller is generating this roast; retry after Retry-After.",
@@ -766,7 +833,9 @@ def _paths() -> dict[str, Any]:
         },
         "/movie/{id}/debug": {
             "get": _operation(
-                "movieDebug", "What each generation of a movie saw and made", "admin",
+                "movieDebug",
+                "What each generation of a movie saw and made",
+                "admin",
                 {
                     "200": _json(_ref("MovieDebug"), "The movie's debug entries, newest first."),
                     "400": _resp("BadRequest"),
@@ -778,13 +847,15 @@ def _paths() -> dict[str, Any]:
         },
         "/feed": {
             "get": _operation(
-                "feed", "Browse the now-playing list, cached roasts and research", "public",
+                "feed",
+                "Browse the now-playing list, cached roasts and research",
+                "public",
                 {
                     "200": _json(_ref("Feed"), "A page, or one document with `id`."),
                     "400": _json(
                         _ref("Error"),
-                        "An unknown type (error: \"Invalid type. Use: now-playing, roast, "
-                        "truth, or all\"), a bad page, limit or id, or id with a type other "
+                        'An unknown type (error: "Invalid type. Use: now-playing, roast, '
+                        'truth, or all"), a bad page, limit or id, or id with a type other '
                         "than roast or truth.",
                     ),
                     "404": _json(
@@ -804,14 +875,21 @@ def _paths() -> dict[str, Any]:
                         "name": "page",
                         "in": "query",
                         "required": False,
-                        "schema": {"type": "integer", "minimum": 1, "maximum": FEED_MAX_PAGE, "default": 1},
+                        "schema": {
+                            "type": "integer",
+                            "minimum": 1,
+                            "maximum": FEED_MAX_PAGE,
+                            "default": 1,
+                        },
                     },
                     {
                         "name": "limit",
                         "in": "query",
                         "required": False,
                         "schema": {
-                            "type": "integer", "minimum": 1, "maximum": FEED_MAX_LIMIT,
+                            "type": "integer",
+                            "minimum": 1,
+                            "maximum": FEED_MAX_LIMIT,
                             "default": FEED_DEFAULT_LIMIT,
                         },
                     },
@@ -828,11 +906,16 @@ def _paths() -> dict[str, Any]:
         },
         "/cron/trigger": {
             "post": _operation(
-                "cronTrigger", "Start a manual run", "admin",
+                "cronTrigger",
+                "Start a manual run",
+                "admin",
                 {
                     "202": _json(
                         _ref("TriggerAccepted"),
-                        "The run exists (in_progress in /cron/status) and its message is published.",
+                        (
+                            "The run exists (in_progress in /cron/status) "
+                            "and its message is published."
+                        ),
                     )
                 },
                 admin=True,
@@ -840,13 +923,17 @@ def _paths() -> dict[str, Any]:
         },
         "/cron/status": {
             "get": _operation(
-                "cronStatus", "The last run, the last 10 runs, and today's budget", "public",
+                "cronStatus",
+                "The last run, the last 10 runs, and today's budget",
+                "public",
                 {"200": _json(_ref("CronStatus"), "Status.")},
             )
         },
         "/cron/retry": {
             "post": _operation(
-                "cronRetry", "Republish a run's failed movies into the same run", "admin",
+                "cronRetry",
+                "Republish a run's failed movies into the same run",
+                "admin",
                 {
                     "200": _json(_ref("RetryResult"), "The run had no failed movies."),
                     "202": _json(_ref("RetryResult"), "The failed movies are republished."),
@@ -860,7 +947,9 @@ def _paths() -> dict[str, Any]:
         },
         "/logs": {
             "get": _operation(
-                "logs", "Recent log entries, newest first", "admin",
+                "logs",
+                "Recent log entries, newest first",
+                "admin",
                 {
                     "200": _json(_ref("Logs"), "Log entries."),
                     "400": _resp("BadRequest"),
@@ -881,14 +970,22 @@ def _paths() -> dict[str, Any]:
                         "name": "level",
                         "in": "query",
                         "required": False,
-                        "description": "Only entries of this level (case-insensitive); another value is a 400.",
+                        "description": (
+                            "Only entries of this level (case-insensitive); another value is a 400."
+                        ),
                         "schema": {"type": "string", "enum": list(LOG_LEVELS)},
                     },
-                    {**ANY_ID_PARAM, "required": False, "description": "Only this correlation id's entries."},
+                    {
+                        **ANY_ID_PARAM,
+                        "required": False,
+                        "description": "Only this correlation id's entries.",
+                    },
                 ],
             ),
             "delete": _operation(
-                "deleteLogs", "Delete old log entries", "admin",
+                "deleteLogs",
+                "Delete old log entries",
+                "admin",
                 {
                     "200": _json(_ref("LogsDeleted"), "How many entries were deleted."),
                     "400": _resp("BadRequest"),
@@ -900,7 +997,9 @@ def _paths() -> dict[str, Any]:
                         "in": "query",
                         "required": False,
                         "schema": {
-                            "type": "integer", "minimum": 0, "maximum": LOGS_MAX_OLDER_THAN_DAYS,
+                            "type": "integer",
+                            "minimum": 0,
+                            "maximum": LOGS_MAX_OLDER_THAN_DAYS,
                             "default": LOGS_DEFAULT_OLDER_THAN_DAYS,
                         },
                     }
@@ -909,7 +1008,9 @@ def _paths() -> dict[str, Any]:
         },
         "/debug": {
             "get": _operation(
-                "debug", "What a correlation id paid for; for a run, its outcomes and logs", "admin",
+                "debug",
+                "What a correlation id paid for; for a run, its outcomes and logs",
+                "admin",
                 {
                     "200": _json(_ref("Debug"), "The debug entries (and the run, for a run's id)."),
                     "400": _resp("BadRequest"),
@@ -921,7 +1022,9 @@ def _paths() -> dict[str, Any]:
         },
         "/cache/clear/{kind}": {
             "delete": _operation(
-                "cacheClear", "Empty one cache, or all of them", "admin",
+                "cacheClear",
+                "Empty one cache, or all of them",
+                "admin",
                 {
                     "200": _json(_ref("CacheCleared"), "What was deleted."),
                     "404": _resp("NotFound"),
@@ -946,14 +1049,18 @@ def _paths() -> dict[str, Any]:
         },
         "/budget": {
             "get": _operation(
-                "budget", "Today's upstream spend against its ceilings", "admin",
+                "budget",
+                "Today's upstream spend against its ceilings",
+                "admin",
                 {"200": _json(_ref("Budget"), "Today's budget.")},
                 admin=True,
             )
         },
         "/dashboard": {
             "get": _operation(
-                "dashboard", "The operator dashboard (HTML, read-only)", "public",
+                "dashboard",
+                "The operator dashboard (HTML, read-only)",
+                "public",
                 {
                     "200": {
                         "description": (
@@ -971,7 +1078,9 @@ def _paths() -> dict[str, Any]:
         },
         "/openapi.json": {
             "get": _operation(
-                "openapi", "This document", "public",
+                "openapi",
+                "This document",
+                "public",
                 {"200": _json({"type": "object"}, "The OpenAPI 3.1 document.")},
             )
         },
@@ -988,8 +1097,8 @@ def _document() -> dict[str, Any]:
             "summary": "Nightly movie roasts: public reads, admin operations.",
             "description": (
                 "The Cloudflare Worker's JSON, field for field, with PlotBurn's added fields "
-                "beside it. Every error is {\"error\": \"...\", \"message\": \"...\"}. An "
-                "unknown route answers 404 {\"error\": \"Not found\"}; a known route with "
+                'beside it. Every error is {"error": "...", "message": "..."}. An '
+                'unknown route answers 404 {"error": "Not found"}; a known route with '
                 "another method answers 405 with Allow. No route reads a request body; one "
                 f"over {MAX_BODY_BYTES} bytes is refused with 413.\n\n"
                 "Admin routes take the key as `x-api-key: <PLOTBURN_ADMIN_TOKEN>` (the "
@@ -1024,7 +1133,9 @@ def _document() -> dict[str, Any]:
             },
             "headers": {
                 "CorrelationId": {
-                    "description": "The request's correlation id (its x-correlation-id, or a new one).",
+                    "description": (
+                        "The request's correlation id (its x-correlation-id, or a new one)."
+                    ),
                     "required": True,
                     "schema": _ref("AnyCorrelationId"),
                 }

@@ -29,24 +29,26 @@ from typing import Any, Literal
 
 from cachetools import TTLCache
 
-from functions import metering
+from functions import metering, views
 from functions.config import HISTORY_LIMIT, LOG_TTL, Settings
-from functions.metering import Spend
 from functions.errors import (
     BudgetExhausted,
-    InfrastructureUnavailable,
     GenerationInProgress,
+    InfrastructureUnavailable,
     MovieNotFound,
     NotOnDemand,
     RateLimited,
     UpstreamError,
 )
+from functions.feed import Feed
+from functions.metering import Spend
 from functions.models import (
+    LogSeverity,
     Movie,
     MovieDetails,
     MovieOutcome,
-    NowPlaying,
     NightlyMessage,
+    NowPlaying,
     Outcome,
     RoastMessage,
     RoastRecord,
@@ -57,8 +59,6 @@ from functions.models import (
     utcnow,
 )
 from functions.observability import Journal
-from functions import views
-from functions.feed import Feed
 from functions.ports import (
     CACHE_KINDS,
     CacheKind,
@@ -214,7 +214,9 @@ class Pipeline:
         return self._remember(record), not generated
 
     def _limit_rate(self, client: str) -> None:
-        retry_after = self.rate_limits.hit(client, self.clock(), self.settings.paid_requests_per_minute)
+        retry_after = self.rate_limits.hit(
+            client, self.clock(), self.settings.paid_requests_per_minute
+        )
         if retry_after is not None:
             raise RateLimited(retry_after)
 
@@ -356,9 +358,7 @@ class Pipeline:
 
     def _settle_budget(self, reserved: int, spend: Spend) -> None:
         """Replace the reservation with what was actually spent (retries included)."""
-        self.budget.add(
-            self._day(), spend.paid_calls - reserved, spend.cost_usd
-        )
+        self.budget.add(self._day(), spend.paid_calls - reserved, spend.cost_usd)
 
     # ------------------------------------------------------------------ runs
 
@@ -381,7 +381,9 @@ class Pipeline:
 
     def _open_run(self, correlation_id: str, trigger: Trigger) -> Run:
         """The run as soon as it is asked for: in progress, its movies not yet listed."""
-        run = Run(correlation_id=correlation_id, trigger=trigger, started_at=self.clock(), listed=False)
+        run = Run(
+            correlation_id=correlation_id, trigger=trigger, started_at=self.clock(), listed=False
+        )
         if self.runs.create_run(run):
             self.journal.info("run started", correlation_id, trigger=trigger.value)
             return run
@@ -400,9 +402,7 @@ class Pipeline:
     def _start_run(self, message: NightlyMessage, correlation_id: str) -> Run:
         run = self.runs.get_run(correlation_id)
         if run is not None and run.published:
-            self.journal.info(
-                "duplicate nightly message ignored", correlation_id, persist=False
-            )
+            self.journal.info("duplicate nightly message ignored", correlation_id, persist=False)
             return run
         if run is None:
             # A scheduled (or gcloud-published) run shows in /cron/status from here on.
@@ -414,7 +414,11 @@ class Pipeline:
                 return self._start_failed(run, exc.reason, book.spend())
         if not run.listed:
             run = run.model_copy(
-                update={"movie_ids": [m.id for m in movies], "listed": True, "own_spend": book.spend()}
+                update={
+                    "movie_ids": [m.id for m in movies],
+                    "listed": True,
+                    "own_spend": book.spend(),
+                }
             )
             self.runs.update_run(run)
             self.journal.info("movies listed", correlation_id, movies_fetched=len(movies))
@@ -462,7 +466,9 @@ class Pipeline:
             return None
         if run is None or movie.id not in run.movie_ids:
             self.journal.warning(
-                "roast message for an unknown run or movie dropped", correlation_id, movie_id=movie.id
+                "roast message for an unknown run or movie dropped",
+                correlation_id,
+                movie_id=movie.id,
             )
             return None
         if run.status is not RunStatus.IN_PROGRESS:
@@ -538,12 +544,24 @@ class Pipeline:
         run, closed_now = self.runs.finalize(correlation_id, self.clock())
         if run is not None and closed_now:
             summary = run.to_status_json()
-            severity = "INFO" if run.status is RunStatus.SUCCESS else "WARNING"
+            severity: LogSeverity = "INFO" if run.status is RunStatus.SUCCESS else "WARNING"
             self.journal.log(
                 severity,
                 f"run finished: {run.status.value}",
                 correlation_id,
-                **{k: summary[k] for k in ("movies_fetched", "roasts_cached", "roasts_generated", "roasts_failed", "failed_movie_ids", "duration_ms", "upstream_calls", "estimated_cost_usd")},
+                **{
+                    k: summary[k]
+                    for k in (
+                        "movies_fetched",
+                        "roasts_cached",
+                        "roasts_generated",
+                        "roasts_failed",
+                        "failed_movie_ids",
+                        "duration_ms",
+                        "upstream_calls",
+                        "estimated_cost_usd",
+                    )
+                },
             )
         return run
 
@@ -585,7 +603,10 @@ class Pipeline:
                     self.runs.record_outcome(
                         run.correlation_id,
                         MovieOutcome(
-                            movie_id=movie_id, outcome=Outcome.FAILED, reason=REASON_DEADLINE, recorded_at=now
+                            movie_id=movie_id,
+                            outcome=Outcome.FAILED,
+                            reason=REASON_DEADLINE,
+                            recorded_at=now,
                         ),
                     )
             self.journal.warning(
@@ -631,7 +652,10 @@ class Pipeline:
         between recording the last outcome and closing the run."""
         if run.status is RunStatus.IN_PROGRESS:
             outcomes = self._outcomes_of_open_run(run.correlation_id)
-            if run.published and len({o.movie_id for o in outcomes} & set(run.movie_ids)) >= run.movies_fetched:
+            if (
+                run.published
+                and len({o.movie_id for o in outcomes} & set(run.movie_ids)) >= run.movies_fetched
+            ):
                 closed = self._finalize(run.correlation_id)
                 if closed is not None and closed.status is not RunStatus.IN_PROGRESS:
                     return closed
@@ -722,7 +746,12 @@ class Pipeline:
         run = self.debug(correlation_id, log_limit)
         if not entries and run is None:
             return None
-        return {"correlationId": correlation_id, "count": len(entries), "entries": entries, **(run or {})}
+        return {
+            "correlationId": correlation_id,
+            "count": len(entries),
+            "entries": entries,
+            **(run or {}),
+        }
 
     def movie_debug_view(self, movie_id: int) -> dict[str, Any] | None:
         entries = self.debug_store.for_movie(movie_id, DEBUG_LIMIT, self.clock())

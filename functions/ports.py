@@ -17,8 +17,8 @@ from functions.models import (
     Movie,
     MovieDetails,
     MovieOutcome,
-    NowPlaying,
     NightlyMessage,
+    NowPlaying,
     Roast,
     RoastMessage,
     RoastRecord,
@@ -157,8 +157,8 @@ class RunStore(Protocol):
 
     def finalize(self, correlation_id: str, now: datetime) -> tuple[Run | None, bool]:
         """Atomically: if the run is in progress and every one of its movies has an
-        outcome, derive counters and status from the outcomes and write them. Returns the run as it now stands, and whether this
-        call is the one that closed it."""
+        outcome, derive counters and status from the outcomes and write them. Returns the
+        run as it now stands, and whether this call is the one that closed it."""
 
     def reopen(self, correlation_id: str, movie_ids: list[int], now: datetime) -> Run | None:
         """Atomically delete these movies' outcomes and set the run back in progress."""
@@ -194,7 +194,9 @@ class DebugStore(Protocol):
     def put(self, correlation_id: str, movie_id: int, data: dict[str, Any], now: datetime) -> None:
         """Inside a WriteBatching block it lands in that block's commit."""
 
-    def for_correlation(self, correlation_id: str, limit: int, now: datetime) -> list[dict[str, Any]]:
+    def for_correlation(
+        self, correlation_id: str, limit: int, now: datetime
+    ) -> list[dict[str, Any]]:
         """Newest first: [{"key", "data"}]."""
 
     def for_movie(self, movie_id: int, limit: int, now: datetime) -> list[dict[str, Any]]: ...

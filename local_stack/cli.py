@@ -35,9 +35,19 @@ from local_stack.stack import DEFAULT_STATE_FILE, Stack, read_state
 
 EXIT_OK, EXIT_RUN_FAILED, EXIT_ERROR = 0, 1, 2
 RUN_FIELDS = (
-    "correlation_id", "status", "trigger", "timestamp", "started_at", "finished_at", "movies_fetched",
-    "roasts_processed", "roasts_cached", "roasts_generated", "roasts_failed",
-    "failed_movie_ids", "duration_ms",
+    "correlation_id",
+    "status",
+    "trigger",
+    "timestamp",
+    "started_at",
+    "finished_at",
+    "movies_fetched",
+    "roasts_processed",
+    "roasts_cached",
+    "roasts_generated",
+    "roasts_failed",
+    "failed_movie_ids",
+    "duration_ms",
 )
 
 
@@ -84,20 +94,36 @@ def _log_to_file(run_dir: Path) -> None:
 
 
 def _add_stack_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--concurrency", type=int, default=None,
-                        help="messages in flight per subscription "
-                             "(default $PLOTBURN_LOCAL_CONCURRENCY or 32)")
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=None,
+        help="messages in flight per subscription (default $PLOTBURN_LOCAL_CONCURRENCY or 32)",
+    )
     parser.add_argument("--max-delivery-attempts", type=int, default=5)
-    parser.add_argument("--deliver-twice", action="store_true",
-                        help="deliver every Pub/Sub message twice (duplicate delivery)")
-    parser.add_argument("--threads", type=int, default=64,
-                        help="gunicorn threads per function process")
-    parser.add_argument("--sim-config", default=None, metavar="JSON",
-                        help="initial upstream simulator config (JSON object)")
-    parser.add_argument("--source", type=Path, default=None,
-                        help="functions source file (default main.py)")
-    parser.add_argument("--run-dir", type=Path, default=None,
-                        help="log directory (default .stack/<timestamp>-<pid>/)")
+    parser.add_argument(
+        "--deliver-twice",
+        action="store_true",
+        help="deliver every Pub/Sub message twice (duplicate delivery)",
+    )
+    parser.add_argument(
+        "--threads", type=int, default=64, help="gunicorn threads per function process"
+    )
+    parser.add_argument(
+        "--sim-config",
+        default=None,
+        metavar="JSON",
+        help="initial upstream simulator config (JSON object)",
+    )
+    parser.add_argument(
+        "--source", type=Path, default=None, help="functions source file (default main.py)"
+    )
+    parser.add_argument(
+        "--run-dir",
+        type=Path,
+        default=None,
+        help="log directory (default .stack/<timestamp>-<pid>/)",
+    )
 
 
 def _make_stack(args: argparse.Namespace) -> Stack:
@@ -126,7 +152,7 @@ def _start(stack: Stack) -> bool:
     except StartupError as exc:
         _say(f"error: the stack did not start: {exc}")
         return False
-    except Exception as exc:  # noqa: BLE001 - e.g. topic creation failed; exit 2, not a trace
+    except Exception as exc:
         logging.getLogger(__name__).exception("stack start failed")
         _say(f"error: the stack did not start: {type(exc).__name__}: {exc}")
         return False
@@ -138,7 +164,7 @@ def _stop(stack: Stack) -> None:
     _ignore_signals()
     try:
         stack.stop()
-    except Exception as exc:  # noqa: BLE001 - report, but do not hide the exit code
+    except Exception as exc:
         _say(f"warning: {exc}")
 
 
@@ -154,7 +180,7 @@ def _progress(run: dict[str, Any]) -> str:
 
 
 def _find_run(status: dict[str, Any], correlation_id: str) -> dict[str, Any] | None:
-    candidates = [status.get("last_run")] + list(status.get("history") or [])
+    candidates = [status.get("last_run"), *(status.get("history") or [])]
     for run in candidates:
         if isinstance(run, dict) and run.get("correlation_id") == correlation_id:
             return run
@@ -246,8 +272,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     _raise_on_sigterm()
     existing = read_state(DEFAULT_STATE_FILE)
     if existing is not None:
-        _say(f"error: a stack is already serving (pid {existing.get('owner_pid')}, "
-             f"api {existing.get('api_url')}); stop it first")
+        _say(
+            f"error: a stack is already serving (pid {existing.get('owner_pid')}, "
+            f"api {existing.get('api_url')}); stop it first"
+        )
         return EXIT_ERROR
     stack = _make_stack(args)
     try:
@@ -259,7 +287,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             "try:",
             f"  curl -s {stack.api_url}healthz",
             f"  curl -s {stack.api_url}cron/status | python3 -m json.tool",
-            f"  curl -s -X POST -H \"Authorization: Bearer $(jq -r .admin_token {state})\" "
+            f'  curl -s -X POST -H "Authorization: Bearer $(jq -r .admin_token {state})" '
             f"{stack.api_url}cron/trigger",
             "  make trigger      # publish to plotburn-nightly like Cloud Scheduler",
             "",
@@ -292,8 +320,10 @@ def gcloud_emulator_env(pubsub_host: str, project: str) -> dict[str, str]:
 def cmd_trigger(args: argparse.Namespace) -> int:
     state = read_state(args.state_file)
     if state is None:
-        _say(f"error: no local stack is serving ({_rel(args.state_file)} missing or stale); "
-             "start one with `make serve`")
+        _say(
+            f"error: no local stack is serving ({_rel(args.state_file)} missing or stale); "
+            "start one with `make serve`"
+        )
         return EXIT_ERROR
     gcloud = shutil.which("gcloud")
     if gcloud is None:
@@ -301,12 +331,22 @@ def cmd_trigger(args: argparse.Namespace) -> int:
         return EXIT_ERROR
     project, topic = state["project"], state["topics"]["nightly"]
     argv = [
-        gcloud, "pubsub", "topics", "publish", topic,
-        f"--message={args.message}", f"--project={project}", "--format=value(messageIds)",
+        gcloud,
+        "pubsub",
+        "topics",
+        "publish",
+        topic,
+        f"--message={args.message}",
+        f"--project={project}",
+        "--format=value(messageIds)",
     ]
     result = subprocess.run(
-        argv, env=gcloud_emulator_env(state["pubsub_host"], project),
-        capture_output=True, text=True, timeout=120, check=False,
+        argv,
+        env=gcloud_emulator_env(state["pubsub_host"], project),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     if result.returncode != 0:
         _say(f"error: gcloud failed ({result.returncode}): {result.stderr.strip()}")
@@ -330,8 +370,10 @@ def cmd_cleanup(args: argparse.Namespace) -> int:
         _say(f"nothing to clean up ({_rel(path)} not found)")
         return EXIT_OK
     if read_state(path) is not None:
-        _say(f"stack {state.get('run_id')} is still served by pid {state.get('owner_pid')}; "
-             "stop that process (Ctrl-C) instead")
+        _say(
+            f"stack {state.get('run_id')} is still served by pid {state.get('owner_pid')}; "
+            "stop that process (Ctrl-C) instead"
+        )
         return EXIT_ERROR
     for name, group in (state.get("process_groups") or {}).items():
         pgid, argv = int(group["pgid"]), [str(a) for a in group["argv"]]
@@ -351,14 +393,21 @@ def cmd_cleanup(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m local_stack", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m local_stack",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run one nightly batch end to end and report")
     _add_stack_options(run)
-    run.add_argument("--timeout", type=float, default=600.0,
-                     help="seconds to wait for the run to finish (default 600)")
+    run.add_argument(
+        "--timeout",
+        type=float,
+        default=600.0,
+        help="seconds to wait for the run to finish (default 600)",
+    )
     run.set_defaults(func=cmd_run)
 
     serve = sub.add_parser("serve", help="start the stack and keep it up")

@@ -48,7 +48,10 @@ def sdk_root() -> Path:
         try:
             out = subprocess.run(
                 [gcloud, "info", "--format=value(installation.sdk_root)"],
-                capture_output=True, text=True, timeout=60, check=True,
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=True,
             ).stdout.strip()
             if out:
                 return Path(out)
@@ -89,7 +92,7 @@ class _Emulator:
 
     @property
     def host(self) -> str:
-        """"127.0.0.1:P" -- the value for the ``*_EMULATOR_HOST`` variable."""
+        """ "127.0.0.1:P" -- the value for the ``*_EMULATOR_HOST`` variable."""
         return f"{self.bind_host}:{self.port}"
 
     @property

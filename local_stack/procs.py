@@ -124,8 +124,9 @@ def cmdline(pid: int) -> list[str]:
     return [part.decode(errors="replace") for part in raw.split(b"\0") if part]
 
 
-def kill_group(pgid: int, *, grace: float = 5.0, kill: bool = False,
-               reap: Callable[[], object] | None = None) -> None:
+def kill_group(
+    pgid: int, *, grace: float = 5.0, kill: bool = False, reap: Callable[[], object] | None = None
+) -> None:
     """Stop every process in group ``pgid``: SIGTERM, wait ``grace`` s, then SIGKILL.
 
     ``kill=True`` skips straight to SIGKILL (crash simulation).  ``reap`` is called while
@@ -136,8 +137,7 @@ def kill_group(pgid: int, *, grace: float = 5.0, kill: bool = False,
     def live() -> list[int]:
         if reap is not None:
             reap()
-        return [pid for pid, state in group_members(pgid).items()
-                if not _really_dead(pid, state)]
+        return [pid for pid, state in group_members(pgid).items() if not _really_dead(pid, state)]
 
     def send(sig: signal.Signals) -> None:
         try:
@@ -276,7 +276,7 @@ class ManagedProcess:
                 if probe():
                     self.refresh_pids()
                     return
-            except Exception:  # noqa: BLE001 - not ready yet, whatever the reason
+            except Exception:
                 pass
             if time.monotonic() > deadline:
                 raise StartupError(

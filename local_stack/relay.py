@@ -27,7 +27,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Self
 
@@ -104,8 +104,8 @@ class SubscriptionStats:
 def rfc3339(ts: datetime) -> str:
     """Pub/Sub's timestamp format: UTC, millisecond precision, "Z" suffix."""
     if ts.tzinfo is None:
-        ts = ts.replace(tzinfo=timezone.utc)
-    return ts.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        ts = ts.replace(tzinfo=UTC)
+    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def build_cloud_event(
@@ -220,7 +220,10 @@ class Relay:
                 self._futures.append(future)
                 log.info(
                     "relay: %s -> %s (concurrency %d, max attempts %d%s)",
-                    route.subscription, route.url, cfg.concurrency, cfg.max_delivery_attempts,
+                    route.subscription,
+                    route.url,
+                    cfg.concurrency,
+                    cfg.max_delivery_attempts,
                     ", deliver twice" if cfg.deliver_twice else "",
                 )
         except BaseException:
@@ -247,7 +250,7 @@ class Relay:
         for future in self._futures:
             try:
                 future.result(timeout=timeout)
-            except Exception:  # noqa: BLE001 - cancelled / stream errors: we are done anyway
+            except Exception:
                 pass
         with self._idle:
             if not self._idle.wait_for(
@@ -304,8 +307,9 @@ class Relay:
         try:
             self._handle(route, message)
         except Exception:
-            log.exception("relay: %s: message %s: unexpected error", route.subscription,
-                          message.message_id)
+            log.exception(
+                "relay: %s: message %s: unexpected error", route.subscription, message.message_id
+            )
             message.nack()
             self._count(route.subscription, nacked=1)
 
@@ -331,9 +335,7 @@ class Relay:
         if self.config.deliver_twice and self._twin_executor is not None:
             # Two concurrent POSTs of the identical event: the duplicate arrives while
             # the first is still being processed, the nastiest case for idempotency.
-            twin: Future[str | None] = self._twin_executor.submit(
-                self._post, route, headers, body
-            )
+            twin: Future[str | None] = self._twin_executor.submit(self._post, route, headers, body)
             errors = [self._post(route, headers, body), twin.result()]
         else:
             errors = [self._post(route, headers, body)]
@@ -352,7 +354,11 @@ class Relay:
         delay = self.config.backoff(attempt)
         log.warning(
             "relay: %s: message %s attempt %d failed (%s); redelivering in %.1fs",
-            route.subscription, message.message_id, attempt, error, delay,
+            route.subscription,
+            message.message_id,
+            attempt,
+            error,
+            delay,
         )
         # Holding the message during the backoff (instead of a timer) keeps it counted
         # against flow control, which is close enough to a retry policy for local runs,
@@ -409,16 +415,23 @@ class Relay:
                 message.data,
                 **attributes,
             ).result(timeout=30)
-        except Exception:  # noqa: BLE001 - keep the message; it is retried later
-            log.exception("relay: %s: dead-lettering message %s failed",
-                          route.subscription, message.message_id)
+        except Exception:
+            log.exception(
+                "relay: %s: dead-lettering message %s failed",
+                route.subscription,
+                message.message_id,
+            )
             self._stopping.wait(self.config.max_backoff)
             message.nack()
             self._count(route.subscription, nacked=1)
             return
         log.warning(
             "relay: %s: message %s dead-lettered to %s after %d attempts (last: %s)",
-            route.subscription, message.message_id, route.dead_letter_topic, attempt, error,
+            route.subscription,
+            message.message_id,
+            route.dead_letter_topic,
+            attempt,
+            error,
         )
         message.ack()
         self._forget((route.subscription, message.message_id))

@@ -34,7 +34,7 @@ import sys
 import threading
 import time
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -74,6 +74,7 @@ def has_real_keys(env: Mapping[str, str | None]) -> bool:
         and bool(env.get("PERPLEXITY_API_KEY"))
         and bool(env.get("XAI_API_KEY"))
     )
+
 
 TOPIC_VARS = {
     "nightly": ("PLOTBURN_NIGHTLY_TOPIC", "plotburn-nightly"),
@@ -257,7 +258,7 @@ class Stack:
             except BaseException:
                 try:
                     self.stop()
-                except Exception:  # noqa: BLE001 - the startup error is the one to show
+                except Exception:
                     log.exception("stopping the half-started stack failed")
                 raise
         return self
@@ -324,8 +325,11 @@ class Stack:
         if self.sim_config is not None:
             argv += ["--config-json", json.dumps(self.sim_config)]
         self._sim_proc = ManagedProcess(
-            "upstream-sim", argv, log_path=self.run_dir / "upstream-sim.log",
-            env={**os.environ, "PYTHONUNBUFFERED": "1"}, cwd=REPO_ROOT,
+            "upstream-sim",
+            argv,
+            log_path=self.run_dir / "upstream-sim.log",
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            cwd=REPO_ROOT,
         )
         self._sim_proc.start()
 
@@ -369,7 +373,10 @@ class Stack:
         try:
             for key, subscription in self.subscriptions.items():
                 pubsub.create_pull_subscription(
-                    subscriber, self.project, subscription, self.topics[key],
+                    subscriber,
+                    self.project,
+                    subscription,
+                    self.topics[key],
                     ack_deadline_seconds=600,
                 )
         finally:
@@ -379,18 +386,23 @@ class Stack:
         dead_letter = self.topics["dead-letter"]
         return [
             Route(
-                self.subscriptions["nightly"], self.topics["nightly"],
+                self.subscriptions["nightly"],
+                self.topics["nightly"],
                 self.function_url("fanout"),
                 dead_letter if self.dead_letter_nightly else None,
             ),
             Route(
-                self.subscriptions["roast"], self.topics["roast"],
-                self.function_url("roast"), dead_letter,
+                self.subscriptions["roast"],
+                self.topics["roast"],
+                self.function_url("roast"),
+                dead_letter,
             ),
             # Deliveries of dead letters are retried but never dead-lettered again.
             Route(
-                self.subscriptions["dead-letter"], dead_letter,
-                self.function_url("roast"), None,
+                self.subscriptions["dead-letter"],
+                dead_letter,
+                self.function_url("roast"),
+                None,
             ),
         ]
 
@@ -411,7 +423,7 @@ class Stack:
             def attempt(what: str, fn: Any, *args: Any, **kwargs: Any) -> None:
                 try:
                     fn(*args, **kwargs)
-                except Exception as exc:  # noqa: BLE001 - keep stopping the rest
+                except Exception as exc:
                     log.exception("stop: %s failed", what)
                     errors.append(f"{what}: {exc}")
 
@@ -565,7 +577,8 @@ class Stack:
         else:
             upstreams = "REAL APIs (TMDB, Perplexity and xAI keys set)"
         token_where = (
-            f"(set in {_display(self.state_file)})" if self._state_written
+            f"(set in {_display(self.state_file)})"
+            if self._state_written
             else "(Stack.admin_token)"
         )
         t = self.topics
@@ -592,15 +605,19 @@ class Stack:
         existing = read_state(self.state_file)
         if existing is not None and existing.get("run_id") != self.run_id:
             # Another live stack (e.g. `make serve`) owns the file; leave it alone.
-            log.warning("not writing %s: stack %s (pid %s) is serving",
-                        self.state_file, existing.get("run_id"), existing.get("owner_pid"))
+            log.warning(
+                "not writing %s: stack %s (pid %s) is serving",
+                self.state_file,
+                existing.get("run_id"),
+                existing.get("owner_pid"),
+            )
             return
         pids = self.pids()
         state: dict[str, Any] = {
             "version": STATE_VERSION,
             "run_id": self.run_id,
             "owner_pid": os.getpid(),
-            "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "project": self.project,
             "run_dir": str(self.run_dir),
             "api_url": self.api_url,
@@ -630,11 +647,9 @@ class Stack:
         if self._sim_proc is not None:
             procs.append(self._sim_proc)
         for emulator in self._owned_emulators():
-            if emulator._proc is not None:  # noqa: SLF001 - same package
-                procs.append(emulator._proc)  # noqa: SLF001
-        return {
-            p.name: {"pgid": p.pid, "argv": p.argv} for p in procs if p.pid is not None
-        }
+            if emulator._proc is not None:
+                procs.append(emulator._proc)
+        return {p.name: {"pgid": p.pid, "argv": p.argv} for p in procs if p.pid is not None}
 
     def _remove_state(self) -> None:
         if self.state_file is None or not self._state_written:

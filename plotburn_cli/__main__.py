@@ -62,16 +62,39 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
-    # The connection and output flags work before or after the command.
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--url", default=argparse.SUPPRESS, help="API base URL (default: $PLOTBURN_API_URL, .stack/stack.json, http://127.0.0.1:8080)")
-    common.add_argument("--token", default=argparse.SUPPRESS, help="admin token (default: $PLOTBURN_ADMIN_TOKEN); prefer the variable: flags show in ps")
-    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print the API's JSON instead of tables")
-    common.add_argument("--http-timeout", type=float, default=argparse.SUPPRESS, metavar="S", help="per-request timeout in seconds (default 30)")
+    # The connection and output flags work before or after the command. Only a parent
+    # (never parsed itself), but of the subparsers' class, as add_parser's parents are.
+    common = _Parser(add_help=False)
+    common.add_argument(
+        "--url",
+        default=argparse.SUPPRESS,
+        help="API base URL (default: $PLOTBURN_API_URL, .stack/stack.json, http://127.0.0.1:8080)",
+    )
+    common.add_argument(
+        "--token",
+        default=argparse.SUPPRESS,
+        help="admin token (default: $PLOTBURN_ADMIN_TOKEN); prefer the variable: flags show in ps",
+    )
+    common.add_argument(
+        "--json",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="print the API's JSON instead of tables",
+    )
+    common.add_argument(
+        "--http-timeout",
+        type=float,
+        default=argparse.SUPPRESS,
+        metavar="S",
+        help="per-request timeout in seconds (default 30)",
+    )
 
     parser = _Parser(
         prog="plotburn",
-        description="Operate a PlotBurn API: start and follow runs, read status, logs and budget, clear caches.",
+        description=(
+            "Operate a PlotBurn API: start and follow runs, read status, logs and budget, "
+            "clear caches."
+        ),
         epilog=__doc__.split("\n\n", 1)[1] if __doc__ else None,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         parents=[common],
@@ -82,43 +105,105 @@ def _parser() -> argparse.ArgumentParser:
 
     trigger = commands.add_parser("trigger", parents=[common], help="start a manual run (admin)")
     _wait_flags(trigger)
-    commands.add_parser("status", parents=[common], help="the last run, recent runs and today's budget")
-    logs = commands.add_parser("logs", parents=[common], help="recent log entries, newest first (admin)")
-    logs.add_argument("--limit", type=int, default=None, metavar="N", help=f"how many (1-{LOGS_MAX_LIMIT}; the API's default is 100)")
-    logs.add_argument("--level", type=str.upper, choices=LOG_LEVELS, default=None, help="only entries of this level")
-    logs.add_argument("--correlation-id", default=None, metavar="ID", help="only this run's or request's entries")
-    prune = commands.add_parser("prune-logs", parents=[common], help="delete old log entries (admin)")
-    prune.add_argument("--older-than-days", type=int, default=None, metavar="N", help="older than N days (the API's default is 30)")
+    commands.add_parser(
+        "status", parents=[common], help="the last run, recent runs and today's budget"
+    )
+    logs = commands.add_parser(
+        "logs", parents=[common], help="recent log entries, newest first (admin)"
+    )
+    logs.add_argument(
+        "--limit",
+        type=int,
+        default=None,
+        metavar="N",
+        help=f"how many (1-{LOGS_MAX_LIMIT}; the API's default is 100)",
+    )
+    logs.add_argument(
+        "--level",
+        type=str.upper,
+        choices=LOG_LEVELS,
+        default=None,
+        help="only entries of this level",
+    )
+    logs.add_argument(
+        "--correlation-id", default=None, metavar="ID", help="only this run's or request's entries"
+    )
+    prune = commands.add_parser(
+        "prune-logs", parents=[common], help="delete old log entries (admin)"
+    )
+    prune.add_argument(
+        "--older-than-days",
+        type=int,
+        default=None,
+        metavar="N",
+        help="older than N days (the API's default is 30)",
+    )
     debug = commands.add_parser(
-        "debug", parents=[common],
-        help="what a correlation id or a movie's generations made; a run with its per-movie outcomes and logs (admin)",
+        "debug",
+        parents=[common],
+        help=(
+            "what a correlation id or a movie's generations made; "
+            "a run with its per-movie outcomes and logs (admin)"
+        ),
     )
     target = debug.add_mutually_exclusive_group(required=True)
     target.add_argument(
-        "correlation_id", metavar="ID", nargs="?", default=None,
+        "correlation_id",
+        metavar="ID",
+        nargs="?",
+        default=None,
         help="a run's id (e.g. manual-trigger-1732811400000) or a request's x-correlation-id",
     )
-    target.add_argument("--movie", type=int, default=None, metavar="MOVIE_ID", help="a TMDB movie id instead")
-    retry = commands.add_parser("retry", parents=[common], help="republish a run's failed movies into the same run (admin)")
+    target.add_argument(
+        "--movie", type=int, default=None, metavar="MOVIE_ID", help="a TMDB movie id instead"
+    )
+    retry = commands.add_parser(
+        "retry", parents=[common], help="republish a run's failed movies into the same run (admin)"
+    )
     retry.add_argument("correlation_id", metavar="ID")
     _wait_flags(retry)
-    clear = commands.add_parser("clear", parents=[common], help="empty one cache, or all of them (admin)")
+    clear = commands.add_parser(
+        "clear", parents=[common], help="empty one cache, or all of them (admin)"
+    )
     clear.add_argument("kind", choices=CACHE_KINDS)
-    commands.add_parser("budget", parents=[common], help="today's upstream spend against its ceilings (admin)")
+    commands.add_parser(
+        "budget", parents=[common], help="today's upstream spend against its ceilings (admin)"
+    )
     return parser
 
 
 def _wait_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--wait", action="store_true", help="follow the run with a progress bar until it ends")
-    parser.add_argument("--timeout", type=float, default=600.0, metavar="S", help="give up waiting after S seconds (default 600; exit 3)")
-    parser.add_argument("--interval", type=float, default=1.0, metavar="S", help="poll /cron/status every S seconds (default 1)")
+    parser.add_argument(
+        "--wait", action="store_true", help="follow the run with a progress bar until it ends"
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=600.0,
+        metavar="S",
+        help="give up waiting after S seconds (default 600; exit 3)",
+    )
+    parser.add_argument(
+        "--interval",
+        type=float,
+        default=1.0,
+        metavar="S",
+        help="poll /cron/status every S seconds (default 1)",
+    )
 
 
 # ---------------------------------------------------------------------- commands
 
 
 class Cli:
-    def __init__(self, api: Api, args: argparse.Namespace, out: TextIO, err: TextIO, sleep: Callable[[float], None]) -> None:
+    def __init__(
+        self,
+        api: Api,
+        args: argparse.Namespace,
+        out: TextIO,
+        err: TextIO,
+        sleep: Callable[[float], None],
+    ) -> None:
         self.api = api
         self.args = args
         self.out = out
@@ -144,9 +229,14 @@ class Cli:
             if self.as_json:
                 self.dump(started)
             else:
-                self.print(f"Run {correlation_id} started. Follow it with: plotburn status (or trigger --wait next time)")
+                self.print(
+                    f"Run {correlation_id} started. "
+                    "Follow it with: plotburn status (or trigger --wait next time)"
+                )
             return EXIT_OK
-        self.err.write(f"Run {correlation_id} started; following it (Ctrl-C stops following, not the run).\n")
+        self.err.write(
+            f"Run {correlation_id} started; following it (Ctrl-C stops following, not the run).\n"
+        )
         return self.follow(correlation_id)
 
     def retry(self) -> int:
@@ -156,11 +246,20 @@ class Cli:
             if self.as_json:
                 self.dump(result)
             elif retried:
-                self.print(f"Republished {len(retried)} failed movie(s) of run {result['correlation_id']}: {', '.join(map(str, retried))}")
+                self.print(
+                    f"Republished {len(retried)} failed movie(s) of run "
+                    f"{result['correlation_id']}: {', '.join(map(str, retried))}"
+                )
             else:
-                self.print(f"Run {result['correlation_id']} has no failed movies to retry (status: {result['status']}).")
+                self.print(
+                    f"Run {result['correlation_id']} has no failed movies to retry "
+                    f"(status: {result['status']})."
+                )
             return EXIT_OK
-        self.err.write(f"Republished {len(retried)} failed movie(s) of run {result['correlation_id']}; following it.\n")
+        self.err.write(
+            f"Republished {len(retried)} failed movie(s) of run {result['correlation_id']}; "
+            "following it.\n"
+        )
         return self.follow(str(result["correlation_id"]))
 
     def follow(self, correlation_id: str) -> int:
@@ -175,7 +274,14 @@ class Cli:
                 try:
                     status = self.api.status()
                     errors = 0
-                    run = next((r for r in status.get("history") or [] if r.get("correlation_id") == correlation_id), None)
+                    run = next(
+                        (
+                            r
+                            for r in status.get("history") or []
+                            if r.get("correlation_id") == correlation_id
+                        ),
+                        None,
+                    )
                 except CliError as exc:
                     errors += 1
                     if errors >= MAX_POLL_ERRORS:
@@ -215,7 +321,9 @@ class Cli:
             self.print(run_summary(last))
             history = status.get("history") or []
             self.print()
-            self.print(f"Recent runs ({len(history)} shown, {status.get('total_runs', 0)} in total)")
+            self.print(
+                f"Recent runs ({len(history)} shown, {status.get('total_runs', 0)} in total)"
+            )
             self.print(history_table(history))
         if status.get("budget"):
             self.print()
@@ -282,7 +390,15 @@ class Cli:
                     for s in ("research", "roast")
                     if (spend.get(s) or {}).get("calls")
                 )
-                rows.append([m.get("movie_id"), m.get("outcome"), m.get("title") or "-", made or "-", m.get("reason") or "-"])
+                rows.append(
+                    [
+                        m.get("movie_id"),
+                        m.get("outcome"),
+                        m.get("title") or "-",
+                        made or "-",
+                        m.get("reason") or "-",
+                    ]
+                )
             self.print(table(["MOVIE", "OUTCOME", "TITLE", "CALLS", "REASON"], rows, right=(0,)))
         else:
             self.print("No movie outcomes recorded yet.")

@@ -73,7 +73,9 @@ def resolve_target(
         return Target(_base(environ["PLOTBURN_API_URL"]), token, "PLOTBURN_API_URL")
     state = _stack_state(cwd)
     if state is not None:
-        stack_token = state.get("admin_token") if isinstance(state.get("admin_token"), str) else None
+        stack_token = (
+            state.get("admin_token") if isinstance(state.get("admin_token"), str) else None
+        )
         return Target(_base(state["api_url"]), token or stack_token, str(STATE_FILE))
     return Target(_base(DEFAULT_URL), token, "the default")
 
@@ -165,7 +167,9 @@ class Api:
         return dict(self.request("POST", "cron/trigger", admin=True))
 
     def retry(self, correlation_id: str) -> dict[str, Any]:
-        return dict(self.request("POST", "cron/retry", admin=True, params={"correlationId": correlation_id}))
+        return dict(
+            self.request("POST", "cron/retry", admin=True, params={"correlationId": correlation_id})
+        )
 
     def logs(
         self, limit: int | None, level: str | None = None, correlation_id: str | None = None
@@ -179,7 +183,9 @@ class Api:
         return dict(self.request("DELETE", "logs", admin=True, params=params))
 
     def debug(self, correlation_id: str) -> dict[str, Any]:
-        return dict(self.request("GET", "debug", admin=True, params={"correlationId": correlation_id}))
+        return dict(
+            self.request("GET", "debug", admin=True, params={"correlationId": correlation_id})
+        )
 
     def movie_debug(self, movie_id: int) -> dict[str, Any]:
         return dict(self.request("GET", f"movie/{movie_id}/debug", admin=True))

@@ -32,6 +32,11 @@ def clean(value: Any, limit: int | None = None) -> str:
     return line
 
 
+def _object(value: Any) -> dict[str, Any]:
+    """`value` if it is a JSON object, else an empty one."""
+    return value if isinstance(value, dict) else {}
+
+
 def count(value: Any) -> str:
     return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else clean(value)
 
@@ -53,7 +58,7 @@ def duration(ms: Any) -> str:
     seconds = ms / 1000
     if seconds < 120:
         return f"{seconds:.1f} s"
-    return f"{int(seconds // 60)} min {int(round(seconds % 60))} s"
+    return f"{int(seconds // 60)} min {round(seconds % 60)} s"
 
 
 def when(iso: Any) -> str:
@@ -98,7 +103,9 @@ def tokens(run: dict[str, Any]) -> str:
     parts = []
     for service in ("research", "roast"):
         t = used.get(service) or {}
-        parts.append(f"{service} {count(t.get('prompt', 0))} in / {count(t.get('completion', 0))} out")
+        parts.append(
+            f"{service} {count(t.get('prompt', 0))} in / {count(t.get('completion', 0))} out"
+        )
     return " · ".join(parts)
 
 
@@ -126,7 +133,11 @@ def run_summary(run: dict[str, Any], titles: dict[int, str] | None = None) -> st
     if failed:
         reasons = run.get("failure_reasons") or {}
         rows = [
-            [movie_id, clean((titles or {}).get(movie_id), 40), clean(reasons.get(str(movie_id), "unknown"), 100)]
+            [
+                movie_id,
+                clean((titles or {}).get(movie_id), 40),
+                clean(reasons.get(str(movie_id), "unknown"), 100),
+            ]
             for movie_id in failed
         ]
         if not titles:
@@ -154,19 +165,34 @@ def history_table(history: Sequence[dict[str, Any]]) -> str:
         for r in history
     ]
     return table(
-        ["RUN", "STATUS", "STARTED", "FETCHED", "CACHED", "GENERATED", "FAILED", "DURATION", "COST"],
+        [
+            "RUN",
+            "STATUS",
+            "STARTED",
+            "FETCHED",
+            "CACHED",
+            "GENERATED",
+            "FAILED",
+            "DURATION",
+            "COST",
+        ],
         rows,
         right=(3, 4, 5, 6, 7, 8),
     )
 
 
 def budget_block(budget: dict[str, Any]) -> str:
-    state = "EXHAUSTED: no new roasts until 00:00 UTC" if budget.get("exhausted") else "within budget"
+    state = (
+        "EXHAUSTED: no new roasts until 00:00 UTC" if budget.get("exhausted") else "within budget"
+    )
     return key_values(
         [
             ("day (UTC)", budget.get("day")),
             ("paid calls", f"{count(budget.get('calls'))} of {count(budget.get('call_ceiling'))}"),
-            ("estimated cost", f"{usd(budget.get('estimated_cost_usd'))} of {usd(budget.get('cost_ceiling_usd'))}"),
+            (
+                "estimated cost",
+                f"{usd(budget.get('estimated_cost_usd'))} of {usd(budget.get('cost_ceiling_usd'))}",
+            ),
             ("state", state),
         ]
     )
@@ -175,13 +201,21 @@ def budget_block(budget: dict[str, Any]) -> str:
 # A log entry's fields (the Worker's shape, from /logs and /debug) the table shows in
 # their own columns.
 LOG_COLUMNS = {
-    "timestamp", "level", "severity", "correlationId", "message", "endpoint", "method",
-    "responseStatus", "duration", "metadata",
+    "timestamp",
+    "level",
+    "severity",
+    "correlationId",
+    "message",
+    "endpoint",
+    "method",
+    "responseStatus",
+    "duration",
+    "metadata",
 }
 
 
 def _request_of(entry: dict[str, Any]) -> str:
-    """"GET /movie/1 -> 200 (12 ms)" for a request's entry; "" for a pipeline event."""
+    """ "GET /movie/1 -> 200 (12 ms)" for a request's entry; "" for a pipeline event."""
     method, endpoint = entry.get("method"), entry.get("endpoint")
     if not method or method == "EVENT":
         return ""
@@ -198,10 +232,12 @@ def logs_table(entries: Sequence[dict[str, Any]]) -> str:
     (the request, the movie, the error, the event's metadata) as details."""
     rows = []
     for e in entries:
-        metadata = e.get("metadata") if isinstance(e.get("metadata"), dict) else {}
+        metadata = _object(e.get("metadata"))
         fields = {k: v for k, v in e.items() if k not in LOG_COLUMNS}
         details = [_request_of(e)] + [
-            f"{key}={clean(value, 60)}" for key, value in {**fields, **metadata}.items() if value is not None
+            f"{key}={clean(value, 60)}"
+            for key, value in {**fields, **metadata}.items()
+            if value is not None
         ]
         rows.append(
             [
@@ -219,9 +255,9 @@ def generations_table(entries: Sequence[dict[str, Any]]) -> str:
     """Debug entries: what each generation made (the movie, its research, its card)."""
     rows = []
     for entry in entries:
-        data = entry.get("data") if isinstance(entry.get("data"), dict) else {}
-        movie = data.get("movie") if isinstance(data.get("movie"), dict) else {}
-        roast = data.get("roast") if isinstance(data.get("roast"), dict) else {}
+        data = _object(entry.get("data"))
+        movie = _object(data.get("movie"))
+        roast = _object(data.get("roast"))
         rows.append(
             [
                 movie.get("id"),
@@ -232,7 +268,9 @@ def generations_table(entries: Sequence[dict[str, Any]]) -> str:
                 clean(roast.get("headline"), 70),
             ]
         )
-    return table(["MOVIE", "TITLE", "RESULT", "WHEN", "CORRELATION ID", "HEADLINE"], rows, right=(0,))
+    return table(
+        ["MOVIE", "TITLE", "RESULT", "WHEN", "CORRELATION ID", "HEADLINE"], rows, right=(0,)
+    )
 
 
 class Progress:
@@ -257,12 +295,17 @@ class Progress:
         else:
             fetched = run.get("movies_fetched") or 0
             processed = run.get("roasts_processed") or 0
-            share = processed / fetched if fetched else (1.0 if run.get("status") != "in_progress" else 0.0)
-            filled = min(self.WIDTH, int(math.floor(share * self.WIDTH)))
+            share = (
+                processed / fetched
+                if fetched
+                else (1.0 if run.get("status") != "in_progress" else 0.0)
+            )
+            filled = min(self.WIDTH, math.floor(share * self.WIDTH))
             bar = self.fill * filled + self.empty * (self.WIDTH - filled)
             text = (
                 f"{run.get('status')}  [{bar}] {processed}/{fetched} movies  "
-                f"{run.get('roasts_cached', 0)} cached · {run.get('roasts_generated', 0)} generated · "
+                f"{run.get('roasts_cached', 0)} cached · "
+                f"{run.get('roasts_generated', 0)} generated · "
                 f"{run.get('roasts_failed', 0)} failed  {elapsed:4.0f} s"
             )
         return text + (f"  ({note})" if note else "")
@@ -276,7 +319,9 @@ class Progress:
             self._drawn = True
         else:
             key = (
-                None if run is None else (run.get("status"), run.get("roasts_processed"), run.get("movies_fetched")),
+                None
+                if run is None
+                else (run.get("status"), run.get("roasts_processed"), run.get("movies_fetched")),
                 note,
             )
             if key == self._last_key:

@@ -41,7 +41,9 @@ def missing_credentials(env: dict[str, str]) -> list[str]:
     return [label for label, names in NEEDS if not any(env.get(n, "").strip() for n in names)]
 
 
-def _line(out: TextIO, provider: str, model: str, millis: float, spend: Any, note: str = "") -> None:
+def _line(
+    out: TextIO, provider: str, model: str, millis: float, spend: Any, note: str = ""
+) -> None:
     tokens = f"{spend.prompt_tokens} in / {spend.completion_tokens} out"
     cost = f"${spend.cost_usd:.6f}"
     print(f"ok    {provider:<10} {model:<32} {millis:7.0f} ms  {tokens:<20} {cost}{note}", file=out)

@@ -45,3 +45,19 @@ def clean_settings_env(monkeypatch: pytest.MonkeyPatch) -> None:
     before the test's own fixtures, such as ``world``)."""
     for name in settings_variables():
         monkeypatch.delenv(name, raising=False)
+
+
+# Test tiers by directory: what a test needs is where it lives. `make test-fast` runs
+# what needs neither (tests/unit, tests/infra, tests/tools).
+_TIERS = {"integration": "emulators", "e2e": "stack"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    tests_dir = os.path.dirname(__file__)
+    for item in items:
+        relative = os.path.relpath(str(item.path), tests_dir)
+        marker = _TIERS.get(relative.split(os.sep, 1)[0])
+        if marker is not None:
+            item.add_marker(getattr(pytest.mark, marker))
+            if marker == "stack":
+                item.add_marker(pytest.mark.emulators)  # a stack runs both emulators

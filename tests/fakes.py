@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from functions import metering
 from functions.errors import MovieNotFound, UpstreamUnavailable
@@ -133,8 +133,10 @@ class FakeResearcher(_CountingLLM):
             brief=f"Facts about {movie.title}",
             citations=["https://example.org"],
             model="fake-sonar",
-            created_at=datetime.now(timezone.utc),
-            usage=Usage(prompt_tokens=10, completion_tokens=20, cost_usd=RESEARCH_COST, cost_reported=True),
+            created_at=datetime.now(UTC),
+            usage=Usage(
+                prompt_tokens=10, completion_tokens=20, cost_usd=RESEARCH_COST, cost_reported=True
+            ),
         )
 
 
@@ -146,8 +148,10 @@ class FakeRoaster(_CountingLLM):
             movie_id=movie.id,
             card=card_for(movie.title),
             model="fake-grok",
-            created_at=datetime.now(timezone.utc),
-            usage=Usage(prompt_tokens=30, completion_tokens=40, cost_usd=ROAST_COST, cost_reported=True),
+            created_at=datetime.now(UTC),
+            usage=Usage(
+                prompt_tokens=30, completion_tokens=40, cost_usd=ROAST_COST, cost_reported=True
+            ),
         )
 
 

@@ -23,7 +23,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Mapping
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any
 
 from upstream_sim import catalogue, content, faults, perplexity, xai
@@ -129,7 +129,7 @@ class Simulator:
 
     @staticmethod
     def today() -> date:
-        return datetime.now(timezone.utc).date()
+        return datetime.now(UTC).date()
 
     # -- routing -------------------------------------------------------------------
 
@@ -330,7 +330,11 @@ class Simulator:
             reply.headers["Allow"] = "POST"
             return reply
         if not has_bearer(headers):
-            return Reply.json(401, perplexity.UNAUTHORIZED) if api is perplexity else xai.unauthorized()
+            return (
+                Reply.json(401, perplexity.UNAUTHORIZED)
+                if api is perplexity
+                else xai.unauthorized()
+            )
         config = self.config
         request, rejection = api.validate(body)
         prompt = request["prompt"] if request is not None else ""
@@ -344,7 +348,11 @@ class Simulator:
                 return rejection
             answer = self._research if service == "research" else self._roast
             return self._answer(
-                service, config, movie_key, movie_id, lambda: answer(config, request, movie_id, movie_key)
+                service,
+                config,
+                movie_key,
+                movie_id,
+                lambda: answer(config, request, movie_id, movie_key),
             )
         finally:
             self.stats.end(service)

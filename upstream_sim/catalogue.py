@@ -107,7 +107,8 @@ _TAGLINES = [
 ]  # fmt: skip
 _LANGUAGES = ["en"] * 7 + ["fr", "ko", "ja", "es", "de"]
 LANGUAGE_NAMES = {
-    "en": "English", "fr": "French", "ko": "Korean", "ja": "Japanese", "es": "Spanish", "de": "German",
+    "en": "English", "fr": "French", "ko": "Korean",
+    "ja": "Japanese", "es": "Spanish", "de": "German",
 }  # fmt: skip
 _FIRST_NAMES = [
     "Mara", "Tobias", "Ines", "Felix", "Priya", "Jonah", "Lena", "Oskar", "Amara", "Theo",
@@ -325,9 +326,11 @@ def details(config: dict[str, Any], movie_id: int, today: date) -> dict[str, Any
     language = entry["original_language"]
     budget = (5 + stable_hash("budget", movie_id) % 180) * 1_000_000
     released_days = (today - date.fromisoformat(entry["release_date"])).days
-    revenue = int(budget * (0.1 + stable_hash("revenue", movie_id) % 300 / 100) * min(
-        1.0, max(released_days, 1) / 60
-    ))
+    revenue = int(
+        budget
+        * (0.1 + stable_hash("revenue", movie_id) % 300 / 100)
+        * min(1.0, max(released_days, 1) / 60)
+    )
     entry.update(
         {
             "belongs_to_collection": None,
@@ -348,7 +351,11 @@ def details(config: dict[str, Any], movie_id: int, today: date) -> dict[str, Any
             "revenue": revenue,
             "runtime": runtime_of(movie_id),
             "spoken_languages": [
-                {"english_name": LANGUAGE_NAMES[language], "iso_639_1": language, "name": LANGUAGE_NAMES[language]}
+                {
+                    "english_name": LANGUAGE_NAMES[language],
+                    "iso_639_1": language,
+                    "name": LANGUAGE_NAMES[language],
+                }
             ],
             "status": "Released",
             "tagline": pick(_TAGLINES, "tagline", movie_id),
@@ -357,9 +364,7 @@ def details(config: dict[str, Any], movie_id: int, today: date) -> dict[str, Any
     return dict(sorted(entry.items()))
 
 
-def page_of(
-    config: dict[str, Any], region: str | None, page: int, today: date
-) -> dict[str, Any]:
+def page_of(config: dict[str, Any], region: str | None, page: int, today: date) -> dict[str, Any]:
     """One now_playing page; past the last page TMDB answers an empty results list."""
     ids = now_playing_ids(config, region)
     total_pages = min(MAX_PAGE, max(1, math.ceil(len(ids) / PAGE_SIZE)))

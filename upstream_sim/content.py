@@ -96,9 +96,7 @@ def _facts(
     }
 
 
-def research_brief(
-    config: dict[str, Any], movie_id: int | None, prompt: str, today: date
-) -> str:
+def research_brief(config: dict[str, Any], movie_id: int | None, prompt: str, today: date) -> str:
     facts = _facts(config, movie_id, prompt, today)
     key = movie_id if movie_id is not None else "unknown"
     director = catalogue.person(key, "director")
@@ -168,7 +166,9 @@ def roast_card(
     key = movie_id if movie_id is not None else "unknown"
     values = {**facts, "reception": pick(_RECEPTION, "reception", key)}
     headline = " ".join(
-        f"{SIMULATED_PREFIX}{facts['title']}: {pick(_HEADLINE_PROBLEMS, 'headline', key)}".split()[:12]
+        f"{SIMULATED_PREFIX}{facts['title']}: {pick(_HEADLINE_PROBLEMS, 'headline', key)}".split()[
+            :12
+        ]
     )
     paragraphs = [
         " ".join(
@@ -252,4 +252,3 @@ def search_results(
         }
         for index, result in enumerate(results, start=1)
     ]
-

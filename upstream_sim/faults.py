@@ -37,7 +37,7 @@ def decide(
         return kinds[(attempt - 1) % len(kinds)]
     draw = unit_draw(int(config["seed"]), service, key, attempt)
     threshold = 0.0
-    for kind, rate_key in zip(FAULT_KINDS, RATE_KEYS):
+    for kind, rate_key in zip(FAULT_KINDS, RATE_KEYS, strict=True):
         threshold += float(config[rate_key][service])
         if draw < threshold:
             return kind

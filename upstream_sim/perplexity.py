@@ -71,7 +71,11 @@ def error(status: int, kind: str, message: str, param: str | None = None) -> Rep
 def rate_limited(reset_epoch: int) -> Reply:
     reply = error(429, "request_rate_limit_exceeded", "Rate limit exceeded. Please retry later.")
     reply.headers.update(
-        {"x-ratelimit-limit": "50", "x-ratelimit-remaining": "0", "x-ratelimit-reset": str(reset_epoch)}
+        {
+            "x-ratelimit-limit": "50",
+            "x-ratelimit-remaining": "0",
+            "x-ratelimit-reset": str(reset_epoch),
+        }
     )
     return reply
 
@@ -97,7 +101,9 @@ def _input_text(value: Any) -> str | None:
         if isinstance(content, str):
             texts.append(content)
         elif isinstance(content, list):
-            texts += [p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str)]
+            texts += [
+                p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str)
+            ]
         else:
             return None
     return "\n".join(texts)
@@ -126,26 +132,38 @@ def validate(body: bytes) -> tuple[dict[str, Any] | None, Reply | None]:
         return None, error(400, "invalid_request", "validation failed: input is required")
     instructions = data.get("instructions")
     if instructions is not None and not isinstance(instructions, str):
-        return None, error(400, "invalid_request", "validation failed: instructions must be a string")
+        return None, error(
+            400, "invalid_request", "validation failed: instructions must be a string"
+        )
     limit = data.get("max_output_tokens")
     if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
-        return None, error(400, "invalid_request", "validation failed: max_output_tokens must be a positive integer")
+        return None, error(
+            400,
+            "invalid_request",
+            "validation failed: max_output_tokens must be a positive integer",
+        )
     for name, high in (("temperature", 2), ("top_p", 1)):
         value = data.get(name)
         if value is not None and (not _number(value) or not 0 <= value <= high):
-            return None, error(400, "invalid_request", f"validation failed: {name} must be between 0 and {high}")
+            return None, error(
+                400, "invalid_request", f"validation failed: {name} must be between 0 and {high}"
+            )
     search: str | None = None
     tools = data.get("tools") or []
     if not isinstance(tools, list):
         return None, error(400, "invalid_request", "validation failed: tools must be an array")
     for index, tool in enumerate(tools):
         if not isinstance(tool, dict) or tool.get("type") not in ("web_search", "fetch_url"):
-            return None, error(400, "invalid_request", f"validation failed: tools[{index}]: unknown tool type")
+            return None, error(
+                400, "invalid_request", f"validation failed: tools[{index}]: unknown tool type"
+            )
         if tool["type"] == "web_search":
             filters = tool.get("filters") or {}
             if not isinstance(filters, dict):
                 return None, error(
-                    400, "invalid_request", f"validation failed: tools[{index}]: filters must be an object"
+                    400,
+                    "invalid_request",
+                    f"validation failed: tools[{index}]: filters must be an object",
                 )
             recency = filters.get("search_recency_filter", "year")
             if recency not in RECENCY:
@@ -191,7 +209,13 @@ def answer(
     if searched:
         cost["tool_calls_cost"] = SEARCH_FEE_USD
         usage["tool_calls_details"] = {"search_web": {"invocation": 1, "cost_usd": SEARCH_FEE_USD}}
-        output.append({"type": "search_results", "queries": [request["prompt"][-120:].strip()], "results": results})
+        output.append(
+            {
+                "type": "search_results",
+                "queries": [request["prompt"][-120:].strip()],
+                "results": results,
+            }
+        )
     cost["total_cost"] = round(
         cost["input_cost"] + cost["output_cost"] + cost.get("tool_calls_cost", 0.0), 6
     )

@@ -127,7 +127,9 @@ def validate(body: bytes) -> tuple[dict[str, Any] | None, Reply | None]:
             return None, invalid(f"messages[{index}].content must be a string or an array")
     for name in ("max_tokens", "max_completion_tokens"):
         value = data.get(name)
-        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+        if value is not None and (
+            not isinstance(value, int) or isinstance(value, bool) or value < 1
+        ):
             return None, invalid(f"{name} must be a positive integer")
     for name, high in (("temperature", 2), ("top_p", 1)):
         value = data.get(name)
@@ -180,7 +182,10 @@ def answer(request: dict[str, Any], card: dict[str, Any] | None, text: str | Non
         schema = request["schema"]
         if schema is not None:
             text = json.dumps(fit(card, schema), ensure_ascii=False)
-        elif isinstance(request.get("response_format"), dict) and request["response_format"].get("type") == "json_object":
+        elif (
+            isinstance(request.get("response_format"), dict)
+            and request["response_format"].get("type") == "json_object"
+        ):
             text = json.dumps(card, ensure_ascii=False)
         else:
             text = f"{card['headline']}\n\n{card['content']}"
@@ -208,7 +213,8 @@ def answer(request: dict[str, Any], card: dict[str, Any] | None, text: str | Non
             "completion_tokens": completion_tokens,
             "total_tokens": prompt_tokens + completion_tokens,
             "prompt_tokens_details": {
-                "text_tokens": prompt_tokens, "audio_tokens": 0, "image_tokens": 0, "cached_tokens": 0,
+                "text_tokens": prompt_tokens, "audio_tokens": 0,
+                "image_tokens": 0, "cached_tokens": 0,
             },
             "completion_tokens_details": {
                 "reasoning_tokens": 0, "audio_tokens": 0,

@@ -10,18 +10,18 @@ from __future__ import annotations
 # document some time (up to ~24 h) after this moment; reads treat it as gone at once.
 EXPIRE_AT_FIELD = "expire_at"
 
-NOW_PLAYING = "now_playing"   # {version}-{region}: the now-playing list, 23 h
-TRUTHS = "truths"             # {version}-{movie_id}: research brief, permanent
-ROASTS = "roasts"             # {version}-{movie_id}: roast + movie + truth, 30 days
-RUNS = "runs"                 # {correlation_id}: one run, 90 days
-OUTCOMES = "outcomes"         # runs/{correlation_id}/outcomes/{movie_id}, 90 days
-LOGS = "logs"                 # auto id: log entries, 7 days
-DEBUG = "debug"               # {correlation_id}-{movie_id}: a generation's debug payload, 7 days
-ROAST_INDEX = "roast_index"   # {version}: movie id -> roast expiry, for has_roast in one read
-LEASES = "leases"             # {version}-{movie_id}: single-flight generation lease
-META = "meta"                 # counters that never expire (total_runs)
-RATE_LIMITS = "rate_limits"   # {client hash}: token bucket of paid requests, 1 h after last use
-BUDGETS = "budgets"           # {utc day}-{shard}: the day's paid calls and cost, 40 days
+NOW_PLAYING = "now_playing"  # {version}-{region}: the now-playing list, 23 h
+TRUTHS = "truths"  # {version}-{movie_id}: research brief, permanent
+ROASTS = "roasts"  # {version}-{movie_id}: roast + movie + truth, 30 days
+RUNS = "runs"  # {correlation_id}: one run, 90 days
+OUTCOMES = "outcomes"  # runs/{correlation_id}/outcomes/{movie_id}, 90 days
+LOGS = "logs"  # auto id: log entries, 7 days
+DEBUG = "debug"  # {correlation_id}-{movie_id}: a generation's debug payload, 7 days
+ROAST_INDEX = "roast_index"  # {version}: movie id -> roast expiry, for has_roast in one read
+LEASES = "leases"  # {version}-{movie_id}: single-flight generation lease
+META = "meta"  # counters that never expire (total_runs)
+RATE_LIMITS = "rate_limits"  # {client hash}: token bucket of paid requests, 1 h after last use
+BUDGETS = "budgets"  # {utc day}-{shard}: the day's paid calls and cost, 40 days
 
 EXPIRING_COLLECTIONS = (
     NOW_PLAYING, ROASTS, RUNS, OUTCOMES, LOGS, DEBUG, LEASES, RATE_LIMITS, BUDGETS,

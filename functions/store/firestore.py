@@ -26,12 +26,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar, cast
 
 from google.api_core import exceptions as gexc
 from google.cloud import firestore
 
+from functions import metering
 from functions.config import (
     BUDGET_TTL,
     DEBUG_TTL,
@@ -41,10 +42,9 @@ from functions.config import (
     ROAST_TTL,
     RUN_TTL,
 )
-from functions import metering
-from functions.metering import COST_DECIMALS
 from functions.errors import InfrastructureUnavailable
 from functions.limits import TokenBucket
+from functions.metering import COST_DECIMALS
 from functions.models import (
     Movie,
     MovieOutcome,
@@ -184,7 +184,9 @@ class FirestoreCaches:
         doc = _fresh(snap.to_dict() if snap.exists else None, now)
         if doc is None:
             return None
-        return NowPlaying.model_validate({"movies": doc.get("movies", []), "dates": doc.get("dates")})
+        return NowPlaying.model_validate(
+            {"movies": doc.get("movies", []), "dates": doc.get("dates")}
+        )
 
     @_infra
     def put_now_playing(self, listing: NowPlaying, now: datetime) -> None:
@@ -389,7 +391,9 @@ class FirestoreLeases:
             return False
         _writes()
         try:
-            result = ref.update(doc, option=self._db.write_option(last_update_time=snap.update_time))
+            result = ref.update(
+                doc, option=self._db.write_option(last_update_time=snap.update_time)
+            )
         except (gexc.FailedPrecondition, gexc.NotFound, gexc.Aborted):
             return False  # someone else took it first
         self._taken[holder] = result.update_time
@@ -555,7 +559,8 @@ class FirestoreRuns:
     @_infra
     def list_outcomes(self, correlation_id: str) -> list[MovieOutcome]:
         outcomes = [
-            MovieOutcome.model_validate(s.to_dict()) for s in self._outcomes(correlation_id).stream()
+            MovieOutcome.model_validate(s.to_dict())
+            for s in self._outcomes(correlation_id).stream()
         ]
         _reads(max(1, len(outcomes)))
         return outcomes
@@ -582,7 +587,8 @@ class FirestoreRuns:
         _writes()
         try:
             claim = ref.update(
-                {CLOSING_FIELD: now}, option=self._db.write_option(last_update_time=snap.update_time)
+                {CLOSING_FIELD: now},
+                option=self._db.write_option(last_update_time=snap.update_time),
             )
         except (gexc.FailedPrecondition, gexc.Aborted, gexc.NotFound):
             return run, False
@@ -776,7 +782,9 @@ class FirestoreDebug:
         return [{"key": d["key"], "data": d["data"]} for d in docs if _fresh(d, now)]
 
     @_infra
-    def for_correlation(self, correlation_id: str, limit: int, now: datetime) -> list[dict[str, Any]]:
+    def for_correlation(
+        self, correlation_id: str, limit: int, now: datetime
+    ) -> list[dict[str, Any]]:
         query = (
             self._db.collection(c.DEBUG)
             .where(filter=firestore.FieldFilter("correlation_id", "==", correlation_id))
@@ -848,7 +856,11 @@ class FirestoreBudget:
         _writes()
         try:
             self._db.collection(c.BUDGETS).document(f"{day}-alert").create(
-                {"day": day, "alerted_at": utcnow(), c.EXPIRE_AT_FIELD: _day_start(day) + BUDGET_TTL}
+                {
+                    "day": day,
+                    "alerted_at": utcnow(),
+                    c.EXPIRE_AT_FIELD: _day_start(day) + BUDGET_TTL,
+                }
             )
         except gexc.AlreadyExists:
             return False
@@ -856,7 +868,7 @@ class FirestoreBudget:
 
 
 def _day_start(day: str) -> datetime:
-    return datetime.fromisoformat(day).replace(tzinfo=timezone.utc)
+    return datetime.fromisoformat(day).replace(tzinfo=UTC)
 
 
 class FirestoreRateLimiter:
@@ -883,7 +895,12 @@ class FirestoreRateLimiter:
                 return retry_after
             _writes()
             transaction.set(
-                ref, {"tokens": bucket.tokens, "updated_at": now, c.EXPIRE_AT_FIELD: now + RATE_LIMIT_TTL}
+                ref,
+                {
+                    "tokens": bucket.tokens,
+                    "updated_at": now,
+                    c.EXPIRE_AT_FIELD: now + RATE_LIMIT_TTL,
+                },
             )
             return None
 

@@ -277,7 +277,9 @@ class MemoryDebug:
             )
         return [{"key": e["key"], "data": e["data"]} for e in found[:limit]]
 
-    def for_correlation(self, correlation_id: str, limit: int, now: datetime) -> list[dict[str, Any]]:
+    def for_correlation(
+        self, correlation_id: str, limit: int, now: datetime
+    ) -> list[dict[str, Any]]:
         return self._where("correlation_id", correlation_id, limit, now)
 
     def for_movie(self, movie_id: int, limit: int, now: datetime) -> list[dict[str, Any]]:

@@ -100,7 +100,9 @@ def parse_answer(body: Any, price: Price) -> AgentAnswer:
         raise TypeError("output is not a list")
     usage = _usage(body, price)
     if status == "incomplete":
-        return AgentAnswer("incomplete", _message_text(output), str(body.get("model") or ""), [], usage)
+        return AgentAnswer(
+            "incomplete", _message_text(output), str(body.get("model") or ""), [], usage
+        )
     if status != "completed":
         raise ValueError(f"unexpected status {status!r}")
     text = _message_text(output)

@@ -151,7 +151,10 @@ class TmdbCatalog:
             # The page count is known after page 1: fetch the rest at once, not in turn.
             # Each page runs in a copy of this context, so its calls land in our ledger.
             with ThreadPoolExecutor(max_workers=min(8, last - 1)) as pool:
-                jobs = [pool.submit(contextvars.copy_context().run, self._page, n) for n in range(2, last + 1)]
+                jobs = [
+                    pool.submit(contextvars.copy_context().run, self._page, n)
+                    for n in range(2, last + 1)
+                ]
                 pages += [job.result().results for job in jobs]
         movies: dict[int, Movie] = {}
         for page in pages:

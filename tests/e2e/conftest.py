@@ -1,7 +1,8 @@
 """End-to-end tests drive the whole local stack: both emulators, the three functions
 under functions-framework, the relay delivering Pub/Sub like Eventarc, and the
-upstream simulator. A stack is shared per module; each test starts from empty
-Firestore and zeroed simulator counters."""
+upstream simulator. One stack serves every module that uses `driver` (the spend
+limits and duplicate-delivery modules start stacks configured their own way); each
+test starts from empty Firestore and zeroed simulator counters."""
 
 from __future__ import annotations
 
@@ -61,7 +62,9 @@ class Driver:
             if run is not None and run["status"] != "in_progress":
                 return run
             time.sleep(0.2)
-        raise AssertionError(f"run {correlation_id} not final after {timeout}s: {self.find_run(correlation_id)}")
+        raise AssertionError(
+            f"run {correlation_id} not final after {timeout}s: {self.find_run(correlation_id)}"
+        )
 
     def wait_new_run(self, prefix: str, timeout: float = 30) -> str:
         deadline = time.monotonic() + timeout
@@ -113,8 +116,11 @@ SECRETS = {
 }
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def stack_driver() -> Iterator[Driver]:
+    """One stack for every e2e module that needs no special stack of its own: each
+    test starts from an empty Firestore, the simulator's start-up config and zeroed
+    counters, and a test that changes a function's environment restores it."""
     yield from start_stack(
         concurrency=32,
         simulate_upstreams=True,

@@ -38,7 +38,11 @@ def _plotburn(
     env.update(extra_env or {})
     done = subprocess.run(
         [sys.executable, "-m", "plotburn_cli", *argv],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=180,
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
     )
     assert driver.stack.admin_token not in done.stdout + done.stderr
     return done
@@ -58,19 +62,36 @@ def test_trigger_wait_then_status_debug_and_errors(driver: Driver) -> None:
     run_id = status["last_run"]["correlation_id"]
     assert status["last_run"]["roasts_generated"] == 15
     debug = _plotburn(driver, "debug", run_id)
-    assert debug.returncode == 0 and debug.stdout.count(" generated ") >= 30  # outcomes and generations
+    assert (
+        debug.returncode == 0 and debug.stdout.count(" generated ") >= 30
+    )  # outcomes and generations
     assert f"Correlation id {run_id}: 15 generation(s), newest first" in debug.stdout
-    movie_id = json.loads(_plotburn(driver, "debug", run_id, "--json").stdout)["movies"][0]["movie_id"]
+    movie_id = json.loads(_plotburn(driver, "debug", run_id, "--json").stdout)["movies"][0][
+        "movie_id"
+    ]
     by_movie = _plotburn(driver, "debug", "--movie", str(movie_id))
-    assert by_movie.returncode == 0 and by_movie.stdout.startswith(f"Movie {movie_id}: 1 generation(s)")
+    assert by_movie.returncode == 0 and by_movie.stdout.startswith(
+        f"Movie {movie_id}: 1 generation(s)"
+    )
 
     # /logs in the Worker's shape, with its filters (the key goes as x-api-key).
-    logs = json.loads(_plotburn(driver, "logs", "--correlation-id", run_id, "--level", "info", "--json").stdout)
-    assert logs["logs"] and {(e["correlationId"], e["level"]) for e in logs["logs"]} == {(run_id, "INFO")}
+    logs = json.loads(
+        _plotburn(driver, "logs", "--correlation-id", run_id, "--level", "info", "--json").stdout
+    )
+    assert logs["logs"] and {(e["correlationId"], e["level"]) for e in logs["logs"]} == {
+        (run_id, "INFO")
+    }
     table = _plotburn(driver, "logs", "--limit", "5")
-    assert table.returncode == 0 and table.stdout.splitlines()[0].split()[:4] == ["TIME", "LEVEL", "CORRELATION", "ID"]
+    assert table.returncode == 0 and table.stdout.splitlines()[0].split()[:4] == [
+        "TIME",
+        "LEVEL",
+        "CORRELATION",
+        "ID",
+    ]
     pruned = _plotburn(driver, "prune-logs", "--older-than-days", "30")
-    assert pruned.returncode == 0 and pruned.stdout.startswith("Deleted 0 log entries older than 30 days")
+    assert pruned.returncode == 0 and pruned.stdout.startswith(
+        "Deleted 0 log entries older than 30 days"
+    )
 
     cleared = json.loads(_plotburn(driver, "clear", "debug", "--json").stdout)
     assert cleared["success"] is True and cleared["deleted_count"] == 15
@@ -79,11 +100,16 @@ def test_trigger_wait_then_status_debug_and_errors(driver: Driver) -> None:
 
     denied = _plotburn(driver, "logs", token=False)
     assert denied.returncode == 3 and "needs the admin token" in denied.stderr
-    wrong = _plotburn(driver, "budget", token=False, extra_env={"PLOTBURN_ADMIN_TOKEN": "wrong-token-0000"})
+    wrong = _plotburn(
+        driver, "budget", token=False, extra_env={"PLOTBURN_ADMIN_TOKEN": "wrong-token-0000"}
+    )
     assert wrong.returncode == 3 and "HTTP 401: Invalid API key" in wrong.stderr
     unknown = _plotburn(driver, "retry", "manual-trigger-1")
     assert unknown.returncode == 3
-    assert unknown.stderr == "plotburn: error: POST /cron/retry: HTTP 404: run manual-trigger-1 not found\n"
+    assert (
+        unknown.stderr
+        == "plotburn: error: POST /cron/retry: HTTP 404: run manual-trigger-1 not found\n"
+    )
 
 
 # ------------------------------------------------------------ schemathesis, on the stack
@@ -103,13 +129,22 @@ stack_schema = schemathesis.openapi.from_dict(openapi.document())
     derandomize=True,
     database=None,
 )
-def test_stack_api_conforms_to_its_openapi_document(case: schemathesis.Case, stack_driver: Driver) -> None:
+def test_stack_api_conforms_to_its_openapi_document(
+    case: schemathesis.Case, stack_driver: Driver
+) -> None:
     # Admin operations (a key required, none optional) with the key, as x-api-key.
     security = case.operation.definition.raw.get("security") or []
-    headers = {"x-api-key": stack_driver.stack.admin_token} if security and {} not in security else None
+    headers = (
+        {"x-api-key": stack_driver.stack.admin_token} if security and {} not in security else None
+    )
     case.call_and_validate(
         base_url=stack_driver.stack.api_url,
         headers=headers,
-        checks=[not_a_server_error, status_code_conformance, response_schema_conformance, response_headers_conformance],
+        checks=[
+            not_a_server_error,
+            status_code_conformance,
+            response_schema_conformance,
+            response_headers_conformance,
+        ],
         timeout=60,
     )

@@ -29,7 +29,6 @@ from tests.e2e.conftest import Driver
 from tests.unit.api_harness import Api, api, api_flask_app  # noqa: F401 (fixtures)
 from tests.unit.conftest import world  # noqa: F401 (fixture)
 
-
 REPO = Path(__file__).resolve().parents[2]
 OUTPUT = REPO / "test-output" / "e2e"
 INJECTED = (
@@ -42,10 +41,15 @@ INJECTED = (
 def _install_chromium() -> str | None:
     def attempt(*argv: str) -> bool:
         try:
-            return subprocess.run(
-                list(argv), capture_output=True, timeout=900,
-                env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
-            ).returncode == 0
+            return (
+                subprocess.run(
+                    list(argv),
+                    capture_output=True,
+                    timeout=900,
+                    env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+                ).returncode
+                == 0
+            )
         except (OSError, subprocess.TimeoutExpired):
             return False
 
@@ -137,7 +141,10 @@ def test_dashboard_shows_the_runs_and_renders_roasts_as_text(
         assert re.search(rf'data-field="{field}"><div class="v">{value}<', dom), field
     assert f"{fetched} of {fetched} movies processed" in dom
     assert re.search(r'data-field="cost">\$0\.[0-9]+<', dom)
-    assert f'research {run["upstream_calls"]["research"]} · roast {run["upstream_calls"]["roast"]}' in dom
+    assert (
+        f"research {run['upstream_calls']['research']} · roast {run['upstream_calls']['roast']}"
+        in dom
+    )
     failed_row = re.search(r'data-field="failed-movies">.*?</table>', dom, flags=re.DOTALL)
     assert failed_row is not None
     assert html.escape(titles[failing], quote=False) in failed_row.group(0)
@@ -148,7 +155,9 @@ def test_dashboard_shows_the_runs_and_renders_roasts_as_text(
     assert 'data-field="budget-state">Within budget.<' in dom
     # Every now-playing movie, by title; roasts loaded for the ready ones only.
     for movie in movies:
-        assert f'data-field="title">{html.escape(movie["title"], quote=False)}<' in dom, movie["title"]
+        assert f'data-field="title">{html.escape(movie["title"], quote=False)}<' in dom, movie[
+            "title"
+        ]
     assert dom.count('data-field="roast"') >= len(movies) // 2
     assert "No roast yet." in dom  # the failed one
     # Each loaded roast is the Worker's card: headline, chips, three paragraphs, the
@@ -177,7 +186,9 @@ def test_dashboard_shows_the_runs_and_renders_roasts_as_text(
         shutil.copyfile(shot, REPO / "docs" / "dashboard.png")
 
 
-def test_dashboard_refreshes_while_a_run_is_in_progress(api: Api, chromium: str, profile: str) -> None:
+def test_dashboard_refreshes_while_a_run_is_in_progress(
+    api: Api, chromium: str, profile: str
+) -> None:
     """No stack needed: the real api on the in-memory pipeline, behind a loopback
     server that lands one more movie each time the page polls /cron/status."""
     world = api.world
@@ -209,7 +220,13 @@ def test_dashboard_refreshes_while_a_run_is_in_progress(api: Api, chromium: str,
         # and the page loads the new one at once (cards on screen are measured, not left
         # to the IntersectionObserver's next frame, which an idle page may never render).
         # 40 s of virtual time also covers the idle refresh after it (at 39 s).
-        dom = _browse(chromium, profile, f"http://127.0.0.1:{server.server_port}/dashboard", "--dump-dom", budget_ms=40_000)
+        dom = _browse(
+            chromium,
+            profile,
+            f"http://127.0.0.1:{server.server_port}/dashboard",
+            "--dump-dom",
+            budget_ms=40_000,
+        )
     finally:
         server.shutdown()
         thread.join(timeout=10)

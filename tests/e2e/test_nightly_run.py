@@ -20,28 +20,48 @@ def test_first_run_then_cached_run(driver: Driver) -> None:
     assert first["status"] == "success"
     assert first["trigger"] == "manual"
     assert (first["movies_fetched"], first["roasts_processed"]) == (MOVIES, MOVIES)
-    assert (first["roasts_generated"], first["roasts_cached"], first["roasts_failed"]) == (MOVIES, 0, 0)
+    assert (first["roasts_generated"], first["roasts_cached"], first["roasts_failed"]) == (
+        MOVIES,
+        0,
+        0,
+    )
     assert first["failed_movie_ids"] == []
     assert first["duration_ms"] > 0
     calls = driver.sim_calls()
     # One list page, and each new movie's details (with credits) once.
-    assert (calls["research"], calls["roast"], calls["tmdb_list"], calls["tmdb_details"]) == (MOVIES, MOVIES, 1, MOVIES)
+    assert (calls["research"], calls["roast"], calls["tmdb_list"], calls["tmdb_details"]) == (
+        MOVIES,
+        MOVIES,
+        1,
+        MOVIES,
+    )
 
     driver.relay_quiet()
     second = driver.wait_final(driver.trigger())
-    assert (second["roasts_cached"], second["roasts_generated"], second["roasts_failed"]) == (MOVIES, 0, 0)
+    assert (second["roasts_cached"], second["roasts_generated"], second["roasts_failed"]) == (
+        MOVIES,
+        0,
+        0,
+    )
     assert second["status"] == "success"
     after = driver.sim_calls()
     assert after == calls, "a cached night makes no upstream call at all"
 
     status = driver.status()
     assert status["total_runs"] == 2
-    assert [r["correlation_id"] for r in status["history"]] == [second["correlation_id"], first["correlation_id"]]
+    assert [r["correlation_id"] for r in status["history"]] == [
+        second["correlation_id"],
+        first["correlation_id"],
+    ]
 
     movies = driver.http.get("/now-playing").json()["movies"]
     assert len(movies) == MOVIES and all(m["has_roast"] for m in movies)
     one = driver.http.get(f"/movie/{movies[0]['id']}").json()
-    assert one["cached"] is True and one["roast"]["headline"] and one["movie"]["title"] == movies[0]["title"]
+    assert (
+        one["cached"] is True
+        and one["roast"]["headline"]
+        and one["movie"]["title"] == movies[0]["title"]
+    )
     assert driver.sim_calls() == calls
 
 
@@ -60,7 +80,14 @@ def test_clearing_roasts_reuses_research(driver: Driver) -> None:
 
 def test_scheduled_message_published_with_gcloud(driver: Driver) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "local_stack", "trigger", "--state-file", str(driver.stack.state_file)],
+        [
+            sys.executable,
+            "-m",
+            "local_stack",
+            "trigger",
+            "--state-file",
+            str(driver.stack.state_file),
+        ],
         capture_output=True,
         text=True,
         timeout=120,
@@ -75,12 +102,16 @@ def test_scheduled_message_published_with_gcloud(driver: Driver) -> None:
 def test_debug_and_logs_describe_the_run(driver: Driver) -> None:
     correlation_id = driver.trigger()
     driver.wait_final(correlation_id)
-    debug = driver.http.get("/debug", params={"correlationId": correlation_id}, headers=driver.admin)
+    debug = driver.http.get(
+        "/debug", params={"correlationId": correlation_id}, headers=driver.admin
+    )
     assert debug.status_code == 200
     body = debug.json()
     assert body["run"]["correlation_id"] == correlation_id
     assert body["correlationId"] == correlation_id and body["count"] == MOVIES
-    assert {e["key"] for e in body["entries"]} == {f"debug:{correlation_id}:{m['movie_id']}" for m in body["movies"]}
+    assert {e["key"] for e in body["entries"]} == {
+        f"debug:{correlation_id}:{m['movie_id']}" for m in body["movies"]
+    }
     assert len(body["movies"]) == MOVIES and {m["outcome"] for m in body["movies"]} == {"generated"}
     messages = [entry["message"] for entry in body["logs"]]
     assert "run started" in messages and "run finished: success" in messages
@@ -114,7 +145,12 @@ def test_run_counters_tokens_and_cost_match_what_the_providers_reported(driver: 
 @pytest.mark.parametrize(
     ("variable", "value", "reason", "paid"),
     [
-        ("PERPLEXITY_MODEL", "sonar", "perplexity: 400 invalid_model", {"research": MOVIES, "roast": 0}),
+        (
+            "PERPLEXITY_MODEL",
+            "sonar",
+            "perplexity: 400 invalid_model",
+            {"research": MOVIES, "roast": 0},
+        ),
         (
             "XAI_MODEL",
             "grok-4-fast-non-reasoning",
@@ -141,7 +177,9 @@ def test_a_retired_model_fails_every_movie_at_once_with_a_named_reason(
 
 def test_tmdb_v3_key_alone_lists_the_movies(driver: Driver) -> None:
     # No read token: the v3 key goes in the api_key query parameter.
-    driver.stack.configure_function_env("fanout", {"TMDB_API_TOKEN": "", "TMDB_API_KEY": "v3-key-never-print-me"})
+    driver.stack.configure_function_env(
+        "fanout", {"TMDB_API_TOKEN": "", "TMDB_API_KEY": "v3-key-never-print-me"}
+    )
     try:
         run = driver.wait_final(driver.trigger())
     finally:
@@ -150,7 +188,9 @@ def test_tmdb_v3_key_alone_lists_the_movies(driver: Driver) -> None:
     assert "v3-key-never-print-me" not in driver.stack.function_log("fanout")
 
 
-def test_an_overlong_card_is_repaired_once_then_the_movie_fails_as_invalid_roast(driver: Driver) -> None:
+def test_an_overlong_card_is_repaired_once_then_the_movie_fails_as_invalid_roast(
+    driver: Driver,
+) -> None:
     first = int(driver.sim_baseline["first_movie_id"])
     repaired, broken = first, first + 1
     driver.stack.sim.configure(roast_overlong_answers={str(repaired): 1, str(broken): 2})
@@ -206,7 +246,11 @@ def test_only_the_release_windows_movies_are_fanned_out(driver: Driver) -> None:
     driver.stack.sim.configure(decoys=8)
     run = driver.wait_final(driver.trigger())
     first = int(driver.sim_baseline["first_movie_id"])
-    assert (run["status"], run["movies_fetched"], run["roasts_generated"]) == ("success", MOVIES, MOVIES)
+    assert (run["status"], run["movies_fetched"], run["roasts_generated"]) == (
+        "success",
+        MOVIES,
+        MOVIES,
+    )
     calls = driver.sim_calls()
     assert (calls["research"], calls["roast"]) == (MOVIES, MOVIES)
     listing = driver.http.get("/now-playing").json()

@@ -10,7 +10,7 @@ import json
 import re
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import httpx
 
@@ -44,7 +44,9 @@ def test_transient_429_5xx_and_timeouts_are_retried(driver: Driver) -> None:
     # one list page and one details answer per movie got through.
     assert sum(stats["faults_injected"]["tmdb"].values()) > 0, "TMDB's fault rate injected nothing"
     assert stats["successes"]["tmdb"] == 1 + MOVIES
-    assert sorted(int(m) for m in stats["calls_by_movie"]["tmdb_details"]) == list(range(1000, 1000 + MOVIES))
+    assert sorted(int(m) for m in stats["calls_by_movie"]["tmdb_details"]) == list(
+        range(1000, 1000 + MOVIES)
+    )
 
 
 def test_one_permanently_failing_movie(driver: Driver) -> None:
@@ -53,7 +55,11 @@ def test_one_permanently_failing_movie(driver: Driver) -> None:
     run = driver.wait_final(driver.trigger())
     assert run["status"] == "partial"
     assert run["failed_movie_ids"] == [bad]
-    assert (run["roasts_failed"], run["roasts_generated"], run["roasts_processed"]) == (1, MOVIES - 1, MOVIES)
+    assert (run["roasts_failed"], run["roasts_generated"], run["roasts_processed"]) == (
+        1,
+        MOVIES - 1,
+        MOVIES,
+    )
     assert run["failure_reasons"][str(bad)] == "perplexity: server error (500) after 4 attempts"
     calls = driver.sim_calls()
     attempts = 4  # PLOTBURN_UPSTREAM_MAX_ATTEMPTS default
@@ -64,10 +70,16 @@ def test_one_permanently_failing_movie(driver: Driver) -> None:
 
     # The operator replays the failure once the upstream recovers: same run, now whole.
     driver.stack.sim.configure(fail_movie_ids={"research": []})
-    retried = driver.http.post("/cron/retry", params={"correlationId": run["correlation_id"]}, headers=driver.admin)
+    retried = driver.http.post(
+        "/cron/retry", params={"correlationId": run["correlation_id"]}, headers=driver.admin
+    )
     assert retried.status_code == 202 and retried.json()["retried_movie_ids"] == [bad]
     again = driver.wait_final(run["correlation_id"])
-    assert (again["status"], again["roasts_generated"], again["roasts_failed"]) == ("success", MOVIES, 0)
+    assert (again["status"], again["roasts_generated"], again["roasts_failed"]) == (
+        "success",
+        MOVIES,
+        0,
+    )
     after = driver.sim_calls()
     assert after["roast"] == MOVIES
     # Only the failed movie was generated again: its details asked for once more.
@@ -85,7 +97,12 @@ def test_worker_killed_mid_run_and_restarted(driver: Driver) -> None:
     driver.stack.restart_function("roast", kill=True)
     driver.stack.sim.configure(latency_ms={"roast": 0})
     run = driver.wait_final(correlation_id, timeout=120)
-    assert (run["status"], run["roasts_generated"], run["roasts_failed"], run["roasts_processed"]) == (
+    assert (
+        run["status"],
+        run["roasts_generated"],
+        run["roasts_failed"],
+        run["roasts_processed"],
+    ) == (
         "success",
         MOVIES,
         0,
@@ -139,7 +156,7 @@ def test_dead_lettered_movie_counts_failed_and_retry_recovers(driver: Driver) ->
     # its roast message gives up waiting and asks for redelivery, until dead-lettered.
     db = driver.firestore()
     lease = db.collection("leases").document(f"{CACHE_VERSION}-1004")
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     lease.set({"holder": "stuck-elsewhere", "taken_at": now, "expire_at": now + timedelta(hours=1)})
     driver.stack.configure_function_env("roast", {"PLOTBURN_SINGLE_FLIGHT_WAIT_SECONDS": "0.2"})
     try:
@@ -151,10 +168,16 @@ def test_dead_lettered_movie_counts_failed_and_retry_recovers(driver: Driver) ->
         assert sum(s["dead_lettered"] for s in stats.values()) == 1
         assert driver.sim_calls()["roast"] == MOVIES - 1
         lease.delete()
-        retried = driver.http.post("/cron/retry", params={"correlationId": run["correlation_id"]}, headers=driver.admin)
+        retried = driver.http.post(
+            "/cron/retry", params={"correlationId": run["correlation_id"]}, headers=driver.admin
+        )
         assert retried.json()["retried_movie_ids"] == [1004]
         final = driver.wait_final(run["correlation_id"])
-        assert (final["status"], final["roasts_generated"], final["roasts_failed"]) == ("success", MOVIES, 0)
+        assert (final["status"], final["roasts_generated"], final["roasts_failed"]) == (
+            "success",
+            MOVIES,
+            0,
+        )
     finally:
         driver.stack.configure_function_env("roast", {})
 
@@ -241,7 +264,11 @@ def test_junk_on_every_route_is_a_clean_4xx(driver: Driver) -> None:
         for method in ("GET", "POST", "DELETE", "PUT", "PATCH"):
             response = driver.http.request(method, path, headers=driver.admin, content=b"\x00junk{")
             if method == "GET":
-                assert response.status_code == get_status, (path, response.status_code, response.text)
+                assert response.status_code == get_status, (
+                    path,
+                    response.status_code,
+                    response.text,
+                )
             if response.status_code == 200:
                 continue
             _assert_clean_error(method, path, response)
@@ -250,7 +277,9 @@ def test_junk_on_every_route_is_a_clean_4xx(driver: Driver) -> None:
                 assert response.json()["error"] == "Method Not Allowed"
     assert driver.http.get("/nope").json()["error"] == "Not found"
     assert driver.http.delete("/cache/clear/everything", headers=driver.admin).status_code == 404
-    retry = driver.http.post("/cron/retry?correlationId=..%2F..%2Fetc%2Fpasswd", headers=driver.admin)
+    retry = driver.http.post(
+        "/cron/retry?correlationId=..%2F..%2Fetc%2Fpasswd", headers=driver.admin
+    )
     assert retry.status_code == 400, retry.text
 
     # /logs clamps its limit to 1..1000 (junk is the default), as the Worker did: never an error.
@@ -286,15 +315,21 @@ def test_junk_on_every_route_is_a_clean_4xx(driver: Driver) -> None:
 
 def test_secrets_never_reach_logs_or_responses(driver: Driver) -> None:
     # Provoke every kind of log line: retries, a failing movie, junk, bad auth.
-    driver.stack.sim.configure(fail_movie_ids={"roast": [1001]}, rate_500=0.2, retry_after_seconds=0)
+    driver.stack.sim.configure(
+        fail_movie_ids={"roast": [1001]}, rate_500=0.2, retry_after_seconds=0
+    )
     run = driver.wait_final(driver.trigger())
     assert run["failed_movie_ids"] == [1001]
     driver.stack.publish(driver.stack.roast_topic, b"junk")
     bodies = [
         driver.http.get("/logs", params={"limit": 500}, headers=driver.admin).text,
-        driver.http.get("/debug", params={"correlationId": run["correlation_id"]}, headers=driver.admin).text,
+        driver.http.get(
+            "/debug", params={"correlationId": run["correlation_id"]}, headers=driver.admin
+        ).text,
         driver.http.get("/cron/status").text,
-        driver.http.post("/cron/trigger", headers={"Authorization": "Bearer " + SECRETS["XAI_API_KEY"]}).text,
+        driver.http.post(
+            "/cron/trigger", headers={"Authorization": "Bearer " + SECRETS["XAI_API_KEY"]}
+        ).text,
         driver.http.post("/cron/trigger", headers={"x-api-key": SECRETS["TMDB_API_TOKEN"]}).text,
         driver.http.get("/movie/1001").text,
         driver.http.get("/movie/1000").text,
@@ -320,15 +355,23 @@ def test_status_read_closes_a_run_abandoned_past_its_deadline(driver: Driver) ->
 
     db = driver.firestore()
     runs = FirestoreRuns(db, FirestoreCaches(db, CACHE_VERSION, None))
-    started = datetime.now(timezone.utc) - timedelta(hours=1)
+    started = datetime.now(UTC) - timedelta(hours=1)
     abandoned = Run(
-        correlation_id="manual-trigger-1700000000000", trigger=Trigger.MANUAL,
-        started_at=started, movie_ids=[1000, 1001, 1002], published=True,
+        correlation_id="manual-trigger-1700000000000",
+        trigger=Trigger.MANUAL,
+        started_at=started,
+        movie_ids=[1000, 1001, 1002],
+        published=True,
     )
     assert runs.create_run(abandoned)
-    runs.record_outcome(abandoned.correlation_id, MovieOutcome(
-        movie_id=1000, outcome=Outcome.CACHED, recorded_at=started + timedelta(seconds=1),
-    ))
+    runs.record_outcome(
+        abandoned.correlation_id,
+        MovieOutcome(
+            movie_id=1000,
+            outcome=Outcome.CACHED,
+            recorded_at=started + timedelta(seconds=1),
+        ),
+    )
 
     status = driver.status()
     (run,) = [r for r in status["history"] if r["correlation_id"] == abandoned.correlation_id]

@@ -29,7 +29,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from itertools import zip_longest
 from typing import Any
 
@@ -48,7 +48,10 @@ ATTEMPTS = 4  # PLOTBURN_UPSTREAM_MAX_ATTEMPTS (default)
 
 # The Worker's error body: {"error": <the status' name>, "message": <why>}.
 NOT_ON_DEMAND = "is not now playing; only now-playing movies are roasted on demand"
-RATE_LIMITED = {"error": "Too Many Requests", "message": "too many requests that need new roasts; retry later"}
+RATE_LIMITED = {
+    "error": "Too Many Requests",
+    "message": "too many requests that need new roasts; retry later",
+}
 BUDGET_SPENT = {
     "error": "Service Unavailable",
     "message": "daily upstream budget exhausted; cached roasts are still served",
@@ -89,14 +92,16 @@ def driver(limits_stack: Driver) -> Driver:
 
 def _away_from_utc_midnight(margin: float = 60) -> None:
     """The budget is per UTC day: never start a test about to cross midnight."""
-    now = datetime.now(timezone.utc)
-    left = (now.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1) - now).total_seconds()
+    now = datetime.now(UTC)
+    left = (
+        now.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1) - now
+    ).total_seconds()
     if left < margin:
         time.sleep(left + 1)
 
 
 def _seconds_to_utc_midnight() -> float:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     midnight = now.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
     return (midnight - now).total_seconds()
 
@@ -117,7 +122,18 @@ def _loop_ids(now_playing: list[int]) -> tuple[list[int], list[int]]:
     """Now-playing ids interleaved with ids that are not now playing: catalogue-only
     ids TMDB knows, ids just past the list, and ids TMDB does not know at all."""
     first, last = now_playing[0], now_playing[-1]
-    others = [900_000, last + 1, 900_001, 7, 900_002, last + 2, 31_337, first - 1, 900_003, 2_000_000_000]
+    others = [
+        900_000,
+        last + 1,
+        900_001,
+        7,
+        900_002,
+        last + 2,
+        31_337,
+        first - 1,
+        900_003,
+        2_000_000_000,
+    ]
     loop = [i for pair in zip_longest(now_playing, others) for i in pair if i is not None]
     return loop, others
 
@@ -140,7 +156,9 @@ def _assert_limited_loop(
         body = response.json()
         if movie_id not in listed:
             assert response.status_code == 404, (movie_id, response.status_code, body)
-            assert body == {"error": "Not Found", "message": f"movie {movie_id} {NOT_ON_DEMAND}"}, body
+            assert body == {"error": "Not Found", "message": f"movie {movie_id} {NOT_ON_DEMAND}"}, (
+                body
+            )
         elif len(generated) < RATE:
             assert response.status_code == 200, (movie_id, response.status_code, body)
             _assert_roast(body, movie_id, cached=False)
@@ -217,7 +235,10 @@ def test_id_loop_from_one_client(driver: Driver) -> None:
     # Ids not now playing were refused without asking TMDB about them: the only
     # details asked for are the generated movies' own, once each.
     assert (calls["tmdb_details"], calls["tmdb_list"]) == (RATE * TMDB_PER_GENERATION, 1)
-    assert sorted(int(k) for k in driver.stack.sim.stats()["calls_by_movie"]["tmdb_details"]) == generated
+    assert (
+        sorted(int(k) for k in driver.stack.sim.stats()["calls_by_movie"]["tmdb_details"])
+        == generated
+    )
 
     # Cached reads stay unlimited after the limit: many more reads, all 200, no calls.
     for _ in range(10):
@@ -232,12 +253,16 @@ def test_id_loop_from_one_client(driver: Driver) -> None:
     assert other.status_code == 200, other.text
     _assert_roast(other.json(), limited[0], cached=False)
     after = driver.sim_calls()
-    assert (after["research"], after["roast"], after["tmdb_details"]) == (RATE + 1, RATE + 1, RATE + 1)
+    assert (after["research"], after["roast"], after["tmdb_details"]) == (
+        RATE + 1,
+        RATE + 1,
+        RATE + 1,
+    )
     budget = _budget(driver)
     assert (budget["calls"], budget["exhausted"]) == (_paid(after), False)
 
     # The limiter lives in Firestore, expires through expire_at, stores no address.
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     docs = list(driver.firestore().collection("rate_limits").stream())
     assert docs, "no rate-limit documents in Firestore"
     for doc in docs:
@@ -287,14 +312,20 @@ def test_same_loop_from_many_forged_addresses(driver: Driver) -> None:
     now_playing = _use(driver, 2000)
     loop, _ = _loop_ids(now_playing)
     started = _loop_started()
-    responses = [(movie_id, _get(driver, movie_id, _forged_headers(i))) for i, movie_id in enumerate(loop)]
+    responses = [
+        (movie_id, _get(driver, movie_id, _forged_headers(i))) for i, movie_id in enumerate(loop)
+    ]
     generated, limited = _assert_limited_loop(responses, now_playing, started)
     # Every request forged a different address: had any of them counted, this
     # client would have had a generation per now-playing id instead of RATE.
     assert len({_forged(i) for i in range(len(loop))}) == len(loop)
 
     calls = driver.sim_calls()
-    assert (calls["research"], calls["roast"], calls["tmdb_details"]) == (RATE, RATE, RATE * TMDB_PER_GENERATION)
+    assert (calls["research"], calls["roast"], calls["tmdb_details"]) == (
+        RATE,
+        RATE,
+        RATE * TMDB_PER_GENERATION,
+    )
     by_movie = driver.stack.sim.stats()["calls_by_movie"]
     assert sorted(int(k) for k in by_movie["roast"]) == generated
     assert sorted(int(k) for k in by_movie["tmdb_details"]) == generated
@@ -304,12 +335,16 @@ def test_same_loop_from_many_forged_addresses(driver: Driver) -> None:
         assert _get(driver, movie_id, _forged_headers(99)).status_code == 200
     # The key is the appended entry: another real client behind the front end
     # (same forged lead) still generates, and the loopback client is a third one.
-    behind = _get(driver, limited[0], [("X-Forwarded-For", f"10.0.0.1, 198.51.100.8")])
+    behind = _get(driver, limited[0], [("X-Forwarded-For", "10.0.0.1, 198.51.100.8")])
     assert behind.status_code == 200, behind.text
     loopback = _get(driver, limited[1])
     assert loopback.status_code == 200, loopback.text
     after = driver.sim_calls()
-    assert (after["research"], after["roast"], after["tmdb_details"]) == (RATE + 2, RATE + 2, RATE + 2)
+    assert (after["research"], after["roast"], after["tmdb_details"]) == (
+        RATE + 2,
+        RATE + 2,
+        RATE + 2,
+    )
 
 
 def test_stampede_at_the_budget_edge(driver: Driver) -> None:
@@ -440,7 +475,9 @@ def test_nightly_run_crossing_the_budget(driver: Driver) -> None:
     assert len(run["failed_movie_ids"]) == unaffordable
 
     # /debug: each movie's outcome and reason.
-    debug = driver.http.get("/debug", params={"correlationId": run["correlation_id"]}, headers=driver.admin)
+    debug = driver.http.get(
+        "/debug", params={"correlationId": run["correlation_id"]}, headers=driver.admin
+    )
     assert debug.status_code == 200, debug.text
     body = debug.json()
     assert body["pending_movie_ids"] == []
@@ -457,8 +494,12 @@ def test_nightly_run_crossing_the_budget(driver: Driver) -> None:
     status_budget = driver.status()["budget"]
     budget = _budget(driver)
     assert status_budget == budget
-    assert (budget["calls"], budget["call_ceiling"], budget["exhausted"]) == (CALL_BUDGET, CALL_BUDGET, True)
-    assert budget["day"] == datetime.now(timezone.utc).date().isoformat()
+    assert (budget["calls"], budget["call_ceiling"], budget["exhausted"]) == (
+        CALL_BUDGET,
+        CALL_BUDGET,
+        True,
+    )
+    assert budget["day"] == datetime.now(UTC).date().isoformat()
     assert budget["estimated_cost_usd"] == pytest.approx(expected_cost, abs=2e-5)
     assert budget["cost_ceiling_usd"] == 10.0
     assert run["estimated_cost_usd"] == pytest.approx(expected_cost, abs=2e-5)

@@ -335,9 +335,12 @@ def function_secret_env(name: str, **overrides: Any) -> dict[str, dict[str, Any]
 def secret_ref(item: dict[str, Any]) -> str:
     """Which local.secrets entry a secret_environment_variables block mounts."""
     m = re.fullmatch(
-        r'google_secret_manager_secret\.plotburn\["(\w+)"\]\.secret_id', expression(item["secret"]) or ""
+        r'google_secret_manager_secret\.plotburn\["(\w+)"\]\.secret_id',
+        expression(item["secret"]) or "",
     )
-    assert m, f"secret must reference google_secret_manager_secret.plotburn[KEY]: {item['secret']!r}"
+    assert m, (
+        f"secret must reference google_secret_manager_secret.plotburn[KEY]: {item['secret']!r}"
+    )
     return m.group(1)
 
 
@@ -371,7 +374,9 @@ def test_model_and_cache_defaults_equal_the_code() -> None:
     assert tf().default("xai_model") == DEFAULT_XAI_MODEL == SETTINGS_FIELDS["xai_model"].default
     assert tf().default("perplexity_model") == SETTINGS_FIELDS["perplexity_model"].default
     assert tf().default("cache_version") == SETTINGS_FIELDS["cache_version"].default
-    assert tf().default("tmdb_region") == "IN" == SETTINGS_FIELDS["tmdb_region"].default  # the Worker's
+    assert (
+        tf().default("tmdb_region") == "IN" == SETTINGS_FIELDS["tmdb_region"].default
+    )  # the Worker's
     assert tf().default("runtime") == "python312"
     assert tf().default("region") == "asia-south1"
     assert tf().default("firestore_location") == "asia-south1"
@@ -400,7 +405,9 @@ def test_entry_points_are_api_fanout_roast_and_exist_in_main_py() -> None:
         names = set()
         for deco in node.decorator_list:
             target = deco.func if isinstance(deco, ast.Call) else deco
-            names.add(target.attr if isinstance(target, ast.Attribute) else getattr(target, "id", ""))
+            names.add(
+                target.attr if isinstance(target, ast.Attribute) else getattr(target, "id", "")
+            )
         return names
 
     assert "http" in decorators(defined["api"])
@@ -433,7 +440,9 @@ def test_scheduler_sends_a_scheduled_nightly_message_at_22_ist() -> None:
 
 def test_manual_run_command_publishes_a_valid_nightly_message() -> None:
     command = Evaluator(tf()).value(tf().outputs["manual_run_command"]["value"])
-    assert command.startswith(f"gcloud pubsub topics publish {SETTINGS_FIELDS['nightly_topic'].default} ")
+    assert command.startswith(
+        f"gcloud pubsub topics publish {SETTINGS_FIELDS['nightly_topic'].default} "
+    )
     assert "--project=my-gcp-project" in command  # from example.tfvars
     m = re.search(r"--message='([^']*)'", command)
     assert m, command
@@ -520,7 +529,9 @@ def _firestore_queries() -> list[dict[str, Any]]:
                         query[kind].add(args[0].value)
                 elif method == "order_by" and call.args and isinstance(call.args[0], ast.Constant):
                     direction = next((k.value for k in call.keywords if k.arg == "direction"), None)
-                    descending = isinstance(direction, ast.Attribute) and direction.attr == "DESCENDING"
+                    descending = (
+                        isinstance(direction, ast.Attribute) and direction.attr == "DESCENDING"
+                    )
                     query["order"][call.args[0].value] = "DESCENDING" if descending else "ASCENDING"
             if query["equality"] or query["range"] or query["order"]:
                 queries.append(query)
@@ -533,14 +544,18 @@ def _composite_indexes() -> dict[str, dict[str, Any]]:
         out[name] = {
             "collection": unquote(body["collection"]),
             "scope": unquote(body.get("query_scope", '"COLLECTION"')),
-            "fields": {unquote(f["field_path"]): unquote(f["order"]) for f in blocks(body, "fields")},
+            "fields": {
+                unquote(f["field_path"]): unquote(f["order"]) for f in blocks(body, "fields")
+            },
         }
     return out
 
 
 def test_the_store_has_queries_to_check() -> None:
     queries = _firestore_queries()
-    touched = {(q["collection"], f) for q in queries for f in q["equality"] | q["range"] | set(q["order"])}
+    touched = {
+        (q["collection"], f) for q in queries for f in q["equality"] | q["range"] | set(q["order"])
+    }
     # The sweep and the per-run log view: if these vanish the scanner is broken.
     assert ("runs", "status") in touched and ("logs", "correlation_id") in touched, touched
 
@@ -550,7 +565,9 @@ def test_composite_indexes_are_exactly_those_the_queries_need() -> None:
     for q in _firestore_queries():
         fields = q["equality"] | q["range"] | set(q["order"])
         if len(fields) > 1 and (q["range"] or q["order"]):
-            assert not q["group"], f"{q['where']}: collection-group query needs a COLLECTION_GROUP index"
+            assert not q["group"], (
+                f"{q['where']}: collection-group query needs a COLLECTION_GROUP index"
+            )
             assert q["collection"], f"{q['where']}: cannot tell which collection this query reads"
             needed.append(q)
     indexes = _composite_indexes()
@@ -569,7 +586,8 @@ def test_composite_indexes_are_exactly_those_the_queries_need() -> None:
         name
         for name, idx in indexes.items()
         for q in needed
-        if idx["collection"] == q["collection"] and set(idx["fields"]) == q["equality"] | q["range"] | set(q["order"])
+        if idx["collection"] == q["collection"]
+        and set(idx["fields"]) == q["equality"] | q["range"] | set(q["order"])
     }
     assert used == set(indexes), f"composite indexes no query needs: {sorted(set(indexes) - used)}"
     assert len(indexes) >= 2
@@ -577,7 +595,9 @@ def test_composite_indexes_are_exactly_those_the_queries_need() -> None:
 
 def test_index_exemptions_are_never_queried() -> None:
     ev = Evaluator(tf())
-    exempt = {(e["collection"], e["field"]) for e in ev.value(tf().locals["index_exemptions"]).values()}
+    exempt = {
+        (e["collection"], e["field"]) for e in ev.value(tf().locals["index_exemptions"]).values()
+    }
     exempt |= {(c, collections.EXPIRE_AT_FIELD) for c in collections.EXPIRING_COLLECTIONS}
     assert ("roasts", "roast") in exempt and ("runs", "movie_ids") in exempt
     unindexed = tf().resource("google_firestore_field", "unindexed")
@@ -586,7 +606,9 @@ def test_index_exemptions_are_never_queried() -> None:
     for q in _firestore_queries():
         for field in q["equality"] | q["range"] | set(q["order"]):
             hit = [(c, f) for c, f in exempt if f == field and (q["collection"] in (c, None))]
-            assert not hit, f"{q['where']} queries {field}, which infra/firestore.tf leaves unindexed"
+            assert not hit, (
+                f"{q['where']} queries {field}, which infra/firestore.tf leaves unindexed"
+            )
 
 
 # ---------------------------------------------------------------- settings/env
@@ -642,9 +664,13 @@ TMDB_SECRET_ENV = {"read_token": "TMDB_API_TOKEN", "v3_key": "TMDB_API_KEY"}
 
 @pytest.mark.parametrize("credential", sorted(TMDB_SECRET_ENV))
 def test_secrets_come_only_from_secret_manager(credential: str) -> None:
-    assert SECRET_VARS == {
-        "TMDB_API_TOKEN", "TMDB_API_KEY", "PERPLEXITY_API_KEY", "XAI_API_KEY", "PLOTBURN_ADMIN_TOKEN"
-    }
+    assert {
+        "TMDB_API_TOKEN",
+        "TMDB_API_KEY",
+        "PERPLEXITY_API_KEY",
+        "XAI_API_KEY",
+        "PLOTBURN_ADMIN_TOKEN",
+    } == SECRET_VARS
     secrets = Evaluator(tf()).value(tf().locals["secrets"])
     assert set(secrets) == SECRET_VARS - {"TMDB_API_KEY"}
     assert all(re.fullmatch(r"plotburn-[a-z0-9-]+", v) for v in secrets.values()), secrets
@@ -733,7 +759,9 @@ def test_no_role_is_broader_than_needed() -> None:
         assert role not in ("roles/owner", "roles/editor", "roles/viewer"), role
         assert not re.search(r"admin", role, re.I), f"admin role granted: {role}"
     for authoritative in ("google_project_iam_binding", "google_project_iam_policy"):
-        assert not tf().of_type(authoritative), f"{authoritative} would clobber the project's policy"
+        assert not tf().of_type(authoritative), (
+            f"{authoritative} would clobber the project's policy"
+        )
 
 
 def test_project_level_grants_are_only_firestore_and_build() -> None:
@@ -780,19 +808,29 @@ def test_each_function_runs_as_its_own_service_account() -> None:
     for name in FUNCTIONS:
         body = tf().resource("google_cloudfunctions2_function", name)
         service = block(body, "service_config")
-        assert expression(service["service_account_email"]) == f"google_service_account.{name}.email"
-        assert expression(block(body, "build_config")["service_account"]) == "google_service_account.build.id"
+        assert (
+            expression(service["service_account_email"]) == f"google_service_account.{name}.email"
+        )
+        assert (
+            expression(block(body, "build_config")["service_account"])
+            == "google_service_account.build.id"
+        )
 
 
 def test_only_api_is_public_and_only_push_invokes_the_workers() -> None:
     invokers: dict[str, set[str]] = {}
     for name, body in tf().of_type("google_cloud_run_v2_service_iam_member").items():
         assert unquote(body["role"]) == "roles/run.invoker", name
-        m = re.fullmatch(r"google_cloudfunctions2_function\.(\w+)\.name", expression(body["name"]) or "")
+        m = re.fullmatch(
+            r"google_cloudfunctions2_function\.(\w+)\.name", expression(body["name"]) or ""
+        )
         assert m, name
         invokers.setdefault(m.group(1), set()).add(_member_of(body))
     assert invokers == {"api": {"allUsers"}, "fanout": {"push"}, "roast": {"push"}}
-    for rtype in ("google_cloudfunctions2_function_iam_member", "google_cloud_run_service_iam_member"):
+    for rtype in (
+        "google_cloudfunctions2_function_iam_member",
+        "google_cloud_run_service_iam_member",
+    ):
         assert not tf().of_type(rtype), f"{rtype}: grant invokers in one place"
     api = block(tf().resource("google_cloudfunctions2_function", "api"), "service_config")
     assert unquote(api["ingress_settings"]) == "ALLOW_ALL"
@@ -851,15 +889,21 @@ def test_push_subscriptions_deliver_each_topic_to_its_function() -> None:
         assert expression(body["topic"]) == f"google_pubsub_topic.{topic}.id", name
         push = block(body, "push_config")
         uri = f"google_cloudfunctions2_function.{function}.service_config[0].uri"
-        assert unquote(push["push_endpoint"]) == f"${{{uri}}}/${{google_pubsub_topic.{topic}.id}}", name
+        assert (
+            unquote(push["push_endpoint"]) == f"${{{uri}}}/${{google_pubsub_topic.{topic}.id}}"
+        ), name
         oidc = block(push, "oidc_token")
         assert expression(oidc["service_account_email"]) == "google_service_account.push.email"
         assert expression(oidc["audience"]) == uri
         deadline = _ack_deadline(body)
         assert _timeout(function) <= deadline <= MAX_ACK_DEADLINE, (name, deadline)
-        assert unquote(block(body, "expiration_policy")["ttl"]) == "", f"{name} would expire when idle"
+        assert unquote(block(body, "expiration_policy")["ttl"]) == "", (
+            f"{name} would expire when idle"
+        )
         retry = block(body, "retry_policy")
-        assert unquote(retry["minimum_backoff"]).endswith("s") and unquote(retry["maximum_backoff"]).endswith("s")
+        assert unquote(retry["minimum_backoff"]).endswith("s") and unquote(
+            retry["maximum_backoff"]
+        ).endswith("s")
 
 
 def test_source_subscriptions_dead_letter_after_a_variable_number_of_attempts() -> None:
@@ -896,7 +940,10 @@ def test_pubsub_agent_can_dead_letter_and_sign_push_tokens() -> None:
     assert unquote(minted[0]["role"]) == "roles/iam.serviceAccountTokenCreator"
     assert expression(minted[0]["service_account_id"]) == "google_service_account.push.name"
     agent = tf().locals["pubsub_service_agent"]
-    assert "@gcp-sa-pubsub.iam.gserviceaccount.com" in agent and "data.google_project.this.number" in agent
+    assert (
+        "@gcp-sa-pubsub.iam.gserviceaccount.com" in agent
+        and "data.google_project.this.number" in agent
+    )
 
 
 # ----------------------------------------------------------- source, APIs, fmt

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import importlib.util
+import itertools
 import json
 import os
 import re
@@ -51,7 +52,7 @@ RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 #   fail: int     -- fail the first N attempts of this message id; -1 = always, except
 #                    when delivered as a dead letter
 #   fanout: int   -- (fanout only) publish that many messages to the roast topic
-FUNCTIONS_SOURCE = r'''
+FUNCTIONS_SOURCE = r"""
 import base64, hashlib, json, os, threading, time
 
 import functions_framework
@@ -120,7 +121,7 @@ def fanout(event):
 @functions_framework.cloud_event
 def roast(event):
     _handle("roast", event)
-'''
+"""
 
 
 # -- helpers -----------------------------------------------------------------------------
@@ -150,8 +151,9 @@ def publish_json(stack: Stack, topic: str, payload: dict[str, Any], **attributes
 
 
 def max_overlap(intervals: list[tuple[float, float]]) -> int:
-    events = sorted([(s, 1) for s, _ in intervals] + [(e, -1) for _, e in intervals],
-                    key=lambda x: (x[0], x[1]))
+    events = sorted(
+        [(s, 1) for s, _ in intervals] + [(e, -1) for _, e in intervals], key=lambda x: (x[0], x[1])
+    )
     current = best = 0
     for _, delta in events:
         current += delta
@@ -169,8 +171,11 @@ def assert_all_gone(pids: set[int]) -> None:
             return True
         return False
 
-    wait_for(lambda: all(gone(pid) for pid in pids), timeout=10,
-             what=f"pids {sorted(pid for pid in pids if not gone(pid))} to vanish")
+    wait_for(
+        lambda: all(gone(pid) for pid in pids),
+        timeout=10,
+        what=f"pids {sorted(pid for pid in pids if not gone(pid))} to vanish",
+    )
     for pid in pids:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
@@ -180,7 +185,9 @@ def assert_all_gone(pids: set[int]) -> None:
 
 
 @pytest.fixture(scope="module")
-def emulators(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[FirestoreEmulator, PubSubEmulator]]:
+def emulators(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[FirestoreEmulator, PubSubEmulator]]:
     log_dir = tmp_path_factory.mktemp("emulators")
     firestore = FirestoreEmulator(log_dir=log_dir)
     pubsub = PubSubEmulator(log_dir=log_dir)
@@ -214,13 +221,23 @@ def make_stack(
     record_dir.mkdir(parents=True, exist_ok=True)
     firestore, pubsub = emulators
     options: dict[str, Any] = dict(
-        concurrency=32, max_delivery_attempts=3, min_backoff=0.2, max_backoff=1.0,
-        request_timeout=30.0, threads=64, simulate_upstreams=False, state_file=None,
+        concurrency=32,
+        max_delivery_attempts=3,
+        min_backoff=0.2,
+        max_backoff=1.0,
+        request_timeout=30.0,
+        threads=64,
+        simulate_upstreams=False,
+        state_file=None,
     )
     options.update(kwargs)
     return Stack(
-        source=source, firestore=firestore, pubsub=pubsub, run_dir=run_dir,
-        env={"RECORD_DIR": str(record_dir), "EXTRA_VAR": "extra"}, **options,
+        source=source,
+        firestore=firestore,
+        pubsub=pubsub,
+        run_dir=run_dir,
+        env={"RECORD_DIR": str(record_dir), "EXTRA_VAR": "extra"},
+        **options,
     )
 
 
@@ -258,13 +275,20 @@ def test_relay_delivers_concurrently(stack: Stack, stack_records: Path) -> None:
     # Each delivery holds for a second, far longer than the publishing takes, so
     # the overlap measures the relay, not how fast this test could publish.
     with ThreadPoolExecutor(max_workers=40) as pool:
-        ids = set(pool.map(
-            lambda i: publish_json(stack, "roast", {"test": "concurrency", "i": i, "sleep": 1.0}),
-            range(40),
-        ))
+        ids = set(
+            pool.map(
+                lambda i: publish_json(
+                    stack, "roast", {"test": "concurrency", "i": i, "sleep": 1.0}
+                ),
+                range(40),
+            )
+        )
     done = wait_for(
-        lambda: (rows := [r for r in records(stack_records, "concurrency") if r["ok"]])
-        and len(rows) >= 40 and rows,
+        lambda: (
+            (rows := [r for r in records(stack_records, "concurrency") if r["ok"]])
+            and len(rows) >= 40
+            and rows
+        ),
         what="40 deliveries",
     )
     assert {r["ce"]["id"] for r in done} == ids
@@ -310,7 +334,7 @@ def test_failures_are_redelivered_with_backoff(stack: Stack, stack_records: Path
         what="a successful third attempt",
     )
     assert [(r["attempt"], r["ok"]) for r in rows] == [(1, False), (2, False), (3, True)]
-    gaps = [b["start"] - a["end"] for a, b in zip(rows, rows[1:])]
+    gaps = [b["start"] - a["end"] for a, b in itertools.pairwise(rows)]
     # min_backoff 0.2 s, doubling: >= 0.2 s, then >= 0.4 s (some slack for clocks).
     assert gaps[0] >= 0.18 and gaps[1] >= 0.38, gaps
 
@@ -328,7 +352,9 @@ def test_always_failing_message_is_dead_lettered(stack: Stack, stack_records: Pa
     dl_topic = stack.topics["dead-letter"]
     assert dead["ce"]["id"] != message_id
     assert dead["ce"]["source"].endswith(f"/topics/{dl_topic}")
-    assert dead["body"]["subscription"].endswith(f"/subscriptions/{stack.subscriptions['dead-letter']}")
+    assert dead["body"]["subscription"].endswith(
+        f"/subscriptions/{stack.subscriptions['dead-letter']}"
+    )
     attributes = dead["body"]["message"]["attributes"]
     assert attributes == {
         "kind": "movie",
@@ -338,7 +364,8 @@ def test_always_failing_message_is_dead_lettered(stack: Stack, stack_records: Pa
         DLQ_PUBLISH_TIME: failed[0]["ce"]["time"],
     }
     assert json.loads(base64.b64decode(dead["body"]["message"]["data"])) == {
-        "test": "dlq", "fail": -1,
+        "test": "dlq",
+        "fail": -1,
     }
     assert stack.relay is not None
     assert stack.relay.stats()[stack.subscriptions["roast"]]["dead_lettered"] >= 1
@@ -364,8 +391,7 @@ def test_function_env_and_firestore_reset(
     assert probe["env"]["EXTRA_VAR"] == "extra"
     assert probe["token_sha"] == hashlib.sha256(stack.admin_token.encode()).hexdigest()
 
-    doc = (f"{firestore.url}/v1/projects/{stack.project}/databases/(default)/documents/"
-           "probe/doc")
+    doc = f"{firestore.url}/v1/projects/{stack.project}/databases/(default)/documents/probe/doc"
     assert httpx.get(doc).status_code == 200
     firestore.reset(stack.project)
     assert httpx.get(doc).status_code == 404
@@ -374,12 +400,13 @@ def test_function_env_and_firestore_reset(
 def test_restart_function_after_kill_redelivers(stack: Stack, stack_records: Path) -> None:
     old_pid = stack.functions["roast"].pid
     old_pids = stack.functions["roast"].process.refresh_pids()
-    ids = {publish_json(stack, "roast", {"test": "crash", "i": i, "sleep": 1.5})
-           for i in range(10)}
+    ids = {publish_json(stack, "roast", {"test": "crash", "i": i, "sleep": 1.5}) for i in range(10)}
     assert stack.relay is not None
     relay = stack.relay
-    wait_for(lambda: relay.stats()[stack.subscriptions["roast"]]["in_flight"] >= 5,
-             what="deliveries in flight")
+    wait_for(
+        lambda: relay.stats()[stack.subscriptions["roast"]]["in_flight"] >= 5,
+        what="deliveries in flight",
+    )
     stack.restart_function("roast", kill=True)
     new_pid = stack.functions["roast"].pid
     assert new_pid != old_pid
@@ -387,9 +414,12 @@ def test_restart_function_after_kill_redelivers(stack: Stack, stack_records: Pat
         assert not pid_alive(pid)
 
     done = wait_for(
-        lambda: {r["ce"]["id"] for r in records(stack_records, "crash") if r["ok"]} >= ids
-        and records(stack_records, "crash"),
-        timeout=30, what="every message to succeed after the restart",
+        lambda: (
+            {r["ce"]["id"] for r in records(stack_records, "crash") if r["ok"]} >= ids
+            and records(stack_records, "crash")
+        ),
+        timeout=30,
+        what="every message to succeed after the restart",
     )
     assert {r["pid"] for r in done if r["ok"]} <= stack.functions["roast"].process.seen_pids
 
@@ -405,10 +435,12 @@ def test_deliver_twice_and_clean_stop(
     record_dir = tmp_path / "records"
     twice = make_stack(emulators, source_file, record_dir, tmp_path / "run", deliver_twice=True)
     with twice:
-        ids = [publish_json(twice, "roast", {"test": "twice", "i": i, "sleep": 0.3})
-               for i in range(5)]
-        rows = wait_for(lambda: len(r := records(record_dir, "twice")) >= 10 and r,
-                        what="10 deliveries")
+        ids = [
+            publish_json(twice, "roast", {"test": "twice", "i": i, "sleep": 0.3}) for i in range(5)
+        ]
+        rows = wait_for(
+            lambda: len(r := records(record_dir, "twice")) >= 10 and r, what="10 deliveries"
+        )
         pids = twice.all_pids()
         subscriptions = list(twice.subscriptions.values())
         time.sleep(0.5)  # any third delivery would show up by now
@@ -441,8 +473,12 @@ def test_own_stack_state_file_trigger_and_no_leftovers(
     record_dir = tmp_path / "records"
     record_dir.mkdir()
     own = Stack(
-        source=source_file, run_dir=tmp_path / "run", state_file=state_file,
-        env={"RECORD_DIR": str(record_dir)}, simulate_upstreams=simulate, threads=8,
+        source=source_file,
+        run_dir=tmp_path / "run",
+        state_file=state_file,
+        env={"RECORD_DIR": str(record_dir)},
+        simulate_upstreams=simulate,
+        threads=8,
     )
     with own:
         state = json.loads(state_file.read_text())
@@ -467,8 +503,15 @@ def test_own_stack_state_file_trigger_and_no_leftovers(
 
         # `python -m local_stack trigger` publishes with gcloud against the emulator,
         # finding it through the state file.
-        code = cli.main(["trigger", "--state-file", str(state_file),
-                         "--message", '{"test": "gcloud", "fanout": 1}'])
+        code = cli.main(
+            [
+                "trigger",
+                "--state-file",
+                str(state_file),
+                "--message",
+                '{"test": "gcloud", "fanout": 1}',
+            ]
+        )
         assert code == 0
         assert "published message" in capsys.readouterr().out
         wait_for(lambda: records(record_dir, "gcloud", "roast"), what="the gcloud message")
@@ -479,8 +522,9 @@ def test_own_stack_state_file_trigger_and_no_leftovers(
     assert not state_file.exists()
     assert_all_gone(pids)
     for port in ports:
-        found = subprocess.run(["pgrep", "-f", "--", f"--port={port}"], capture_output=True,
-                               text=True, check=False)
+        found = subprocess.run(
+            ["pgrep", "-f", "--", f"--port={port}"], capture_output=True, text=True, check=False
+        )
         assert found.returncode == 1, f"still running with --port={port}: {found.stdout}"
     # With the stack gone, trigger says so instead of publishing into the void.
     capsys.readouterr()

@@ -4,7 +4,7 @@ GET /movie/{id} one."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -27,7 +27,7 @@ from functions.store.firestore import (
 )
 from tests.fakes import DATES, FakeCatalog, FakeResearcher, FakeRoaster, details_of, make_movies
 
-NOW = datetime(2026, 11, 28, 16, 30, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 28, 16, 30, tzinfo=UTC)
 VERSION = Settings.model_fields["cache_version"].default
 
 
@@ -63,7 +63,10 @@ def test_now_playing_costs_two_reads_however_long_the_list(firestore_db: Any, li
         details = details_of(movie)
         truth = FakeResearcher().research(movie, details)
         record = RoastRecord(
-            movie=movie, details=details, truth=truth, roast=FakeRoaster().roast(movie, details, truth)
+            movie=movie,
+            details=details,
+            truth=truth,
+            roast=FakeRoaster().roast(movie, details, truth),
         )
         caches.put_roast(record, NOW)
     with metering.ledger() as book:

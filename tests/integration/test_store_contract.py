@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -35,7 +35,7 @@ from tests.fakes import DATES, FakeResearcher, FakeRoaster, details_of, make_mov
 
 VERSION = Settings.model_fields["cache_version"].default
 
-NOW = datetime(2026, 11, 28, 16, 30, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 28, 16, 30, tzinfo=UTC)
 
 
 @pytest.fixture(params=["memory", "firestore"])
@@ -143,11 +143,18 @@ def test_lease_race_has_one_winner(stores: dict[str, Any]) -> None:
 
 
 def new_run(cid: str = "cron-1", ids: list[int] | None = None) -> Run:
-    return Run(correlation_id=cid, trigger=Trigger.SCHEDULED, started_at=NOW, movie_ids=ids or [1, 2, 3])
+    return Run(
+        correlation_id=cid, trigger=Trigger.SCHEDULED, started_at=NOW, movie_ids=ids or [1, 2, 3]
+    )
 
 
 def outcome(movie_id: int, kind: Outcome = Outcome.GENERATED) -> MovieOutcome:
-    return MovieOutcome(movie_id=movie_id, outcome=kind, recorded_at=NOW, reason="x" if kind is Outcome.FAILED else None)
+    return MovieOutcome(
+        movie_id=movie_id,
+        outcome=kind,
+        recorded_at=NOW,
+        reason="x" if kind is Outcome.FAILED else None,
+    )
 
 
 def test_run_lifecycle(stores: dict[str, Any]) -> None:
@@ -182,7 +189,12 @@ def test_run_lifecycle(stores: dict[str, Any]) -> None:
 def test_outcome_and_its_log_entry_are_written_together_once(stores: dict[str, Any]) -> None:
     runs, logs = stores["runs"], stores["logs"]
     runs.create_run(new_run("cron-7"))
-    entry = {"severity": "INFO", "message": "movie generated", "correlation_id": "cron-7", "movie_id": 1}
+    entry = {
+        "severity": "INFO",
+        "message": "movie generated",
+        "correlation_id": "cron-7",
+        "movie_id": 1,
+    }
     assert runs.record_outcome("cron-7", outcome(1), log_entry=entry)
     assert not runs.record_outcome("cron-7", outcome(1), log_entry=entry)  # duplicate: no log
     written = logs.for_run("cron-7", 10)
@@ -192,7 +204,9 @@ def test_outcome_and_its_log_entry_are_written_together_once(stores: dict[str, A
 def test_recent_and_stuck_runs(stores: dict[str, Any]) -> None:
     runs = stores["runs"]
     for i in range(12):
-        runs.create_run(new_run(f"cron-{i}").model_copy(update={"started_at": NOW + timedelta(minutes=i)}))
+        runs.create_run(
+            new_run(f"cron-{i}").model_copy(update={"started_at": NOW + timedelta(minutes=i)})
+        )
     recent = runs.recent_runs(10)
     assert [r.correlation_id for r in recent] == [f"cron-{i}" for i in range(11, 1, -1)]
     for movie_id in (1, 2, 3):
@@ -230,7 +244,13 @@ def test_concurrent_outcomes_count_exactly(stores: dict[str, Any]) -> None:
 def test_logs_newest_first_and_by_run(stores: dict[str, Any]) -> None:
     logs = stores["logs"]
     for i in range(5):
-        logs.write({"severity": "INFO", "message": f"m{i}", "correlation_id": "cron-1" if i % 2 else "cron-2"})
+        logs.write(
+            {
+                "severity": "INFO",
+                "message": f"m{i}",
+                "correlation_id": "cron-1" if i % 2 else "cron-2",
+            }
+        )
     assert [e["message"] for e in logs.recent(3)] == ["m4", "m3", "m2"]
     assert [e["message"] for e in logs.for_run("cron-1", 10)] == ["m3", "m1"]
 
@@ -239,7 +259,9 @@ def test_logs_by_level_and_run_and_deleted_by_age(stores: dict[str, Any]) -> Non
     logs = stores["logs"]
     levels = ["INFO", "WARN", "ERROR", "WARN", "DEBUG", "WARN"]
     for i, level in enumerate(levels):
-        logs.write({"level": level, "message": f"m{i}", "correlation_id": "cron-1" if i < 3 else "cron-2"})
+        logs.write(
+            {"level": level, "message": f"m{i}", "correlation_id": "cron-1" if i < 3 else "cron-2"}
+        )
     assert [e["message"] for e in logs.query(10, level="WARN")] == ["m5", "m3", "m1"]
     assert [e["message"] for e in logs.query(10, correlation_id="cron-2")] == ["m5", "m4", "m3"]
     assert [e["message"] for e in logs.query(10, level="WARN", correlation_id="cron-1")] == ["m1"]
@@ -256,7 +278,11 @@ def test_roast_index_answers_has_roast_and_lists_page_newest_first(stores: dict[
     caches = stores["caches"]
     for i, movie_id in enumerate((2000, 2001, 2002)):
         caches.put_roast(record(movie_id), NOW + timedelta(minutes=i))
-    assert caches.roasts_ready([2000, 2001, 2002, 2003], NOW + timedelta(minutes=5)) == {2000, 2001, 2002}
+    assert caches.roasts_ready([2000, 2001, 2002, 2003], NOW + timedelta(minutes=5)) == {
+        2000,
+        2001,
+        2002,
+    }
     # 2000 expires first (it was written first).
     later = NOW + ROAST_TTL + timedelta(seconds=30)
     assert caches.roasts_ready([2000, 2001, 2002], later) == {2001, 2002}
@@ -289,7 +315,10 @@ def test_debug_entries_by_correlation_and_movie_expire_and_clear(stores: dict[st
     debug.put("cron-1", 11, {"result": "generated", "n": 2}, NOW + timedelta(seconds=1))
     debug.put("1700000000000-abcd", 10, {"result": "generated", "n": 3}, NOW + timedelta(seconds=2))
     by_run = debug.for_correlation("cron-1", 10, NOW + timedelta(seconds=3))
-    assert [(e["key"], e["data"]["n"]) for e in by_run] == [("debug:cron-1:11", 2), ("debug:cron-1:10", 1)]
+    assert [(e["key"], e["data"]["n"]) for e in by_run] == [
+        ("debug:cron-1:11", 2),
+        ("debug:cron-1:10", 1),
+    ]
     assert [e["data"]["n"] for e in debug.for_movie(10, 10, NOW)] == [3, 1]
     assert debug.for_correlation("cron-9", 10, NOW) == []
     assert debug.for_movie(10, 10, NOW + DEBUG_TTL + timedelta(seconds=5)) == []
@@ -322,11 +351,21 @@ def test_rate_limiter_token_bucket_per_client(stores: dict[str, Any]) -> None:
     assert limiter.hit("a", at + timedelta(seconds=10), 3) == 10
     assert limiter.hit("a", at + timedelta(seconds=20), 3) is None
     assert limiter.hit("a", at + timedelta(seconds=20), 3) == 20
-    assert [limiter.hit("a", at + timedelta(minutes=5), 3) for _ in range(4)] == [None, None, None, 20]
+    assert [limiter.hit("a", at + timedelta(minutes=5), 3) for _ in range(4)] == [
+        None,
+        None,
+        None,
+        20,
+    ]
 
 
 def test_a_generation_lands_in_one_commit(stores: dict[str, Any]) -> None:
-    caches, leases, budget, writes = stores["caches"], stores["leases"], stores["budget"], stores["writes"]
+    caches, leases, budget, writes = (
+        stores["caches"],
+        stores["leases"],
+        stores["budget"],
+        stores["writes"],
+    )
     r = record(1200)
     assert leases.acquire(1200, "a", NOW)
     with writes.together():
@@ -342,7 +381,12 @@ def test_a_generation_lands_in_one_commit(stores: dict[str, Any]) -> None:
 
 
 def test_a_lease_taken_over_meanwhile_does_not_sink_the_commit(stores: dict[str, Any]) -> None:
-    caches, leases, budget, writes = stores["caches"], stores["leases"], stores["budget"], stores["writes"]
+    caches, leases, budget, writes = (
+        stores["caches"],
+        stores["leases"],
+        stores["budget"],
+        stores["writes"],
+    )
     r = record(1201)
     assert leases.acquire(1201, "slow", NOW)
     later = NOW + timedelta(seconds=61)  # past the 60 s lease: "slow" is presumed dead
@@ -358,10 +402,9 @@ def test_a_lease_taken_over_meanwhile_does_not_sink_the_commit(stores: dict[str,
 
 def test_writes_made_before_a_failure_in_the_block_still_land(stores: dict[str, Any]) -> None:
     budget, writes = stores["budget"], stores["writes"]
-    with pytest.raises(RuntimeError):
-        with writes.together():
-            budget.add("2026-11-28", -2, 0.0)  # a reservation given back
-            raise RuntimeError("the roast call failed")
+    with pytest.raises(RuntimeError), writes.together():
+        budget.add("2026-11-28", -2, 0.0)  # a reservation given back
+        raise RuntimeError("the roast call failed")
     assert budget.spent("2026-11-28") == (-2, 0.0)
 
 

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -16,15 +16,15 @@ from functions.store.memory import (
     MemoryLeases,
     MemoryLogs,
     MemoryRateLimiter,
-    MemoryWrites,
     MemoryRuns,
+    MemoryWrites,
 )
 from tests.fakes import FakeCatalog, FakeResearcher, FakeRoaster, make_movies
 
 
 class Clock:
     def __init__(self) -> None:
-        self.now = datetime(2026, 11, 28, 16, 30, tzinfo=timezone.utc)
+        self.now = datetime(2026, 11, 28, 16, 30, tzinfo=UTC)
 
     def __call__(self) -> datetime:
         return self.now

@@ -62,7 +62,13 @@ class Result:
 
 @pytest.fixture
 def run(api: Api, tmp_path: Path) -> Any:
-    def invoke(*argv: str, token: str | None = ADMIN_TOKEN, drive: bool = True, stderr: io.StringIO | None = None, transport: httpx.BaseTransport | None = None) -> Result:
+    def invoke(
+        *argv: str,
+        token: str | None = ADMIN_TOKEN,
+        drive: bool = True,
+        stderr: io.StringIO | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> Result:
         out, err = io.StringIO(), stderr or io.StringIO()
         wire = transport or Driving(api, drive)
         invoke.transport = wire  # type: ignore[attr-defined]
@@ -102,7 +108,13 @@ def test_trigger_wait_success_shows_progress_and_summary(run: Any) -> None:
     assert len(lines) == len(set(lines)) >= 6
     out = result.out
     assert out.startswith("Run manual-trigger-")
-    for expected in ("status          success", "generated       5", "failed          0", "upstream calls  tmdb 5 · research 5 · roast 5", "estimated cost  $0.0"):
+    for expected in (
+        "status          success",
+        "generated       5",
+        "failed          0",
+        "upstream calls  tmdb 5 · research 5 · roast 5",
+        "estimated cost  $0.0",
+    ):
         assert expected in out, (expected, out)
 
 
@@ -176,7 +188,17 @@ def test_status_before_and_after_a_run(run: Any, api: Api) -> None:
     assert f"Run {run_id}" in result.out
     assert "Recent runs (1 shown, 1 in total)" in result.out
     header = next(line for line in result.out.splitlines() if line.startswith("RUN "))
-    assert header.split() == ["RUN", "STATUS", "STARTED", "FETCHED", "CACHED", "GENERATED", "FAILED", "DURATION", "COST"]
+    assert header.split() == [
+        "RUN",
+        "STATUS",
+        "STARTED",
+        "FETCHED",
+        "CACHED",
+        "GENERATED",
+        "FAILED",
+        "DURATION",
+        "COST",
+    ]
     row = next(line for line in result.out.splitlines() if line.startswith(run_id))
     assert row.split()[1] == "partial" and row.split()[5:9] == ["5", "0", "4", "1"]
     as_json = run("status", "--json").json
@@ -197,7 +219,9 @@ def test_logs(run: Any, api: Api) -> None:
     assert "movieTitle=Movie 2" in failed and "error=xai: server error (500)" in failed
     limited = run("logs", "--limit", "2", "--json").json
     assert len(limited["logs"]) == 2 and limited["total"] == 2
-    assert {"timestamp", "level", "correlationId", "endpoint", "method", "message"} <= set(limited["logs"][0])
+    assert {"timestamp", "level", "correlationId", "endpoint", "method", "message"} <= set(
+        limited["logs"][0]
+    )
     warnings = run("logs", "--level", "warn", "--json").json["logs"]
     assert warnings and {e["level"] for e in warnings} == {"WARN"}
     mine = run("logs", "--correlation-id", run_id, "--json").json["logs"]
@@ -211,7 +235,11 @@ def test_logs(run: Any, api: Api) -> None:
 def test_prune_logs(run: Any, api: Api) -> None:
     api.run_night()
     result = run("prune-logs")
-    assert result.code == 0 and result.out.startswith("Deleted ") and "older than 30 days" in result.out
+    assert (
+        result.code == 0
+        and result.out.startswith("Deleted ")
+        and "older than 30 days" in result.out
+    )
     ((method, query),) = [(r.method, str(r.url.params)) for r in run.transport.requests]
     assert (method, query) == ("DELETE", "")  # the API's default
     as_json = run("prune-logs", "--older-than-days", "0", "--json").json
@@ -228,8 +256,18 @@ def test_debug(run: Any, api: Api) -> None:
     assert f"Run {run_id}" in result.out
     assert "1003  Movie 3" in result.out  # failed movies named by title in debug
     movie_rows = [line for line in result.out.splitlines() if line[:6].strip().isdigit()]
-    outcomes = {line.split()[0]: line.split()[1] for line in movie_rows if line.split()[1] in {"generated", "failed", "cached"}}
-    assert outcomes == {"1000": "generated", "1001": "generated", "1002": "generated", "1003": "failed", "1004": "generated"}
+    outcomes = {
+        line.split()[0]: line.split()[1]
+        for line in movie_rows
+        if line.split()[1] in {"generated", "failed", "cached"}
+    }
+    assert outcomes == {
+        "1000": "generated",
+        "1001": "generated",
+        "1002": "generated",
+        "1003": "failed",
+        "1004": "generated",
+    }
     assert "Log entries (" in result.out
     as_json = run("debug", run_id, "--json").json
     assert as_json["run"]["status"] == "partial" and len(as_json["movies"]) == 5
@@ -239,9 +277,15 @@ def test_debug(run: Any, api: Api) -> None:
     assert len(as_json["entries"]) == as_json["count"] == 4
     unknown = run("debug", "manual-trigger-42")
     assert unknown.code == 3
-    assert unknown.err == "plotburn: error: GET /debug: HTTP 404: nothing recorded for correlationId manual-trigger-42\n"
+    assert unknown.err == (
+        "plotburn: error: GET /debug: HTTP 404: "
+        "nothing recorded for correlationId manual-trigger-42\n"
+    )
     malformed = run("debug", "bad id!")
-    assert malformed.code == 3 and "HTTP 400: correlationId may use only letters, digits" in malformed.err
+    assert (
+        malformed.code == 3
+        and "HTTP 400: correlationId may use only letters, digits" in malformed.err
+    )
     assert run("debug").code == 3 and run("debug", run_id, "--movie", "1000").code == 3
 
 
@@ -256,10 +300,15 @@ def test_debug_a_request_id_and_a_movie(run: Any, api: Api) -> None:
     assert "Movie 0" in row and "generated" in row and "req-cli-1" in row
     assert "Run " not in result.out  # not a run: no run summary
     by_movie = run("debug", "--movie", "900000")
-    assert by_movie.code == 0 and by_movie.out.startswith("Movie 900000: 1 generation(s), newest first\n")
+    assert by_movie.code == 0 and by_movie.out.startswith(
+        "Movie 900000: 1 generation(s), newest first\n"
+    )
     assert run("debug", "--movie", "900000", "--json").json["movieId"] == 900000
     none = run("debug", "--movie", "1000")
-    assert none.code == 3 and "GET /movie/1000/debug: HTTP 404: no debug entries for movie 1000" in none.err
+    assert (
+        none.code == 3
+        and "GET /movie/1000/debug: HTTP 404: no debug entries for movie 1000" in none.err
+    )
 
 
 def test_retry_then_retry_wait(run: Any, api: Api) -> None:
@@ -280,10 +329,19 @@ def test_clear_and_budget(run: Any, api: Api) -> None:
     result = run("clear", "roast")
     assert result.code == 0 and result.out == "Cleared the roast cache: 5 entries deleted.\n"
     truth = run("clear", "truth", "--json").json
-    assert (truth["success"], truth["deleted_count"], truth["cache"], truth["removed"]) == (True, 5, "truth", 5)
-    assert len(truth["deleted_keys"]) == 5 and all(k.startswith("truth:") for k in truth["deleted_keys"])
+    assert (truth["success"], truth["deleted_count"], truth["cache"], truth["removed"]) == (
+        True,
+        5,
+        "truth",
+        5,
+    )
+    assert len(truth["deleted_keys"]) == 5 and all(
+        k.startswith("truth:") for k in truth["deleted_keys"]
+    )
     assert run("clear", "debug").out == "Cleared the debug cache: 5 entries deleted.\n"
-    assert run("clear", "all").out == "Cleared every cache: 1 entry deleted.\n"  # the now-playing list
+    assert (
+        run("clear", "all").out == "Cleared every cache: 1 entry deleted.\n"
+    )  # the now-playing list
     budget = run("budget")
     assert budget.code == 0
     assert "paid calls      10 of 2,000" in budget.out and "within budget" in budget.out
@@ -314,7 +372,9 @@ def test_the_key_goes_as_x_api_key_and_only_to_admin_routes(run: Any) -> None:
     assert admin.headers["x-api-key"] == ADMIN_TOKEN and "authorization" not in admin.headers
 
 
-def test_a_cache_that_cannot_be_cleared_is_an_error_naming_it(run: Any, api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_cache_that_cannot_be_cleared_is_an_error_naming_it(
+    run: Any, api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def down(kind: str) -> list[str]:
         raise InfrastructureUnavailable("firestore: deadline exceeded")
 
@@ -343,12 +403,17 @@ def test_unreachable_api(run: Any) -> None:
 
     result = run("status", transport=Refused())
     assert result.code == 3
-    assert result.err.startswith("plotburn: error: cannot reach the PlotBurn API at http://127.0.0.1:8080/ (from the default)")
+    assert result.err.startswith(
+        "plotburn: error: cannot reach the PlotBurn API at http://127.0.0.1:8080/ "
+        "(from the default)"
+    )
     assert "make serve" in result.err
 
 
 def test_untrusted_text_cannot_reach_the_terminal_as_control_codes(run: Any, api: Api) -> None:
-    api.world.catalog.movies[0] = api.world.catalog.movies[0].model_copy(update={"title": "Evil\x1b[2J\x07Title"})
+    api.world.catalog.movies[0] = api.world.catalog.movies[0].model_copy(
+        update={"title": "Evil\x1b[2J\x07Title"}
+    )
     api.world.roaster.failing = {1000}
     run_id = api.run_night()
     result = run("debug", run_id)
@@ -367,25 +432,52 @@ def test_usage_errors_exit_3(run: Any) -> None:
 def test_target_resolution(tmp_path: Path) -> None:
     state = tmp_path / ".stack" / "stack.json"
     state.parent.mkdir()
-    state.write_text(json.dumps({"api_url": "http://127.0.0.1:4321/", "admin_token": "stack-tok", "owner_pid": os.getpid()}))
+    state.write_text(
+        json.dumps(
+            {
+                "api_url": "http://127.0.0.1:4321/",
+                "admin_token": "stack-tok",
+                "owner_pid": os.getpid(),
+            }
+        )
+    )
     from_stack = resolve_target(None, None, {}, tmp_path)
     assert (from_stack.url, from_stack.token) == ("http://127.0.0.1:4321/", "stack-tok")
-    env = resolve_target(None, None, {"PLOTBURN_API_URL": "https://api.example/base", "PLOTBURN_ADMIN_TOKEN": "env-tok"}, tmp_path)
+    env = resolve_target(
+        None,
+        None,
+        {"PLOTBURN_API_URL": "https://api.example/base", "PLOTBURN_ADMIN_TOKEN": "env-tok"},
+        tmp_path,
+    )
     assert (env.url, env.token) == ("https://api.example/base/", "env-tok")
     # The stack's token goes only to the stack's URL.
     elsewhere = resolve_target("https://prod.example", None, {}, tmp_path)
     assert (elsewhere.url, elsewhere.token) == ("https://prod.example/", None)
-    flags = resolve_target("127.0.0.1:9999", "flag-tok", {"PLOTBURN_ADMIN_TOKEN": "env-tok"}, tmp_path)
+    flags = resolve_target(
+        "127.0.0.1:9999", "flag-tok", {"PLOTBURN_ADMIN_TOKEN": "env-tok"}, tmp_path
+    )
     assert (flags.url, flags.token) == ("http://127.0.0.1:9999/", "flag-tok")
     # A stack file whose owner is gone is ignored.
-    state.write_text(json.dumps({"api_url": "http://127.0.0.1:4321/", "admin_token": "stack-tok", "owner_pid": 2**22 + 12345}))
+    state.write_text(
+        json.dumps(
+            {
+                "api_url": "http://127.0.0.1:4321/",
+                "admin_token": "stack-tok",
+                "owner_pid": 2**22 + 12345,
+            }
+        )
+    )
     stale = resolve_target(None, None, {}, tmp_path)
     assert (stale.url, stale.token) == ("http://127.0.0.1:8080/", None)
 
 
 def test_runs_as_a_module() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "plotburn_cli", "--help"], cwd=REPO, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "plotburn_cli", "--help"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode == 0
     assert "plotburn trigger [--wait]" in done.stdout

@@ -10,14 +10,14 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 
 from functions import bootstrap, observability
 from functions.bus import MemoryPublisher
 from functions.config import Settings, load_settings
 from functions.errors import ConfigError, UpstreamUnavailable
-from functions.observability import REDACTED, Journal, Redactor, configure_stdlib_logging, emit
 from functions.metering import Price
+from functions.observability import REDACTED, Journal, Redactor, configure_stdlib_logging, emit
 from functions.selection import MovieChoice
 from functions.store.memory import MemoryLogs
 from tests.conftest import settings_variables
@@ -65,17 +65,33 @@ def test_defaults_are_the_contract() -> None:
     assert s.xai_api_base == "https://api.x.ai/v1"
     assert s.xai_model == "grok-4.20-non-reasoning"
     assert s.project == "plotburn-local"
-    assert (s.admin_token, s.tmdb_api_token, s.tmdb_api_key, s.perplexity_api_key, s.xai_api_key) == (None,) * 5
-    assert (s.perplexity_max_output_tokens, s.perplexity_search_recency, s.xai_max_tokens) == (3000, "month", 1000)
+    assert (
+        s.admin_token,
+        s.tmdb_api_token,
+        s.tmdb_api_key,
+        s.perplexity_api_key,
+        s.xai_api_key,
+    ) == (None,) * 5
+    assert (s.perplexity_max_output_tokens, s.perplexity_search_recency, s.xai_max_tokens) == (
+        3000,
+        "month",
+        1000,
+    )
     assert s.research_price == Price(0.25, 2.5, 0.0025)  # perplexity/sonar, standard web search
     assert s.roast_price == Price(1.25, 2.5, 0.0)  # grok-4.20-non-reasoning
     assert s.tmdb_region == "IN"  # the Worker's region
     assert (s.release_window_oldest_days, s.release_window_newest_days) == (10, 3)
     assert s.excluded_genres == "99,10402"
-    assert s.movie_choice == MovieChoice(oldest_days=10, newest_days=3, excluded_genres=frozenset({99, 10402}))
+    assert s.movie_choice == MovieChoice(
+        oldest_days=10, newest_days=3, excluded_genres=frozenset({99, 10402})
+    )
     assert s.require_key is False
     assert s.tmdb_max_pages == 50
-    assert (s.upstream_timeout_seconds, s.upstream_max_attempts, s.upstream_backoff_max_seconds) == (30.0, 4, 10.0)
+    assert (
+        s.upstream_timeout_seconds,
+        s.upstream_max_attempts,
+        s.upstream_backoff_max_seconds,
+    ) == (30.0, 4, 10.0)
     assert s.run_deadline_minutes == 30.0
     assert s.single_flight_wait_seconds == 25.0
     assert s.generation_lease_seconds == 330.0
@@ -122,16 +138,23 @@ def test_environment_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
     assert s.admin_token is not None and s.admin_token.get_secret_value() == "admin-token-value"
     assert s.cache_version == "v2.1"
     assert s.tmdb_api_base == "http://127.0.0.1:9001/3"
-    assert s.tmdb_api_token is not None and s.tmdb_api_token.get_secret_value() == "tmdb-token-value"
+    assert (
+        s.tmdb_api_token is not None and s.tmdb_api_token.get_secret_value() == "tmdb-token-value"
+    )
     assert (s.tmdb_region, s.tmdb_max_pages) == ("IN", 3)
     assert (s.perplexity_api_base, s.perplexity_model) == ("http://127.0.0.1:9002", "sonar-pro")
-    assert s.perplexity_api_key is not None and s.perplexity_api_key.get_secret_value() == "pplx-key-value"
+    assert (
+        s.perplexity_api_key is not None
+        and s.perplexity_api_key.get_secret_value() == "pplx-key-value"
+    )
     assert (s.xai_api_base, s.xai_model) == ("http://127.0.0.1:9003/v1", "grok-x")
     assert s.xai_api_key is not None and s.xai_api_key.get_secret_value() == "xai-key-value"
     assert (s.upstream_max_attempts, s.upstream_timeout_seconds) == (2, 5.5)
     assert (s.on_demand_any_movie, s.log_ops) == (True, True)
     assert s.run_deadline.total_seconds() == 45 * 60
-    assert s.movie_choice == MovieChoice(oldest_days=14, newest_days=0, excluded_genres=frozenset({27, 99}))
+    assert s.movie_choice == MovieChoice(
+        oldest_days=14, newest_days=0, excluded_genres=frozenset({27, 99})
+    )
     assert s.require_key is True
 
 
@@ -143,10 +166,15 @@ def test_no_excluded_genres_excludes_none(monkeypatch: pytest.MonkeyPatch) -> No
 def test_a_window_of_one_day_is_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PLOTBURN_RELEASE_WINDOW_OLDEST_DAYS", "5")
     monkeypatch.setenv("PLOTBURN_RELEASE_WINDOW_NEWEST_DAYS", "5")
-    assert (load_settings().movie_choice.oldest_days, load_settings().movie_choice.newest_days) == (5, 5)
+    assert (load_settings().movie_choice.oldest_days, load_settings().movie_choice.newest_days) == (
+        5,
+        5,
+    )
 
 
-@pytest.mark.parametrize(("oldest", "newest"), [("10", "11"), ("0", "1"), (None, "11"), ("2", None)])
+@pytest.mark.parametrize(
+    ("oldest", "newest"), [("10", "11"), ("0", "1"), (None, "11"), ("2", None)]
+)
 def test_an_empty_release_window_is_a_config_error_naming_the_variable(
     monkeypatch: pytest.MonkeyPatch, oldest: str | None, newest: str | None
 ) -> None:
@@ -170,7 +198,7 @@ def test_project_is_read_from_any_of_its_names(monkeypatch: pytest.MonkeyPatch, 
 
 def test_settings_are_frozen() -> None:
     s = load_settings()
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError, match="frozen"):
         s.cache_version = "v9"  # type: ignore[misc]
 
 
@@ -274,9 +302,17 @@ def test_redactor_replaces_every_configured_secret() -> None:
     assert Redactor()("nothing alpha-secret here") == "nothing alpha-secret here"
 
 
-def test_emit_output_is_redacted(redactor_restored: None, capsys: pytest.CaptureFixture[str]) -> None:
+def test_emit_output_is_redacted(
+    redactor_restored: None, capsys: pytest.CaptureFixture[str]
+) -> None:
     observability.set_redactor(Redactor([SECRET_VALUE]))
-    emit("ERROR", f"calling with key {SECRET_VALUE}", "cron-1", header=f"Bearer {SECRET_VALUE}", nested={"k": [SECRET_VALUE]})
+    emit(
+        "ERROR",
+        f"calling with key {SECRET_VALUE}",
+        "cron-1",
+        header=f"Bearer {SECRET_VALUE}",
+        nested={"k": [SECRET_VALUE]},
+    )
     out = capsys.readouterr().out
     assert SECRET_VALUE not in out
     (line,) = out.splitlines()
@@ -287,11 +323,15 @@ def test_emit_output_is_redacted(redactor_restored: None, capsys: pytest.Capture
     assert (entry["severity"], entry["correlation_id"]) == ("ERROR", "cron-1")
 
 
-def test_journal_persists_redacted_entries(redactor_restored: None, capsys: pytest.CaptureFixture[str]) -> None:
+def test_journal_persists_redacted_entries(
+    redactor_restored: None, capsys: pytest.CaptureFixture[str]
+) -> None:
     observability.set_redactor(Redactor([SECRET_VALUE]))
     logs = MemoryLogs()
     journal = Journal(logs)
-    journal.warning(f"upstream said {SECRET_VALUE}", "cron-7", detail={"url": f"https://x/?key={SECRET_VALUE}"})
+    journal.warning(
+        f"upstream said {SECRET_VALUE}", "cron-7", detail={"url": f"https://x/?key={SECRET_VALUE}"}
+    )
     journal.info("not persisted", "cron-7", persist=False, key=SECRET_VALUE)
     (entry,) = logs.entries
     assert SECRET_VALUE not in json.dumps(entry, default=str)

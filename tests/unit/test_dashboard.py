@@ -68,7 +68,16 @@ def test_dashboard_reads_the_api_with_relative_urls_and_never_parses_html() -> N
     for path in ("cron/status", "now-playing", "movie/"):
         assert f"'{path}" in script
         assert f"'/{path}" not in script  # relative: works behind any base path
-    for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function", "srcdoc", "DOMParser"):
+    for sink in (
+        "innerHTML",
+        "outerHTML",
+        "insertAdjacentHTML",
+        "document.write",
+        "eval(",
+        "new Function",
+        "srcdoc",
+        "DOMParser",
+    ):
         assert sink not in script, sink
     # No inline event handler attributes anywhere (the CSP would block them anyway).
     assert not re.search(r"\son[a-z]+\s*=", page.replace("\n", " "))
@@ -83,7 +92,14 @@ def test_dashboard_reads_the_worker_shapes() -> None:
     assert "movie.has_roast === true" in script and "roast_ready" not in script
     for field in ("poster_url", "rating", "votes", "release_date"):
         assert f"movie.{field}" in script, field
-    for field in ("headline", "chips", "content", "internet_vibe", "your_opinion", "similar_movies"):
+    for field in (
+        "headline",
+        "chips",
+        "content",
+        "internet_vibe",
+        "your_opinion",
+        "similar_movies",
+    ):
         assert f"card.{field}" in script, field
     for field in ("truth_source", "truth_fetched_at", "generated_at", "disclaimer", "citations"):
         assert f"data.{field}" in script, field
@@ -97,7 +113,9 @@ def test_the_csp_hashes_follow_the_page(monkeypatch: pytest.MonkeyPatch, tmp_pat
     """The policy is computed from the file: a changed script gets its own hash."""
     changed = tmp_path / "dashboard.html"
     changed.write_text(
-        dashboard.PAGE.read_text(encoding="utf-8").replace("'use strict';", "'use strict'; /* changed */"),
+        dashboard.PAGE.read_text(encoding="utf-8").replace(
+            "'use strict';", "'use strict'; /* changed */"
+        ),
         encoding="utf-8",
     )
     before = dashboard.content_security_policy()
@@ -105,7 +123,9 @@ def test_the_csp_hashes_follow_the_page(monkeypatch: pytest.MonkeyPatch, tmp_pat
     dashboard._page.cache_clear()
     try:
         after = dashboard.content_security_policy()
-        script = re.search(r"<script>(.*?)</script>", changed.read_text(encoding="utf-8"), flags=re.DOTALL).group(1)  # type: ignore[union-attr]
+        script = re.search(
+            r"<script>(.*?)</script>", changed.read_text(encoding="utf-8"), flags=re.DOTALL
+        ).group(1)  # type: ignore[union-attr]
         assert _sha256(script) in after and after != before
     finally:
         dashboard._page.cache_clear()

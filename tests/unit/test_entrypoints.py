@@ -14,7 +14,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Callable, Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -78,7 +78,9 @@ def pubsub_body(
     return {"message": message, "subscription": subscription}
 
 
-def eventarc(client: Any, body: dict[str, Any], topic: str = "plotburn-nightly", event_id: str = "evt-1") -> Any:
+def eventarc(
+    client: Any, body: dict[str, Any], topic: str = "plotburn-nightly", event_id: str = "evt-1"
+) -> Any:
     """Eventarc's binary-mode CloudEvent for a Pub/Sub message."""
     headers = {
         "ce-id": event_id,
@@ -90,7 +92,9 @@ def eventarc(client: Any, body: dict[str, Any], topic: str = "plotburn-nightly",
     return client.post("/", json=body, headers=headers)
 
 
-def push(client: Any, body: dict[str, Any], topic: str = "plotburn-nightly", event_id: str = "") -> Any:
+def push(
+    client: Any, body: dict[str, Any], topic: str = "plotburn-nightly", event_id: str = ""
+) -> Any:
     """A Pub/Sub push subscription's (or the emulator's) raw POST: no ce- headers."""
     return client.post("/", json=body)
 
@@ -142,7 +146,7 @@ def roast(roast_app: flask.Flask, installed: World) -> Any:
 
 
 def start_scheduled_run(world: World) -> list[RoastMessage]:
-    publish = datetime(2026, 11, 28, 16, 30, 0, 123000, tzinfo=timezone.utc)
+    publish = datetime(2026, 11, 28, 16, 30, 0, 123000, tzinfo=UTC)
     world.pipeline.start_run(NightlyMessage(trigger=Trigger.SCHEDULED), publish)
     messages, world.publisher.roasts = list(world.publisher.roasts), []
     return messages
@@ -217,15 +221,21 @@ def test_redelivered_nightly_event_is_still_one_run(
 
 
 @pytest.mark.parametrize("deliver", DELIVERIES)
-def test_manual_message_uses_its_correlation_id(fanout: Any, installed: World, deliver: Deliver) -> None:
+def test_manual_message_uses_its_correlation_id(
+    fanout: Any, installed: World, deliver: Deliver
+) -> None:
     data = nightly_data(trigger="manual", correlation_id="manual-trigger-1795883399000")
     assert deliver(fanout, pubsub_body(data)).status_code == 200
     assert list(installed.runs.runs) == ["manual-trigger-1795883399000"]
     assert installed.runs.runs["manual-trigger-1795883399000"].trigger is Trigger.MANUAL
-    assert {m.correlation_id for m in installed.publisher.roasts} == {"manual-trigger-1795883399000"}
+    assert {m.correlation_id for m in installed.publisher.roasts} == {
+        "manual-trigger-1795883399000"
+    }
 
 
-def test_eventarc_without_publish_time_falls_back_to_the_event_time(fanout: Any, installed: World) -> None:
+def test_eventarc_without_publish_time_falls_back_to_the_event_time(
+    fanout: Any, installed: World
+) -> None:
     body = pubsub_body(nightly_data(trigger="scheduled"), publish_time=None)
     assert eventarc(fanout, body).status_code == 200
     assert list(installed.runs.runs) == [SCHEDULED_RUN]
@@ -326,12 +336,21 @@ def test_a_bug_is_a_500_so_pubsub_redelivers(fanout: Any, installed: World) -> N
     # The run shows as soon as fan-out starts (issue 12), still in progress and not
     # yet listed: nothing was published, so the redelivery does it all.
     run = installed.runs.runs[SCHEDULED_RUN]
-    assert (run.status, run.listed, run.published, run.movie_ids) == (RunStatus.IN_PROGRESS, False, False, [])
+    assert (run.status, run.listed, run.published, run.movie_ids) == (
+        RunStatus.IN_PROGRESS,
+        False,
+        False,
+        [],
+    )
     assert installed.publisher.roasts == []
     installed.catalog.now_playing = working  # type: ignore[method-assign]
     assert push(fanout, body).status_code == 200
     run = installed.runs.runs[SCHEDULED_RUN]
-    assert (run.listed, run.published, run.movie_ids) == (True, True, [1000, 1001, 1002, 1003, 1004])
+    assert (run.listed, run.published, run.movie_ids) == (
+        True,
+        True,
+        [1000, 1001, 1002, 1003, 1004],
+    )
     assert len(installed.publisher.roasts) == 5
     assert installed.runs.total_runs() == 1
 
@@ -352,9 +371,7 @@ def test_dead_lettered_nightly_message_on_fanout_only_alerts(
 
 
 @pytest.mark.parametrize("deliver", DELIVERIES)
-def test_roast_message_records_its_outcome(
-    roast: Any, installed: World, deliver: Deliver
-) -> None:
+def test_roast_message_records_its_outcome(roast: Any, installed: World, deliver: Deliver) -> None:
     messages = start_scheduled_run(installed)
     first = messages[0]
     response = deliver(roast, pubsub_body(roast_data(first)), topic="plotburn-roast")
@@ -435,7 +452,11 @@ def test_dead_lettered_roast_message_records_the_movie_failed(
     assert deliver(roast, body, topic="plotburn-dead-letter").status_code == 200
     outcome = installed.runs.get_outcome(SCHEDULED_RUN, dead.movie.id)
     assert outcome is not None
-    assert (outcome.outcome, outcome.reason, outcome.title) == (Outcome.FAILED, REASON_DEAD_LETTERED, "Movie 2")
+    assert (outcome.outcome, outcome.reason, outcome.title) == (
+        Outcome.FAILED,
+        REASON_DEAD_LETTERED,
+        "Movie 2",
+    )
     assert (installed.researcher.total, installed.roaster.total) == (0, 0)
     # Dead letters are delivered at least once too.
     assert deliver(roast, body, topic="plotburn-dead-letter").status_code == 200
@@ -482,5 +503,8 @@ def test_roast_message_of_an_unknown_run_is_dropped(
     capsys.readouterr()
     assert push(roast, pubsub_body(roast_data(stray))).status_code == 200
     (line,) = log_lines(capsys.readouterr())
-    assert (line["severity"], line["message"]) == ("WARNING", "roast message for an unknown run or movie dropped")
+    assert (line["severity"], line["message"]) == (
+        "WARNING",
+        "roast message for an unknown run or movie dropped",
+    )
     assert installed.roaster.total == 0

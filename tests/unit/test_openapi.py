@@ -16,7 +16,7 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 
-from functions import http_api, openapi
+from functions import api_contract, http_api, openapi
 from functions.errors import InfrastructureUnavailable
 from functions.models import MOVIE_META_FIELDS
 from tests.unit.api_harness import Api, api, api_flask_app  # noqa: F401 (fixtures)
@@ -67,7 +67,9 @@ def _strict(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 STRICT = _strict(DOC)
-REGISTRY = Registry().with_resource(DOC_URI, Resource.from_contents(STRICT, default_specification=DRAFT202012))
+REGISTRY = Registry().with_resource(
+    DOC_URI, Resource.from_contents(STRICT, default_specification=DRAFT202012)
+)
 
 
 def _pointer(*parts: str) -> str:
@@ -109,7 +111,9 @@ def check_headers(where: tuple[str, str, str], documented: dict[str, Any], respo
             assert not header.get("required"), (*where, f"missing required header {name}")
             continue
         Draft202012Validator(
-            {"$ref": f"{DOC_URI}#/{_schema_pointer(header['schema'])}"} if "$ref" in header["schema"] else header["schema"],
+            {"$ref": f"{DOC_URI}#/{_schema_pointer(header['schema'])}"}
+            if "$ref" in header["schema"]
+            else header["schema"],
             registry=REGISTRY,
         ).validate(_header_value(header["schema"], value))
 
@@ -124,8 +128,13 @@ def check_response(template: str, method: str, response: Any) -> None:
     found = _operation(template, method)
     body_type = response.mimetype
     # Every response, documented or not, carries the request's correlation id.
-    assert re.fullmatch(http_api.SAFE_ID_PATTERN, response.headers.get("x-correlation-id", "")), (
-        template, method, status, response.headers.get("x-correlation-id"),
+    assert re.fullmatch(
+        api_contract.SAFE_ID_PATTERN, response.headers.get("x-correlation-id", "")
+    ), (
+        template,
+        method,
+        status,
+        response.headers.get("x-correlation-id"),
     )
     if found is None or status == "405":
         # Not an operation of the document: an unknown route or method gets the Error shape.
@@ -147,7 +156,9 @@ def check_response(template: str, method: str, response: Any) -> None:
     if "$ref" in raw:
         pointer = raw["$ref"].split("#/", 1)[1] + "/" + _pointer("content", body_type, "schema")
     else:
-        pointer = _pointer("paths", doc_path, method.lower(), "responses", status, "content", body_type, "schema")
+        pointer = _pointer(
+            "paths", doc_path, method.lower(), "responses", status, "content", body_type, "schema"
+        )
     validator = Draft202012Validator(
         {"$ref": f"{DOC_URI}#/{pointer}"},
         registry=REGISTRY,
@@ -270,57 +281,114 @@ def test_parameters_match_what_http_api_validates() -> None:
     assert movie == {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}
     assert params("/movie/{id}/debug")["id"]["schema"] == movie
     logs = params("/logs")
-    assert logs["limit"]["schema"] == {"type": "integer", "default": http_api.LOGS_DEFAULT_LIMIT}
-    assert str(http_api.LOGS_MAX_LIMIT) in logs["limit"]["description"]  # clamped, not refused
-    assert logs["level"]["schema"]["enum"] == list(http_api.LOG_LEVELS)
+    assert logs["limit"]["schema"] == {
+        "type": "integer",
+        "default": api_contract.LOGS_DEFAULT_LIMIT,
+    }
+    assert str(api_contract.LOGS_MAX_LIMIT) in logs["limit"]["description"]  # clamped, not refused
+    assert logs["level"]["schema"]["enum"] == list(api_contract.LOG_LEVELS)
     assert logs["correlationId"]["required"] is False
     older = params("/logs", "delete")["olderThanDays"]["schema"]
-    assert older["default"] == http_api.LOGS_DEFAULT_OLDER_THAN_DAYS
+    assert older["default"] == api_contract.LOGS_DEFAULT_OLDER_THAN_DAYS
     kinds = params("/cache/clear/{kind}", "delete")["kind"]["schema"]["enum"]
-    assert tuple(kinds) == http_api.CLEARABLE == ("now-playing", "roast", "truth", "debug", "all")
+    assert (
+        tuple(kinds) == api_contract.CLEARABLE == ("now-playing", "roast", "truth", "debug", "all")
+    )
     feed = params("/feed")
     assert feed["type"]["schema"]["enum"] == ["now-playing", "roast", "truth", "all"]
-    assert (feed["limit"]["schema"]["minimum"], feed["limit"]["schema"]["maximum"]) == (1, http_api.FEED_MAX_LIMIT)
+    assert (feed["limit"]["schema"]["minimum"], feed["limit"]["schema"]["maximum"]) == (
+        1,
+        api_contract.FEED_MAX_LIMIT,
+    )
     schemas = DOC["components"]["schemas"]
     assert params("/cron/retry", "post")["correlationId"]["required"] is True
-    assert params("/cron/retry", "post")["correlationId"]["schema"] == {"$ref": "#/components/schemas/CorrelationId"}
+    assert params("/cron/retry", "post")["correlationId"]["schema"] == {
+        "$ref": "#/components/schemas/CorrelationId"
+    }
     assert schemas["CorrelationId"]["pattern"] == r"^(cron|manual-trigger)-[0-9]{1,16}$"
     # /debug takes any correlation id of a safe form, request ids included.
     assert params("/debug")["correlationId"]["required"] is True
-    assert params("/debug")["correlationId"]["schema"] == {"$ref": "#/components/schemas/AnyCorrelationId"}
-    assert schemas["AnyCorrelationId"]["pattern"] == http_api.SAFE_ID_PATTERN
+    assert params("/debug")["correlationId"]["schema"] == {
+        "$ref": "#/components/schemas/AnyCorrelationId"
+    }
+    assert schemas["AnyCorrelationId"]["pattern"] == api_contract.SAFE_ID_PATTERN
     # Every operation takes (and every response echoes) x-correlation-id.
     for item in DOC["paths"].values():
         for operation in item.values():
-            assert {"$ref": "#/components/parameters/CorrelationIdHeader"} in operation["parameters"]
+            assert {"$ref": "#/components/parameters/CorrelationIdHeader"} in operation[
+                "parameters"
+            ]
 
 
 def test_the_worker_shapes_are_named_field_for_field() -> None:
     schemas = DOC["components"]["schemas"]
     assert list(schemas["MovieResponse"]["properties"]) == [
-        "cached", "movie", "roast", "generated_at", "disclaimer", "truth_source",
-        "truth_fetched_at", "roast_model", "citations",
+        "cached",
+        "movie",
+        "roast",
+        "generated_at",
+        "disclaimer",
+        "truth_source",
+        "truth_fetched_at",
+        "roast_model",
+        "citations",
     ]
     assert set(schemas["MovieResponse"]["required"]) == set(schemas["MovieResponse"]["properties"])
     assert tuple(schemas["MovieMeta"]["properties"]) == MOVIE_META_FIELDS
     assert set(schemas["MovieMeta"]["required"]) == set(MOVIE_META_FIELDS)
     assert set(schemas["RoastCard"]["required"]) == {
-        "headline", "content", "chips", "internet_vibe", "your_opinion", "similar_movies",
+        "headline",
+        "content",
+        "chips",
+        "internet_vibe",
+        "your_opinion",
+        "similar_movies",
     }
     assert set(schemas["NowPlaying"]["required"]) == {
-        "cached", "page", "total_pages", "total_results", "dates", "movies",
+        "cached",
+        "page",
+        "total_pages",
+        "total_results",
+        "dates",
+        "movies",
     }
     assert set(schemas["NowPlayingMovie"]["required"]) == {
-        "id", "title", "release_date", "rating", "votes", "popularity", "overview", "poster_url", "has_roast",
+        "id",
+        "title",
+        "release_date",
+        "rating",
+        "votes",
+        "popularity",
+        "overview",
+        "poster_url",
+        "has_roast",
     }
     assert set(schemas["LogEntry"]["properties"]) >= {
-        "timestamp", "level", "correlationId", "endpoint", "method", "movieId", "movieTitle",
-        "responseStatus", "duration", "error", "metadata",
+        "timestamp",
+        "level",
+        "correlationId",
+        "endpoint",
+        "method",
+        "movieId",
+        "movieTitle",
+        "responseStatus",
+        "duration",
+        "error",
+        "metadata",
     }
     assert set(schemas["Error"]["required"]) == {"error", "message"}
-    assert set(schemas["CacheCleared"]["required"]) >= {"success", "deleted_count", "deleted_keys", "message"}
-    now_playing = DOC["paths"]["/now-playing"]["get"]["responses"]["200"]["headers"]["Cache-Control"]
-    assert now_playing["schema"] == {"const": f"public, max-age={http_api.NOW_PLAYING_MAX_AGE_SECONDS}"}
+    assert set(schemas["CacheCleared"]["required"]) >= {
+        "success",
+        "deleted_count",
+        "deleted_keys",
+        "message",
+    }
+    now_playing = DOC["paths"]["/now-playing"]["get"]["responses"]["200"]["headers"][
+        "Cache-Control"
+    ]
+    assert now_playing["schema"] == {
+        "const": f"public, max-age={api_contract.NOW_PLAYING_MAX_AGE_SECONDS}"
+    }
 
 
 def test_openapi_json_is_served_publicly_and_is_the_document(call: Recorder) -> None:
@@ -354,7 +422,9 @@ KEYABLE_ROUTES = [
 ALL_ROUTES = [*ADMIN_ROUTES, *KEYABLE_ROUTES, ("GET", "/healthz")]
 
 
-def test_every_documented_response_is_real_and_matches(api: Api, call: Recorder, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_every_documented_response_is_real_and_matches(
+    api: Api, call: Recorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
     world = api.world
 
     # Before any run.
@@ -378,7 +448,10 @@ def test_every_documented_response_is_real_and_matches(api: Api, call: Recorder,
         missing = call(method, path, expect=401).get_json()
         assert missing == {"error": "Unauthorized", "message": "Missing x-api-key header"}
         for wrong in ({"Authorization": "Bearer nope"}, {"x-api-key": "nope"}):
-            assert call(method, path, headers=wrong, expect=401).get_json()["message"] == "Invalid API key"
+            assert (
+                call(method, path, headers=wrong, expect=401).get_json()["message"]
+                == "Invalid API key"
+            )
     api.set_admin_token(None)
     for method, path in ADMIN_ROUTES:
         call(method, path, admin=True, expect=503)
@@ -386,7 +459,7 @@ def test_every_documented_response_is_real_and_matches(api: Api, call: Recorder,
 
     # A body over the limit, on every route.
     for method, path in ALL_ROUTES:
-        call(method, path, data=b"x" * (http_api.MAX_BODY_BYTES + 1), expect=413)
+        call(method, path, data=b"x" * (api_contract.MAX_BODY_BYTES + 1), expect=413)
 
     # PLOTBURN_REQUIRE_KEY: every route but /healthz needs the key (either header),
     # and with no token configured they answer 503.
@@ -410,7 +483,11 @@ def test_every_documented_response_is_real_and_matches(api: Api, call: Recorder,
     trigger = call("POST", "/cron/trigger", admin="key", expect=202).get_json()
     run_id = trigger["correlation_id"]
     live = call("GET", "/cron/status", expect=200).get_json()["last_run"]
-    assert (live["correlation_id"], live["status"], live["duration_ms"]) == (run_id, "in_progress", None)
+    assert (live["correlation_id"], live["status"], live["duration_ms"]) == (
+        run_id,
+        "in_progress",
+        None,
+    )
     api.fanout()
     early = call("GET", f"/debug?correlationId={run_id}", admin=True, expect=200).get_json()
     assert early["count"] == 0 and early["run"]["status"] == "in_progress"
@@ -419,10 +496,16 @@ def test_every_documented_response_is_real_and_matches(api: Api, call: Recorder,
     assert last["status"] == "partial" and last["failure_reasons"].keys() == {"1001"}
     debug = call("GET", f"/debug?correlationId={run_id}", admin=True, expect=200).get_json()
     assert any(m["outcome"] == "failed" and m["reason"] for m in debug["movies"])
-    assert debug["count"] == 4 and {e["data"]["correlationId"] for e in debug["entries"]} == {run_id}
+    assert debug["count"] == 4 and {e["data"]["correlationId"] for e in debug["entries"]} == {
+        run_id
+    }
     listing = call("GET", "/now-playing", expect=200).get_json()
     assert {m["id"]: m["has_roast"] for m in listing["movies"]} == {
-        1000: True, 1001: False, 1002: True, 1003: True, 1004: True,
+        1000: True,
+        1001: False,
+        1002: True,
+        1003: True,
+        1004: True,
     }
     assert listing["cached"] is True and listing["total_results"] == 5
     call("GET", "/movie/1000/debug", admin=True, expect=200)
@@ -432,12 +515,21 @@ def test_every_documented_response_is_real_and_matches(api: Api, call: Recorder,
     # Logs: limits are clamped, never refused; level and correlationId filter.
     assert len(call("GET", "/logs?limit=1", admin=True, expect=200).get_json()["logs"]) == 1
     for clamped_to_one in ("0", "-1"):
-        assert len(call("GET", f"/logs?limit={clamped_to_one}", admin=True, expect=200).get_json()["logs"]) == 1
+        assert (
+            len(
+                call("GET", f"/logs?limit={clamped_to_one}", admin=True, expect=200).get_json()[
+                    "logs"
+                ]
+            )
+            == 1
+        )
     for fine in ("5000", "abc", "", "1.5"):
         call("GET", f"/logs?limit={fine}", admin=True, expect=200)
     warnings = call("GET", "/logs?level=warn", admin=True, expect=200).get_json()["logs"]
     assert warnings and {e["level"] for e in warnings} == {"WARN"}
-    mine = call("GET", f"/logs?correlationId={run_id}&level=INFO", admin=True, expect=200).get_json()["logs"]
+    mine = call(
+        "GET", f"/logs?correlationId={run_id}&level=INFO", admin=True, expect=200
+    ).get_json()["logs"]
     assert mine and {(e["correlationId"], e["level"]) for e in mine} == {(run_id, "INFO")}
     for bad in ("level=nope", "correlationId=", "correlationId=bad%20id"):
         call("GET", f"/logs?{bad}", admin=True, expect=400)
@@ -489,7 +581,9 @@ def test_every_documented_response_is_real_and_matches(api: Api, call: Recorder,
     cached = call("GET", "/movie/1000", expect=200).get_json()
     assert cached["cached"] is True and cached["movie"]["id"] == 1000
     # The admin may generate any movie; the request's x-correlation-id names it.
-    made = call("GET", "/movie/900000", admin="key", headers={"x-correlation-id": "req-test.1"}, expect=200)
+    made = call(
+        "GET", "/movie/900000", admin="key", headers={"x-correlation-id": "req-test.1"}, expect=200
+    )
     assert made.get_json()["cached"] is False and made.headers["x-correlation-id"] == "req-test.1"
     by_request = call("GET", "/debug?correlationId=req-test.1", admin=True, expect=200).get_json()
     assert by_request["count"] == 1 and "run" not in by_request
@@ -505,7 +599,11 @@ def test_every_documented_response_is_real_and_matches(api: Api, call: Recorder,
     call("GET", "/movie/1003", expect=502)
     world.roaster.failing = set()
     world.pipeline.leases.acquire(1004, "someone-else", world.clock())
-    monkeypatch.setattr(world.pipeline, "settings", world.pipeline.settings.model_copy(update={"single_flight_wait_seconds": 0.0}))
+    monkeypatch.setattr(
+        world.pipeline,
+        "settings",
+        world.pipeline.settings.model_copy(update={"single_flight_wait_seconds": 0.0}),
+    )
     generating = call("GET", "/movie/1004", expect=202)
     assert generating.headers["Retry-After"]
     world.pipeline.leases.release(1004, "someone-else")
@@ -520,12 +618,14 @@ def test_every_documented_response_is_real_and_matches(api: Api, call: Recorder,
     # Logs deleted by age.
     call("DELETE", "/logs", admin=True, expect=200)
     gone = call("DELETE", "/logs?olderThanDays=0", admin=True, expect=200).get_json()
-    assert gone["success"] is True and gone["message"].startswith(f"Deleted {gone['deleted_count']} ")
+    assert gone["success"] is True and gone["message"].startswith(
+        f"Deleted {gone['deleted_count']} "
+    )
     for bad in ("abc", "-1", "99999"):
         call("DELETE", f"/logs?olderThanDays={bad}", admin=True, expect=400)
 
     # Caches: each, all, an unknown one, and one that cannot be cleared now.
-    for kind in http_api.CLEARABLE:
+    for kind in api_contract.CLEARABLE:
         cleared = call("DELETE", f"/cache/clear/{kind}", admin=True, expect=200).get_json()
         assert cleared["success"] is True and cleared["cache"] == kind
     call("DELETE", "/cache/clear/everything", admin=True, expect=404)

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -37,7 +37,12 @@ def test_first_run_generates_every_movie_once(world: World) -> None:
     world.deliver_all()
     run = last_run(world)
     assert run["status"] == "success"
-    assert (run["movies_fetched"], run["roasts_generated"], run["roasts_cached"], run["roasts_failed"]) == (5, 5, 0, 0)
+    assert (
+        run["movies_fetched"],
+        run["roasts_generated"],
+        run["roasts_cached"],
+        run["roasts_failed"],
+    ) == (5, 5, 0, 0)
     assert run["roasts_processed"] == 5
     assert run["duration_ms"] is not None
     assert world.researcher.total == 5 and world.roaster.total == 5
@@ -139,7 +144,13 @@ def test_status_sweeps_the_runs_it_shows_and_the_nightly_message_sweeps_the_rest
     world.publisher.roasts = []
     for _ in range(HISTORY_LIMIT):
         world.clock.advance(minutes=1)
-        start(world, NightlyMessage(trigger=Trigger.MANUAL, correlation_id=f"manual-trigger-{world.clock().timestamp():.0f}"))
+        start(
+            world,
+            NightlyMessage(
+                trigger=Trigger.MANUAL,
+                correlation_id=f"manual-trigger-{world.clock().timestamp():.0f}",
+            ),
+        )
         world.deliver_all()
     world.clock.advance(minutes=31)
     queries: list[object] = []
@@ -203,7 +214,9 @@ def test_single_flight_concurrent_requests(world: World) -> None:
 
 def test_single_flight_waiter_gives_up_within_bound(world: World) -> None:
     world.pipeline.leases.acquire(1000, "someone-else", world.clock())
-    world.pipeline.settings = world.pipeline.settings.model_copy(update={"single_flight_wait_seconds": 0.05})
+    world.pipeline.settings = world.pipeline.settings.model_copy(
+        update={"single_flight_wait_seconds": 0.05}
+    )
     try:
         world.pipeline.movie(1000)
     except GenerationInProgress as exc:
@@ -230,7 +243,10 @@ def test_each_run_reports_its_calls_tokens_and_cost(world: World) -> None:
     # One TMDB details call per new movie (its 26 fields and director), none for the list
     # (the fake catalog's list call is free).
     assert run["upstream_calls"] == {"tmdb": 5, "research": 5, "roast": 5}
-    assert run["tokens"] == {"research": {"prompt": 50, "completion": 100}, "roast": {"prompt": 120, "completion": 160}}
+    assert run["tokens"] == {
+        "research": {"prompt": 50, "completion": 100},
+        "roast": {"prompt": 120, "completion": 160},
+    }
     # The cost is what the answers reported: five researches and the four roasts that
     # answered (the failing movie's roast never did, so nothing was billed for it).
     assert run["estimated_cost_usd"] == round(5 * RESEARCH_COST + 4 * ROAST_COST, 10)
@@ -312,7 +328,9 @@ def test_status_read_closes_a_complete_run_whose_closer_died(world: World) -> No
 
 
 def test_status_of_an_open_run_reads_its_outcomes_once_per_interval(world: World) -> None:
-    world.pipeline.settings = world.pipeline.settings.model_copy(update={"status_cache_seconds": 60})
+    world.pipeline.settings = world.pipeline.settings.model_copy(
+        update={"status_cache_seconds": 60}
+    )
     world.pipeline.__post_init__()
     listed: list[str] = []
     inner = world.runs.list_outcomes
@@ -333,7 +351,9 @@ def test_status_of_an_open_run_reads_its_outcomes_once_per_interval(world: World
 
 
 def test_a_retry_drops_the_remembered_status_view_of_its_run(world: World) -> None:
-    world.pipeline.settings = world.pipeline.settings.model_copy(update={"status_cache_seconds": 60})
+    world.pipeline.settings = world.pipeline.settings.model_copy(
+        update={"status_cache_seconds": 60}
+    )
     world.pipeline.__post_init__()
     world.roaster.failing = {1001}
     cid = start(world)
@@ -410,12 +430,12 @@ def test_only_the_release_window_without_excluded_genres_is_listed_and_fanned_ou
     ("now", "chosen"),
     [
         # Any time of the UTC day 2026-11-28 has the same window...
-        (datetime(2026, 11, 28, 0, 0, 0, tzinfo=timezone.utc), DEFAULT_CHOICE),
-        (datetime(2026, 11, 28, 23, 59, 59, 999000, tzinfo=timezone.utc), DEFAULT_CHOICE),
+        (datetime(2026, 11, 28, 0, 0, 0, tzinfo=UTC), DEFAULT_CHOICE),
+        (datetime(2026, 11, 28, 23, 59, 59, 999000, tzinfo=UTC), DEFAULT_CHOICE),
         # ...and the next UTC day moves it by one: 2026-11-19 to 2026-11-26.
-        (datetime(2026, 11, 29, 0, 0, 0, tzinfo=timezone.utc), [2003, 2004, 2005, 2012, 2013]),
+        (datetime(2026, 11, 29, 0, 0, 0, tzinfo=UTC), [2003, 2004, 2005, 2012, 2013]),
         # The day before: 2026-11-17 to 2026-11-24.
-        (datetime(2026, 11, 27, 23, 59, 59, tzinfo=timezone.utc), [2001, 2002, 2003, 2012, 2013]),
+        (datetime(2026, 11, 27, 23, 59, 59, tzinfo=UTC), [2001, 2002, 2003, 2012, 2013]),
     ],
 )
 def test_the_window_is_whole_utc_days(world: World, now: datetime, chosen: list[int]) -> None:
@@ -483,7 +503,11 @@ def test_scheduled_run_shows_in_progress_while_tmdb_is_listing(world: World) -> 
         assert world.catalog.listing.wait(timeout=5)
         run = last_run(world)
         assert run["correlation_id"].startswith("cron-")
-        assert (run["status"], run["trigger"], run["movies_fetched"]) == ("in_progress", "scheduled", 0)
+        assert (run["status"], run["trigger"], run["movies_fetched"]) == (
+            "in_progress",
+            "scheduled",
+            0,
+        )
         assert world.publisher.roasts == []
     finally:
         world.catalog.release.set()

@@ -30,7 +30,9 @@ CHECKS = [
 ]
 # Hypothesis keeps caches on disk; under test-output/ (ignored, never deployed), not
 # in a .hypothesis/ at the repository root.
-configuration.set_hypothesis_home_dir(Path(__file__).resolve().parents[2] / "test-output" / "hypothesis")
+configuration.set_hypothesis_home_dir(
+    Path(__file__).resolve().parents[2] / "test-output" / "hypothesis"
+)
 
 
 # Built from the module, not fetched from the app: the document the api serves is

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from functions.errors import BudgetExhausted, NotOnDemand, RateLimited
+from functions.errors import BudgetExhausted, NotOnDemand, RateLimited, UpstreamUnavailable
 from functions.models import NightlyMessage, Trigger
 from functions.pipeline import REASON_BUDGET
 from tests.unit.conftest import World
@@ -91,7 +91,7 @@ def test_cost_budget(world: World) -> None:
 
 def test_retries_count_against_the_budget(world: World) -> None:
     world.roaster.failing = {1000}
-    with pytest.raises(Exception):
+    with pytest.raises(UpstreamUnavailable):
         world.pipeline.movie(1000)
     # One research and one (failed) roast call were made and recorded.
     assert world.pipeline.budget_state()["calls"] == 2

@@ -18,7 +18,7 @@ import json
 import threading
 import traceback
 from collections.abc import Callable, Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
@@ -83,9 +83,13 @@ FIGHT_CLUB: dict[str, Any] = {
     "popularity": 61.416,
     "poster_path": "/pB8BM7pdSp6B6Ih7QZ4DrQ3PmJK.jpg",
     "production_companies": [
-        {"id": 508, "logo_path": "/7cxRWzi4LsVm4Utfpr1hfARNurT.png",
-         "name": "Regency Enterprises", "origin_country": "US"},
-    ],  # fmt: skip
+        {
+            "id": 508,
+            "logo_path": "/7cxRWzi4LsVm4Utfpr1hfARNurT.png",
+            "name": "Regency Enterprises",
+            "origin_country": "US",
+        },
+    ],
     "production_countries": [{"iso_3166_1": "US", "name": "United States of America"}],
     "release_date": "1999-10-15",
     "revenue": 100_853_753,
@@ -99,19 +103,37 @@ FIGHT_CLUB: dict[str, Any] = {
     "vote_count": 26_280,
     "credits": {
         "cast": [
-            {"id": 819, "name": "Edward Norton", "character": "Narrator", "order": 0,
-             "known_for_department": "Acting"},
-            {"id": 287, "name": "Brad Pitt", "character": "Tyler Durden", "order": 1,
-             "known_for_department": "Acting"},
+            {
+                "id": 819,
+                "name": "Edward Norton",
+                "character": "Narrator",
+                "order": 0,
+                "known_for_department": "Acting",
+            },
+            {
+                "id": 287,
+                "name": "Brad Pitt",
+                "character": "Tyler Durden",
+                "order": 1,
+                "known_for_department": "Acting",
+            },
         ],
         "crew": [
-            {"id": 7763, "name": "Jeff Cronenweth", "job": "Director of Photography",
-             "department": "Camera"},
+            {
+                "id": 7763,
+                "name": "Jeff Cronenweth",
+                "job": "Director of Photography",
+                "department": "Camera",
+            },
             {"id": 7467, "name": "David Fincher", "job": "Director", "department": "Directing"},
-            {"id": 7474, "name": "Ross Grayson Bell", "job": "Producer",
-             "department": "Production"},
+            {
+                "id": 7474,
+                "name": "Ross Grayson Bell",
+                "job": "Producer",
+                "department": "Production",
+            },
         ],
-    },  # fmt: skip
+    },
     "keywords": {"keywords": [{"id": 825, "name": "support group"}]},
 }
 MOVIE = Movie(
@@ -131,15 +153,13 @@ TRUTH = Truth(
     movie_id=550,
     brief="A brief.",
     model=PPLX_MODEL,
-    created_at=datetime(2026, 1, 1, tzinfo=timezone.utc),
+    created_at=datetime(2026, 1, 1, tzinfo=UTC),
 )
 
 VALID_CARD: dict[str, Any] = {
     "headline": "Fight Club punches itself out before the final reel",
     "content": (
-        "A man who cannot sleep finds a club.\n\n"
-        "The club finds soap.\n\n"
-        "The soap finds a twist."
+        "A man who cannot sleep finds a club.\n\nThe club finds soap.\n\nThe soap finds a twist."
     ),
     "chips": ["soap as philosophy", "the twist"],
     "internet_vibe": [
@@ -184,9 +204,7 @@ def catalog(client: httpx.Client, **kw: Any) -> TmdbCatalog:
     return TmdbCatalog(client=client, base_url=TMDB_BASE, **options)
 
 
-def researcher(
-    client: httpx.Client, key: str | None = PPLX_KEY, **kw: Any
-) -> PerplexityResearcher:
+def researcher(client: httpx.Client, key: str | None = PPLX_KEY, **kw: Any) -> PerplexityResearcher:
     options: dict[str, Any] = {
         "base_url": PPLX_BASE, "model": PPLX_MODEL, "policy": POLICY, "price": RESEARCH_PRICE, **kw
     }  # fmt: skip
@@ -199,7 +217,9 @@ def roaster(client: httpx.Client, key: str | None = XAI_KEY, **kw: Any) -> GrokR
     options: dict[str, Any] = {
         "base_url": XAI_BASE, "model": XAI_MODEL, "policy": POLICY, "price": ROAST_PRICE, **kw
     }  # fmt: skip
-    return GrokRoaster(client=client, api_key=SecretStr(key) if key is not None else None, **options)
+    return GrokRoaster(
+        client=client, api_key=SecretStr(key) if key is not None else None, **options
+    )
 
 
 def raw_movie(movie_id: int, title: str | None = None) -> dict[str, Any]:
@@ -775,7 +795,10 @@ FAULTS: dict[str, Callable[[httpx.Request], httpx.Response]] = {
         200, json={"status": "failed", "output": [], "error": {"code": "x", "message": ECHO}}
     ),
     "200-incomplete": lambda r: httpx.Response(
-        200, json=agent_answer(ECHO, status="incomplete", incomplete_details={"reason": "max_output_tokens"})
+        200,
+        json=agent_answer(
+            ECHO, status="incomplete", incomplete_details={"reason": "max_output_tokens"}
+        ),
     ),
     "200-not-a-card": lambda r: httpx.Response(200, json=chat_answer(f"no card {ECHO}")),
 }

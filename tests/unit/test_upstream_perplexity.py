@@ -9,7 +9,7 @@ test_upstream_clients.py.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -190,14 +190,19 @@ PARASITE: dict[str, Any] = {
     "overview": "All unemployed, Ki-taek's family takes peculiar interest in the Parks.",
     "release_date": "2019-05-30",
     "genres": [
-        {"id": 35, "name": "Comedy"}, {"id": 53, "name": "Thriller"}, {"id": 18, "name": "Drama"},
-    ],  # fmt: skip
+        {"id": 35, "name": "Comedy"},
+        {"id": 53, "name": "Thriller"},
+        {"id": 18, "name": "Drama"},
+    ],
     "runtime": 133,
     "vote_average": 8.5,
     "spoken_languages": [
         {"english_name": "English", "iso_639_1": "en", "name": "English"},
-        {"english_name": "Korean", "iso_639_1": "ko",
-         "name": "\ud55c\uad6d\uc5b4/\uc870\uc120\ub9d0"},  # fmt: skip
+        {
+            "english_name": "Korean",
+            "iso_639_1": "ko",
+            "name": "\ud55c\uad6d\uc5b4/\uc870\uc120\ub9d0",
+        },
     ],
 }
 
@@ -273,7 +278,7 @@ def test_perplexity_body_follows_the_settings(client: httpx.Client, router: resp
 
 def test_perplexity_parses_the_sheets_example(client: httpx.Client, router: respx.Router) -> None:
     router.post(PPLX_URL).mock(return_value=ok(SHEET_EXAMPLE))
-    before = datetime.now(timezone.utc)
+    before = datetime.now(UTC)
     truth = research(client)
 
     assert truth.movie_id == 550
@@ -291,10 +296,12 @@ def test_perplexity_parses_the_sheets_example(client: httpx.Client, router: resp
     assert truth.usage == Usage(
         prompt_tokens=900, completion_tokens=400, cost_usd=0.0035, cost_reported=True
     )
-    assert before <= truth.created_at <= datetime.now(timezone.utc) + timedelta(seconds=1)
+    assert before <= truth.created_at <= datetime.now(UTC) + timedelta(seconds=1)
 
 
-def test_perplexity_parses_a_full_response_object(client: httpx.Client, router: respx.Router) -> None:
+def test_perplexity_parses_a_full_response_object(
+    client: httpx.Client, router: respx.Router
+) -> None:
     router.post(PPLX_URL).mock(return_value=ok(VERCEL_STYLE))
     with metering.ledger() as book:
         truth = research(client)
@@ -373,13 +380,21 @@ def test_perplexity_usage_reported_cost_else_price_estimate(
     router.post(PPLX_URL).mock(return_value=ok(body))
     with metering.ledger() as book:
         truth = research(client)
-    assert truth.usage.model_dump() == {**expected.model_dump(), "cost_usd": pytest.approx(expected.cost_usd)}
+    assert truth.usage.model_dump() == {
+        **expected.model_dump(),
+        "cost_usd": pytest.approx(expected.cost_usd),
+    }
     spend = book.spend().research
-    assert (spend.prompt_tokens, spend.completion_tokens) == (expected.prompt_tokens, expected.completion_tokens)
+    assert (spend.prompt_tokens, spend.completion_tokens) == (
+        expected.prompt_tokens,
+        expected.completion_tokens,
+    )
     assert spend.cost_usd == pytest.approx(expected.cost_usd)
 
 
-def test_perplexity_sources_are_filtered_and_capped(client: httpx.Client, router: respx.Router) -> None:
+def test_perplexity_sources_are_filtered_and_capped(
+    client: httpx.Client, router: respx.Router
+) -> None:
     many = [{"url": f"https://{n}.example", "title": f"T{n}"} for n in range(30)]
     body = agent_answer(
         results=[{"title": "A", "url": "https://a.example"}, {"title": "no url"}, "junk",
@@ -389,7 +404,9 @@ def test_perplexity_sources_are_filtered_and_capped(client: httpx.Client, router
     body["output"].append({"type": "search_results", "results": many})
     router.post(PPLX_URL).mock(return_value=ok(body))
     truth = research(client)
-    expected = ["https://a.example", "https://b.example"] + [f"https://{n}.example" for n in range(18)]
+    expected = ["https://a.example", "https://b.example"] + [
+        f"https://{n}.example" for n in range(18)
+    ]
     assert truth.citations == expected  # MAX_SOURCES = 20, in the order found
     assert [r.url for r in truth.search_results] == expected
     assert truth.search_results[1] == SearchResult(title="B", url="https://b.example", snippet="")
@@ -412,7 +429,11 @@ def test_perplexity_brief_joins_only_the_messages_output_text(
 
 
 @pytest.mark.parametrize(
-    "bad", [{"url": "https://long.example", "snippet": "x" * 6000}, {"url": "https://d.example", "date": 20261001}]
+    "bad",
+    [
+        {"url": "https://long.example", "snippet": "x" * 6000},
+        {"url": "https://d.example", "date": 20261001},
+    ],
 )
 def test_one_unusable_source_does_not_sink_the_answer(
     client: httpx.Client, router: respx.Router, bad: dict[str, Any]
@@ -466,7 +487,8 @@ def test_failed_runs_outlasting_the_attempts_are_unavailable(
         "(status failed, code internal_error) after 3 attempts"
     )
     assert caught.value.reason == (
-        "perplexity: answer reported a failure (status failed, code internal_error) after 3 attempts"
+        "perplexity: answer reported a failure (status failed, code internal_error) "
+        "after 3 attempts"
     )
 
 
@@ -502,9 +524,8 @@ def test_incomplete_answer_is_asked_again_with_twice_the_output_limit(
 
 def test_incomplete_twice_is_a_truncated_answer(client: httpx.Client, router: respx.Router) -> None:
     route = router.post(PPLX_URL).mock(return_value=ok(incomplete()))
-    with metering.ledger() as book:
-        with pytest.raises(TruncatedAnswer) as caught:
-            researcher(client, max_output_tokens=1000).research(MOVIE, DETAILS)
+    with metering.ledger() as book, pytest.raises(TruncatedAnswer) as caught:
+        researcher(client, max_output_tokens=1000).research(MOVIE, DETAILS)
     assert caught.value.reason == "truncated"
     assert caught.value.service == "research"
     assert "max_output_tokens=2000" in str(caught.value)
@@ -522,7 +543,11 @@ def test_ask_is_one_request_and_truth_from_keeps_its_usage(
     route = router.post(PPLX_URL).mock(return_value=ok(incomplete()))
     under_test = researcher(client)
     answer = under_test.ask(MOVIE, DETAILS, 500)
-    assert (answer.status, answer.text, answer.search_results) == ("incomplete", "1. Plot: an insomn", [])
+    assert (answer.status, answer.text, answer.search_results) == (
+        "incomplete",
+        "1. Plot: an insomn",
+        [],
+    )
     assert route.call_count == 1 and sent(route)["max_output_tokens"] == 500
     truth = under_test.truth_from(MOVIE, answer)
     assert truth.usage == answer.usage == usage_of(900, 3000, 0.008, True)
@@ -536,10 +561,12 @@ def test_ask_is_one_request_and_truth_from_keeps_its_usage(
         httpx.Response(200, json=["a", "list"]),
         httpx.Response(200, json={"output": []}),
         httpx.Response(200, json={"status": "completed", "output": "text"}),
-        httpx.Response(200, json={"status": "completed", "output": [{"type": "search_results", "results": []}]}),
+        httpx.Response(200, json={"status": "completed",
+                                  "output": [{"type": "search_results", "results": []}]}),
         httpx.Response(200, json=agent_answer(status="in_progress")),
         httpx.Response(200, json=agent_answer(usage="not an object")),  # type: ignore[arg-type]
-        httpx.Response(200, json={**agent_answer(), "output": [{"type": "message", "content": "x"}]}),
+        httpx.Response(200, json={**agent_answer(),
+                                  "output": [{"type": "message", "content": "x"}]}),
     ],
     ids=["html", "empty", "list", "no-status", "output-not-list", "no-text", "in-progress",
          "usage-not-object", "content-not-list"],

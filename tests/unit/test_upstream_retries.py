@@ -42,7 +42,9 @@ from tests.unit.test_upstream_clients import (  # noqa: F401  (fixtures)
 # ------------------------------------------------------------------ retries
 
 
-def test_429_honours_retry_after(client: httpx.Client, router: respx.Router, naps: list[float]) -> None:
+def test_429_honours_retry_after(
+    client: httpx.Client, router: respx.Router, naps: list[float]
+) -> None:
     route = router.post(XAI_URL).mock(
         side_effect=[
             httpx.Response(429, headers={"Retry-After": "0"}),
@@ -55,7 +57,9 @@ def test_429_honours_retry_after(client: httpx.Client, router: respx.Router, nap
     assert naps == [0.0, 7.0]
 
 
-def test_429_retry_after_is_capped(client: httpx.Client, router: respx.Router, naps: list[float]) -> None:
+def test_429_retry_after_is_capped(
+    client: httpx.Client, router: respx.Router, naps: list[float]
+) -> None:
     router.post(XAI_URL).mock(
         side_effect=[httpx.Response(429, headers={"Retry-After": "3600"}), ok(chat_answer())]
     )
@@ -168,7 +172,9 @@ def test_exhausting_attempts_raises_unavailable_after_exactly_max_attempts(
     client: httpx.Client, router: respx.Router, naps: list[float], attempts: int
 ) -> None:
     route = router.post(XAI_URL).mock(return_value=httpx.Response(503))
-    policy = RetryPolicy(max_attempts=attempts, backoff_initial_seconds=0.1, backoff_max_seconds=1.0)
+    policy = RetryPolicy(
+        max_attempts=attempts, backoff_initial_seconds=0.1, backoff_max_seconds=1.0
+    )
     with pytest.raises(UpstreamUnavailable) as caught:
         roaster(client, policy=policy).roast(MOVIE, DETAILS, TRUTH)
     assert route.call_count == attempts
@@ -212,7 +218,13 @@ REJECTIONS: list[tuple[str, int, Any, str]] = [
     (
         "perplexity",
         400,
-        {"error": {"message": "model is not supported: sonar", "type": "invalid_model", "code": 400}},
+        {
+            "error": {
+                "message": "model is not supported: sonar",
+                "type": "invalid_model",
+                "code": 400,
+            }
+        },
         "perplexity: 400 invalid_model",
     ),
     (
@@ -251,9 +263,24 @@ REJECTIONS: list[tuple[str, int, Any, str]] = [
 ]
 PROVIDERS: dict[str, tuple[str, str, str, Callable[[httpx.Client], Any]]] = {
     # provider: (url, service, "METHOD path", the call)
-    "perplexity": (PPLX_URL, "research", "POST /v1/agent", lambda c: researcher(c).research(MOVIE, DETAILS)),
-    "xai": (XAI_URL, "roast", "POST /v1/chat/completions", lambda c: roaster(c).roast(MOVIE, DETAILS, TRUTH)),
-    "tmdb": (NOW_PLAYING_URL, "tmdb", "GET /3/movie/now_playing", lambda c: catalog(c).now_playing()),
+    "perplexity": (
+        PPLX_URL,
+        "research",
+        "POST /v1/agent",
+        lambda c: researcher(c).research(MOVIE, DETAILS),
+    ),
+    "xai": (
+        XAI_URL,
+        "roast",
+        "POST /v1/chat/completions",
+        lambda c: roaster(c).roast(MOVIE, DETAILS, TRUTH),
+    ),
+    "tmdb": (
+        NOW_PLAYING_URL,
+        "tmdb",
+        "GET /3/movie/now_playing",
+        lambda c: catalog(c).now_playing(),
+    ),
 }
 
 
@@ -288,9 +315,8 @@ def test_4xx_is_rejected_with_provider_status_and_code_after_one_request(
         else httpx.Response(status, text=body)
     )
     route = router.route(url=url).mock(return_value=answer)
-    with metering.ledger() as book:
-        with pytest.raises(UpstreamRejected) as caught:
-            call(client)
+    with metering.ledger() as book, pytest.raises(UpstreamRejected) as caught:
+        call(client)
     error = caught.value
     assert error.reason == reason
     assert (error.service, error.provider, error.status) == (service, provider, status)
@@ -306,7 +332,10 @@ def test_4xx_is_rejected_with_provider_status_and_code_after_one_request(
     [
         ({"error": {"message": "m", "type": "invalid_request", "code": 400}}, "invalid_request"),
         ({"error": {"message": "m", "code": 400}}, "400"),
-        ({"code": "Client specified an invalid argument", "error": "x"}, "Client specified an invalid argument"),
+        (
+            {"code": "Client specified an invalid argument", "error": "x"},
+            "Client specified an invalid argument",
+        ),
         ({"success": False, "status_code": 7, "status_message": "m"}, "status_code 7"),
         ({"error": "a bare string"}, "error"),
         ({"code": 400}, "error"),
@@ -336,5 +365,3 @@ def test_missing_api_key_raises_without_any_call(
     provider = "perplexity" if make is researcher else "xai"
     assert caught.value.reason == f"{provider}: no API key configured"
     assert route.call_count == 0
-
-

@@ -18,7 +18,7 @@ import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -244,7 +244,8 @@ def test_details_found_catalogue_only_and_not_found(sim: SimServer, http: httpx.
 WINDOW_NEWEST, WINDOW_OLDEST = 3, 10  # released 3..10 UTC days ago, inclusive
 EXCLUDED_GENRES = {99, 10402}  # documentary, music
 LANGUAGE_NAMES = {
-    "en": "English", "fr": "French", "ko": "Korean", "ja": "Japanese", "es": "Spanish", "de": "German",
+    "en": "English", "fr": "French", "ko": "Korean",
+    "ja": "Japanese", "es": "Spanish", "de": "German",
 }  # fmt: skip
 CAST_KEYS = {
     "adult", "cast_id", "character", "credit_id", "gender", "id", "known_for_department",
@@ -257,7 +258,7 @@ CREW_KEYS = {
 
 
 def utc_today() -> date:
-    return datetime.now(timezone.utc).date()
+    return datetime.now(UTC).date()
 
 
 def now_playing_on_one_day(
@@ -383,9 +384,12 @@ def test_credits_alone_and_appended_name_the_director_the_brief_names(
         ).json()
         assert body["credits"] == {"cast": credits["cast"], "crew": credits["crew"]}, appended
         assert {k: v for k, v in body.items() if k != "credits"} == plain
-    assert "credits" not in http.get(
-        f"{sim.tmdb_base}/movie/1003", params={"append_to_response": "videos"}
-    ).json()
+    assert (
+        "credits"
+        not in http.get(
+            f"{sim.tmdb_base}/movie/1003", params={"append_to_response": "videos"}
+        ).json()
+    )
 
     # The simulated research brief names the same (fictional) director...
     assert f"directed by {director}" in output_text(research(http, sim, 1003))
@@ -556,9 +560,7 @@ def test_malformed_bodies(sim: SimServer, http: httpx.Client) -> None:
 
 
 def test_timeout_fault_hangs_then_answers(sim: SimServer, http: httpx.Client) -> None:
-    sim.configure(
-        fail_first={"roast": 1}, fail_first_kinds={"roast": ["timeout"]}, hang_seconds=3
-    )
+    sim.configure(fail_first={"roast": 1}, fail_first_kinds={"roast": ["timeout"]}, hang_seconds=3)
     with pytest.raises(httpx.ReadTimeout):
         roast(http, sim, 1000, timeout=0.15)
     assert sim.stats()["in_flight"]["roast"] == 1  # still hanging server-side
@@ -607,7 +609,7 @@ def _rate_run(seed: int, concurrent: bool) -> dict[tuple[int, int], int]:
             for round_ in range(4):
                 order = movies if not concurrent else list(reversed(movies))
                 if concurrent:
-                    results = dict(zip(order, pool.map(call, order)))
+                    results = dict(zip(order, pool.map(call, order), strict=True))
                 else:
                     results = {movie: call(movie) for movie in order}
                 outcome.update({(m, round_): s for m, s in results.items()})

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -130,9 +130,10 @@ def test_agent_api_recency_filters(sim: SimServer, http: httpx.Client) -> None:
         )
     # The first bad tool is named by its index.
     two = [{"type": "web_search"}, *tools("x")]
-    assert "tools[1]: search recency" in research(
-        http, sim, 1000, agent_body(1000, tools=two)
-    ).json()["error"]["message"]
+    assert (
+        "tools[1]: search recency"
+        in research(http, sim, 1000, agent_body(1000, tools=two)).json()["error"]["message"]
+    )
 
 
 @pytest.mark.parametrize(
@@ -143,15 +144,21 @@ def test_agent_api_recency_filters(sim: SimServer, http: httpx.Client) -> None:
         (agent_body(1000, drop=("model",)), "one of model, models or preset is required"),
         (agent_body(1000, drop=("input",)), "validation failed: input is required"),
         (agent_body(1000, input=""), "validation failed: input is required"),
-        (agent_body(1000, input=[{"type": "file", "url": "x"}]), "validation failed: input is required"),
+        (agent_body(1000, input=[{"type": "file", "url": "x"}]),
+         "validation failed: input is required"),
         (agent_body(1000, preset="turbo", drop=("model",)), "unknown preset: turbo"),
         (agent_body(1000, instructions=["x"]), "validation failed: instructions must be a string"),
-        (agent_body(1000, max_output_tokens=0), "validation failed: max_output_tokens must be a positive integer"),
-        (agent_body(1000, max_output_tokens="3000"), "validation failed: max_output_tokens must be a positive integer"),
-        (agent_body(1000, temperature=2.5), "validation failed: temperature must be between 0 and 2"),
+        (agent_body(1000, max_output_tokens=0),
+         "validation failed: max_output_tokens must be a positive integer"),
+        (agent_body(1000, max_output_tokens="3000"),
+         "validation failed: max_output_tokens must be a positive integer"),
+        (agent_body(1000, temperature=2.5),
+         "validation failed: temperature must be between 0 and 2"),
         (agent_body(1000, top_p=-0.1), "validation failed: top_p must be between 0 and 1"),
-        (agent_body(1000, tools={"type": "web_search"}), "validation failed: tools must be an array"),
-        (agent_body(1000, tools=[{"type": "code"}]), "validation failed: tools[0]: unknown tool type"),
+        (agent_body(1000, tools={"type": "web_search"}),
+         "validation failed: tools must be an array"),
+        (agent_body(1000, tools=[{"type": "code"}]),
+         "validation failed: tools[0]: unknown tool type"),
         (agent_body(1000, tools=[{"type": "web_search", "filters": ["month"]}]),
          "validation failed: tools[0]: filters must be an object"),
     ],
@@ -193,8 +200,15 @@ def test_agent_answer_shape_usage_and_cost(sim: SimServer, http: httpx.Client) -
     assert answer.status_code == 200
     body = answer.json()
     assert set(body) == {
-        "id", "object", "created_at", "status", "model", "error", "incomplete_details",
-        "output", "usage",
+        "id",
+        "object",
+        "created_at",
+        "status",
+        "model",
+        "error",
+        "incomplete_details",
+        "output",
+        "usage",
     }  # fmt: skip (no output_text, citations or choices in the raw JSON)
     assert body["status"] == "completed" and body["model"] == RESEARCH_MODEL
     assert body["error"] is None and body["incomplete_details"] is None
@@ -399,8 +413,10 @@ def _schema_with(**chips: Any) -> dict[str, Any]:
          "schema.properties.chips.items: array-form items are not supported"),
         (_schema_with(items={"type": "string", "enum": []}),
          "schema.properties.chips.items.enum must not be empty"),
-        (_schema_with(minItems="2"), "schema.properties.chips.minItems must be a non-negative integer"),
-        (_schema_with(maxItems=-1), "schema.properties.chips.maxItems must be a non-negative integer"),
+        (_schema_with(minItems="2"),
+         "schema.properties.chips.minItems must be a non-negative integer"),
+        (_schema_with(maxItems=-1),
+         "schema.properties.chips.maxItems must be a non-negative integer"),
         ({"type": "object", "properties": {"headline": True}},
          "schema.properties.headline: boolean schemas are not supported"),
         ({"type": "object", "properties": ["headline"]}, "schema.properties must be an object"),
@@ -420,12 +436,14 @@ def test_schemas_xai_rejects_are_400(
     [
         ({"drop": ("model",)}, "model is required"),
         ({"messages": []}, "messages must be a non-empty array"),
-        ({"messages": [{"role": "critic", "content": "x"}]}, "messages[0] must be an object with a valid role"),
+        ({"messages": [{"role": "critic", "content": "x"}]},
+         "messages[0] must be an object with a valid role"),
         ({"messages": [{"role": "user"}]}, "messages[0].content must be a string or an array"),
         ({"max_tokens": 0}, "max_tokens must be a positive integer"),
         ({"temperature": 2.5}, "temperature must be between 0 and 2"),
         ({"top_p": 1.5}, "top_p must be between 0 and 1"),
-        ({"response_format": {"type": "xml"}}, "response_format.type must be text, json_object or json_schema"),
+        ({"response_format": {"type": "xml"}},
+         "response_format.type must be text, json_object or json_schema"),
     ],
 )  # fmt: skip
 def test_other_bad_chat_bodies_are_400(
@@ -435,7 +453,9 @@ def test_other_bad_chat_bodies_are_400(
     assert response.status_code == 400
     assert response.json() == {"code": INVALID, "error": message}
     not_json = http.post(
-        f"{sim.xai_base}/chat/completions", content=b"{", headers={"Content-Type": "application/json"}
+        f"{sim.xai_base}/chat/completions",
+        content=b"{",
+        headers={"Content-Type": "application/json"},
     )
     assert not_json.status_code == 400 and not_json.json()["code"] == INVALID
 
@@ -510,8 +530,11 @@ def test_the_answer_is_fitted_to_whatever_schema_is_asked_for(
             "headline": {"type": "string"},
             "chips": {"type": "array", "items": {"type": "string"}, "maxItems": 1},
             "internet_vibe": {
-                "type": "array", "items": {"type": "string"}, "minItems": 8, "maxItems": 8,
-            },  # fmt: skip
+                "type": "array",
+                "items": {"type": "string"},
+                "minItems": 8,
+                "maxItems": 8,
+            },
         },
         "required": ["headline", "chips", "internet_vibe"],
     }
@@ -601,7 +624,7 @@ def test_plotburn_clients_bodies_are_accepted(sim: SimServer, http: httpx.Client
         movie_id=movie.id,
         brief=output_text(answer),
         model=RESEARCH_MODEL,
-        created_at=datetime.now(timezone.utc),
+        created_at=datetime.now(UTC),
     )
     roaster = GrokRoaster(base_url=sim.xai_base, model=ROAST_MODEL, **common)
     chat = roaster.request_body(prompts.roast_messages(movie, details, truth))

@@ -156,9 +156,11 @@ def test_xai_valid_card_is_parsed(client: httpx.Client, router: respx.Router) ->
     ("usage", "expected"),
     [
         ({"prompt_tokens": 1000, "completion_tokens": 200,
-          "completion_tokens_details": {"reasoning_tokens": 50}, "cost_in_usd_ticks": 123_456_789},
+          "completion_tokens_details": {"reasoning_tokens": 50},
+          "cost_in_usd_ticks": 123_456_789},
          usage_of(1000, 250, 0.0123456789, True)),
-        ({"prompt_tokens": 1000, "completion_tokens": 250, "cost_in_usd_ticks": 0}, usage_of(1000, 250, 0.0, True)),
+        ({"prompt_tokens": 1000, "completion_tokens": 250, "cost_in_usd_ticks": 0},
+         usage_of(1000, 250, 0.0, True)),
         ({"prompt_tokens": 1000, "completion_tokens": 250}, usage_of(1000, 250, 0.001875, False)),
         ({"prompt_tokens": 1000, "completion_tokens": 250, "cost_in_usd_ticks": None},
          usage_of(1000, 250, 0.001875, False)),
@@ -166,7 +168,8 @@ def test_xai_valid_card_is_parsed(client: httpx.Client, router: respx.Router) ->
          usage_of(1000, 250, 0.001875, False)),
         ({}, usage_of(0, 0, 0.0, False)),
     ],
-    ids=["ticks-and-reasoning", "zero-ticks", "no-ticks", "ticks-null", "ticks-a-string", "no-usage"],
+    ids=["ticks-and-reasoning", "zero-ticks", "no-ticks", "ticks-null", "ticks-a-string",
+         "no-usage"],
 )  # fmt: skip
 def test_xai_cost_from_ticks_else_price_estimate(
     client: httpx.Client, router: respx.Router, usage: dict[str, Any], expected: Usage
@@ -174,7 +177,10 @@ def test_xai_cost_from_ticks_else_price_estimate(
     router.post(XAI_URL).mock(return_value=ok(chat_answer(usage=usage)))
     with metering.ledger() as book:
         result = roast(client)
-    assert result.usage.model_dump() == {**expected.model_dump(), "cost_usd": pytest.approx(expected.cost_usd)}
+    assert result.usage.model_dump() == {
+        **expected.model_dump(),
+        "cost_usd": pytest.approx(expected.cost_usd),
+    }
     spend = book.spend().roast
     assert (spend.calls, spend.prompt_tokens, spend.completion_tokens) == (
         1, expected.prompt_tokens, expected.completion_tokens,
@@ -222,10 +228,13 @@ def test_over_limit_card_gets_one_repair_turn(
         ("Here is your card!", "- the answer is not a JSON object"),
         ("```json\n" + json.dumps(VALID_CARD) + "\n```", "- the answer is not a JSON object"),
         ("[1, 2]", "- card: Input should be a valid dictionary"),
-        (json.dumps({k: v for k, v in VALID_CARD.items() if k != "your_opinion"}), "- your_opinion: Field required"),
+        (json.dumps({k: v for k, v in VALID_CARD.items() if k != "your_opinion"}),
+         "- your_opinion: Field required"),
         (json.dumps({**VALID_CARD, "rating": 3}), "- rating: Extra inputs are not permitted"),
-        (json.dumps({**VALID_CARD, "internet_vibe": VALID_CARD["internet_vibe"][:5]}), "- internet_vibe: List should"),
-        (json.dumps({**VALID_CARD, "content": "One paragraph only."}), "- content: Value error, 3 paragraphs"),
+        (json.dumps({**VALID_CARD, "internet_vibe": VALID_CARD["internet_vibe"][:5]}),
+         "- internet_vibe: List should"),
+        (json.dumps({**VALID_CARD, "content": "One paragraph only."}),
+         "- content: Value error, 3 paragraphs"),
     ],
     ids=["prose", "fenced", "list", "missing-field", "extra-field", "five-vibes", "one-paragraph"],
 )  # fmt: skip
@@ -242,9 +251,8 @@ def test_two_bad_cards_are_an_invalid_roast(client: httpx.Client, router: respx.
     route = router.post(XAI_URL).mock(
         side_effect=[ok(chat_answer(OVER_LIMIT)), ok(chat_answer(OVER_LIMIT, usage=SECOND_USAGE))]
     )
-    with metering.ledger() as book:
-        with pytest.raises(InvalidRoast) as caught:
-            roast(client)
+    with metering.ledger() as book, pytest.raises(InvalidRoast) as caught:
+        roast(client)
     assert caught.value.reason == "invalid_roast"
     assert caught.value.service == "roast"
     assert "headline" in str(caught.value)
@@ -292,7 +300,9 @@ def test_xai_malformed_bodies_are_retried(
 def test_ledger_counts_every_attempt_and_each_answers_tokens_and_cost(
     client: httpx.Client, router: respx.Router
 ) -> None:
-    router.post(PPLX_URL).mock(side_effect=[httpx.Response(500), ok(agent_answer())])  # 900 / 400 / $0.0035
+    router.post(PPLX_URL).mock(
+        side_effect=[httpx.Response(500), ok(agent_answer())]
+    )  # 900 / 400 / $0.0035
     router.post(XAI_URL).mock(
         side_effect=[
             httpx.Response(429, headers={"Retry-After": "1"}),
@@ -306,8 +316,16 @@ def test_ledger_counts_every_attempt_and_each_answers_tokens_and_cost(
             result = roast(client)
 
     spend = outer.spend()
-    assert (spend.research.calls, spend.research.prompt_tokens, spend.research.completion_tokens) == (2, 900, 400)
-    assert (spend.roast.calls, spend.roast.prompt_tokens, spend.roast.completion_tokens) == (3, 2700, 580)
+    assert (
+        spend.research.calls,
+        spend.research.prompt_tokens,
+        spend.research.completion_tokens,
+    ) == (2, 900, 400)
+    assert (spend.roast.calls, spend.roast.prompt_tokens, spend.roast.completion_tokens) == (
+        3,
+        2700,
+        580,
+    )
     assert spend.tmdb.calls == 0
     assert spend.paid_calls == 5
     assert spend.cost_usd == 0.00825  # 0.0035 reported + 47_500_000 ticks
