@@ -7,7 +7,6 @@ concurrently; we then wait for all the futures together, not one after another.
 
 from __future__ import annotations
 
-import threading
 from concurrent import futures
 from typing import Any
 
@@ -66,21 +65,3 @@ class PubSubPublisher:
             except (gexc.GoogleAPICallError, gexc.RetryError) as exc:
                 raise InfrastructureUnavailable(f"pubsub: {type(exc).__name__}") from exc
         return ids
-
-
-class MemoryPublisher:
-    """Records what would have been published."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.nightly: list[NightlyMessage] = []
-        self.roasts: list[RoastMessage] = []
-
-    def publish_nightly(self, message: NightlyMessage) -> str:
-        with self._lock:
-            self.nightly.append(message)
-            return str(len(self.nightly))
-
-    def publish_roasts(self, messages: list[RoastMessage]) -> None:
-        with self._lock:
-            self.roasts.extend(messages)

@@ -2,7 +2,7 @@
 
 Each outside dependency sits behind one small interface here. There is one real
 implementation of each (Firestore, Pub/Sub, httpx) and, where tests need one, one
-in-memory fake in ``functions.store.memory`` / ``functions.bus``. The pipeline only
+in-memory fake in ``tests/fakes`` (never deployed). The pipeline only
 ever sees these protocols.
 """
 

@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 
 from functions import metering
-from functions.bus import MemoryPublisher
 from functions.config import Settings
 from functions.models import NowPlaying, RoastRecord
 from functions.observability import Journal
@@ -25,7 +24,15 @@ from functions.store.firestore import (
     FirestoreRuns,
     FirestoreWrites,
 )
-from tests.fakes import DATES, FakeCatalog, FakeResearcher, FakeRoaster, details_of, make_movies
+from tests.fakes import (
+    DATES,
+    FakeCatalog,
+    FakeResearcher,
+    FakeRoaster,
+    MemoryPublisher,
+    details_of,
+    make_movies,
+)
 
 NOW = datetime(2026, 11, 28, 16, 30, tzinfo=UTC)
 VERSION = Settings.model_fields["cache_version"].default

@@ -20,7 +20,6 @@ from functions.models import (
     RunStatus,
     Trigger,
 )
-from functions.store import memory
 from functions.store.firestore import (
     FirestoreBudget,
     FirestoreCaches,
@@ -32,6 +31,7 @@ from functions.store.firestore import (
     FirestoreWrites,
 )
 from tests.fakes import DATES, FakeResearcher, FakeRoaster, details_of, make_movies
+from tests.fakes import stores as memory
 
 VERSION = Settings.model_fields["cache_version"].default
 

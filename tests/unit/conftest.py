@@ -5,21 +5,24 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from functions.bus import MemoryPublisher
 from functions.config import Settings
 from functions.observability import Journal
 from functions.pipeline import Pipeline
-from functions.store.memory import (
+from tests.fakes import (
+    FakeCatalog,
+    FakeResearcher,
+    FakeRoaster,
     MemoryBudget,
     MemoryCaches,
     MemoryDebug,
     MemoryLeases,
     MemoryLogs,
+    MemoryPublisher,
     MemoryRateLimiter,
     MemoryRuns,
     MemoryWrites,
+    make_movies,
 )
-from tests.fakes import FakeCatalog, FakeResearcher, FakeRoaster, make_movies
 
 
 class Clock:

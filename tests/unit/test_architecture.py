@@ -124,3 +124,14 @@ def test_the_deployed_package_never_imports_tests() -> None:
                 else [node.module or ""]
             )
             assert not [n for n in names if n == "tests" or n.startswith("tests.")], path
+
+
+def test_the_deployed_package_holds_no_fakes() -> None:
+    for path in [ROOT / "main.py", *sorted((ROOT / "functions").rglob("*.py"))]:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        fakes = [
+            node.name
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ClassDef) and node.name.startswith(("Memory", "Fake"))
+        ]
+        assert not fakes, f"{path.relative_to(ROOT)} defines test doubles: {fakes}"

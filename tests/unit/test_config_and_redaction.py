@@ -13,14 +13,13 @@ import pytest
 from pydantic import SecretStr, ValidationError
 
 from functions import bootstrap, observability
-from functions.bus import MemoryPublisher
 from functions.config import Settings, load_settings
 from functions.errors import ConfigError, UpstreamUnavailable
 from functions.metering import Price
 from functions.observability import REDACTED, Journal, Redactor, configure_stdlib_logging, emit
 from functions.selection import MovieChoice
-from functions.store.memory import MemoryLogs
 from tests.conftest import settings_variables
+from tests.fakes import MemoryLogs, MemoryPublisher
 
 pytestmark = pytest.mark.usefixtures("clean_settings_env")
 

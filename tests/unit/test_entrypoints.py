@@ -35,7 +35,7 @@ from functions.models import (
     epoch_ms,
 )
 from functions.pipeline import REASON_DEAD_LETTERED
-from functions.store.memory import MemoryCaches, MemoryLogs, MemoryRuns
+from tests.fakes import MemoryCaches, MemoryLogs, MemoryRuns
 from tests.unit.conftest import World
 
 # Unit defaults, whatever the shell exports (tests/conftest.py).

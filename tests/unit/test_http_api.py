@@ -27,8 +27,7 @@ from functions.errors import InfrastructureUnavailable
 from functions.feed import INVALID_TYPE
 from functions.models import MOVIE_META_FIELDS, Movie, NightlyMessage, Trigger, epoch_ms, utcnow
 from functions.observability import Redactor
-from functions.store.memory import MemoryCaches, MemoryRuns
-from tests.fakes import DATES, card_for, details_of
+from tests.fakes import DATES, MemoryCaches, MemoryRuns, card_for, details_of
 from tests.unit.conftest import World
 
 # Unit defaults, whatever the shell exports (tests/conftest.py).
