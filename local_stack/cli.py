@@ -32,6 +32,7 @@ import httpx
 
 from local_stack.procs import REPO_ROOT, STACK_DIR, StartupError, cmdline, kill_group, new_run_dir
 from local_stack.stack import DEFAULT_STATE_FILE, Stack, read_state
+from plotburn_cli.follow import FollowTimeout, follow_run
 
 EXIT_OK, EXIT_RUN_FAILED, EXIT_ERROR = 0, 1, 2
 RUN_FIELDS = (
@@ -179,14 +180,6 @@ def _progress(run: dict[str, Any]) -> str:
     )
 
 
-def _find_run(status: dict[str, Any], correlation_id: str) -> dict[str, Any] | None:
-    candidates = [status.get("last_run"), *(status.get("history") or [])]
-    for run in candidates:
-        if isinstance(run, dict) and run.get("correlation_id") == correlation_id:
-            return run
-    return None
-
-
 def _table(run: dict[str, Any]) -> list[str]:
     keys = [k for k in RUN_FIELDS if k in run] + sorted(k for k in run if k not in RUN_FIELDS)
     width = max(len(k) for k in keys)
@@ -213,30 +206,28 @@ def _follow_run(stack: Stack, timeout: float) -> int:
         correlation_id = str(resp.json().get("correlation_id"))
         _say(f"triggered run {correlation_id}")
 
-        deadline = time.monotonic() + timeout
         last_line = ""
-        run: dict[str, Any] | None = None
-        while time.monotonic() < deadline:
-            try:
-                status = client.get("cron/status").raise_for_status().json()
-            except (httpx.HTTPError, ValueError) as exc:
-                line = f"(status unavailable: {type(exc).__name__})"
-            else:
-                run = _find_run(status, correlation_id)
-                line = _progress(run) if run else "waiting for the run record ..."
-                if run and run.get("status") != "in_progress":
-                    if line != last_line:
-                        _say(line)
-                    break
+
+        def report(run: dict[str, Any] | None, elapsed: float, note: str) -> None:
+            nonlocal last_line
+            line = note or (_progress(run) if run else "waiting for the run record ...")
             if line != last_line:
                 _say(line)
                 last_line = line
-            time.sleep(0.5)
-        else:
-            _say(f"error: run {correlation_id} still in progress after {timeout:.0f}s")
+
+        try:
+            run = follow_run(
+                lambda: client.get("cron/status").raise_for_status().json(),
+                correlation_id,
+                timeout=timeout,
+                interval=0.5,
+                on_poll=report,
+                transient=(httpx.HTTPError, ValueError),
+            )
+        except FollowTimeout as exc:
+            _say(f"error: {exc}")
             return EXIT_ERROR
 
-    assert run is not None
     _say("", "run summary:", *_table(run))
     return EXIT_OK if run.get("status") == "success" else EXIT_RUN_FAILED
 

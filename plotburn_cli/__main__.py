@@ -35,6 +35,7 @@ from typing import Any, NoReturn, TextIO
 
 from plotburn_cli import __version__
 from plotburn_cli.client import Api, ClientFactory, CliError, default_client_factory, resolve_target
+from plotburn_cli.follow import FollowTimeout, follow_run
 from plotburn_cli.render import (
     Progress,
     budget_block,
@@ -51,8 +52,6 @@ RUN_EXIT = {"success": EXIT_OK, "partial": EXIT_PARTIAL, "failed": EXIT_FAILED}
 CACHE_KINDS = ("now-playing", "roast", "truth", "debug", "all")
 LOG_LEVELS = ("DEBUG", "INFO", "WARN", "ERROR")
 LOGS_MAX_LIMIT = 1000
-# Consecutive failed polls tolerated while following a run (a blip, a cold start).
-MAX_POLL_ERRORS = 5
 
 
 class _Parser(argparse.ArgumentParser):
@@ -264,41 +263,22 @@ class Cli:
 
     def follow(self, correlation_id: str) -> int:
         progress = Progress(self.err, correlation_id)
-        start = time.monotonic()
-        deadline = start + self.args.timeout
-        errors = 0
-        run: dict[str, Any] | None = None
         try:
-            while True:
-                note = ""
-                try:
-                    status = self.api.status()
-                    errors = 0
-                    run = next(
-                        (
-                            r
-                            for r in status.get("history") or []
-                            if r.get("correlation_id") == correlation_id
-                        ),
-                        None,
-                    )
-                except CliError as exc:
-                    errors += 1
-                    if errors >= MAX_POLL_ERRORS:
-                        raise
-                    note = f"retrying: {exc}"
-                progress.update(run, time.monotonic() - start, note)
-                if run is not None and run.get("status") != "in_progress":
-                    break
-                if time.monotonic() >= deadline:
-                    progress.finish()
-                    self.err.write(
-                        f"plotburn: error: run {correlation_id} still "
-                        f"{'in progress' if run else 'not started'} after {self.args.timeout:g} s; "
-                        "it goes on without us: `plotburn status` shows it.\n"
-                    )
-                    return EXIT_ERROR
-                self.sleep(self.args.interval)
+            run = follow_run(
+                self.api.status,
+                correlation_id,
+                timeout=self.args.timeout,
+                interval=self.args.interval,
+                on_poll=progress.update,
+                transient=(CliError,),
+                sleep=self.sleep,
+            )
+        except FollowTimeout as exc:
+            progress.finish()
+            self.err.write(
+                f"plotburn: error: {exc}; it goes on without us: `plotburn status` shows it.\n"
+            )
+            return EXIT_ERROR
         finally:
             progress.finish()
         if self.as_json:

@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from local_stack.stack import Stack
+from plotburn_cli.follow import FollowTimeout, find_run, follow_run
 
 
 class Driver:
@@ -50,21 +51,13 @@ class Driver:
         return dict(response.json())
 
     def find_run(self, correlation_id: str) -> dict[str, Any] | None:
-        for run in self.status()["history"]:
-            if run["correlation_id"] == correlation_id:
-                return dict(run)
-        return None
+        return find_run(self.status(), correlation_id)
 
     def wait_final(self, correlation_id: str, timeout: float = 90) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            run = self.find_run(correlation_id)
-            if run is not None and run["status"] != "in_progress":
-                return run
-            time.sleep(0.2)
-        raise AssertionError(
-            f"run {correlation_id} not final after {timeout}s: {self.find_run(correlation_id)}"
-        )
+        try:
+            return follow_run(self.status, correlation_id, timeout=timeout, interval=0.2)
+        except FollowTimeout as exc:
+            raise AssertionError(f"{exc}: {exc.run}") from None
 
     def wait_new_run(self, prefix: str, timeout: float = 30) -> str:
         deadline = time.monotonic() + timeout

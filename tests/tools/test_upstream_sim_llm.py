@@ -26,7 +26,7 @@ from functions.upstream.grok import GrokRoaster
 from functions.upstream.http import RetryPolicy
 from functions.upstream.perplexity import PerplexityResearcher
 from functions.upstream.tmdb import TmdbCatalog
-from tests.unit.test_upstream_sim import (  # noqa: F401 (sim and http are fixtures)
+from tests.tools.test_upstream_sim import (  # noqa: F401 (sim and http are fixtures)
     NO_FAULTS,
     RESEARCH_MODEL,
     ROAST_MODEL,
