@@ -8,23 +8,18 @@ never open. With PLOTBURN_REQUIRE_KEY every route but /healthz needs it.
 
 Each request has a correlation id: the caller's `x-correlation-id` when it is of a
 safe form, else `<epoch ms>-<random>`; it is echoed in the response header and names
-the debug entries of anything the request generates.
+the debug entries of anything the request generates. Reading the request (keys, ids,
+parameters) and the error body live in `http_requests`; the limits in `api_contract`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
-import re
-import secrets
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, cast
 
 import flask
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
-from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.routing import Map, Rule
 
 from functions import views
@@ -40,7 +35,6 @@ from functions.api_contract import (
     LOGS_MAX_OLDER_THAN_DAYS,
     MAX_BODY_BYTES,
     NOW_PLAYING_MAX_AGE_SECONDS,
-    SAFE_ID_PATTERN,
 )
 from functions.errors import (
     BudgetExhausted,
@@ -52,7 +46,23 @@ from functions.errors import (
     UpstreamError,
 )
 from functions.feed import FEED_TYPES, INVALID_TYPE, FeedNotFound
-from functions.models import CORRELATION_ID_PATTERN, bad_id, epoch_ms, utcnow
+from functions.http_requests import (
+    AUTHORIZED_KEY,
+    REQUEST_ID_KEY,
+    ApiError,
+    any_correlation_id,
+    clamped_int,
+    client_key,
+    error,
+    int_param,
+    is_admin,
+    parse_movie_id,
+    request_correlation_id,
+    request_id,
+    require_admin,
+    respond,
+    run_id,
+)
 from functions.observability import emit, log_scope
 from functions.ports import CacheKind
 
@@ -88,150 +98,6 @@ ADMIN_ENDPOINTS = {
 OPEN_ENDPOINTS = {"healthz"}  # even with PLOTBURN_REQUIRE_KEY
 
 
-class ApiError(Exception):
-    def __init__(
-        self,
-        status: int,
-        message: str,
-        headers: dict[str, str] | None = None,
-        title: str | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.headers = headers or {}
-        self.title = title
-
-
-def respond(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> flask.Response:
-    response = flask.Response(
-        json.dumps(body, ensure_ascii=False, default=str),
-        status=status,
-        mimetype="application/json",
-    )
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["Access-Control-Allow-Origin"] = "*"
-    response.headers["Access-Control-Expose-Headers"] = "x-correlation-id, Retry-After"
-    for key, value in (headers or {}).items():
-        response.headers[key] = value
-    return response
-
-
-def error(
-    status: int, message: str, headers: dict[str, str] | None = None, title: str | None = None
-) -> flask.Response:
-    """The Worker's error body: what went wrong (the status' name), and why."""
-    return respond(
-        {"error": title or HTTP_STATUS_CODES.get(status, "Error"), "message": message},
-        status,
-        headers,
-    )
-
-
-def _presented_key(request: flask.Request) -> str | None:
-    """The admin key as the Worker's clients send it (x-api-key) or as a bearer token."""
-    api_key = request.headers.get("x-api-key")
-    if api_key is not None:
-        return api_key.strip()
-    scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
-    return presented.strip() if scheme.lower() == "bearer" else None
-
-
-def _is_admin(request: flask.Request, app: App) -> bool:
-    configured = app.settings.admin_token
-    presented = _presented_key(request)
-    if configured is None or not configured.get_secret_value() or presented is None:
-        return False
-    # Compared in constant time, whatever the presented value's length or content.
-    return hmac.compare_digest(
-        presented.encode("utf-8", "replace"), configured.get_secret_value().encode("utf-8")
-    )
-
-
-def _require_admin(request: flask.Request, app: App) -> None:
-    configured = app.settings.admin_token
-    if configured is None or not configured.get_secret_value():
-        raise ApiError(503, "admin routes are disabled: PLOTBURN_ADMIN_TOKEN is not set")
-    if _presented_key(request) is None:
-        raise ApiError(
-            401, "Missing x-api-key header", {"WWW-Authenticate": "Bearer"}, "Unauthorized"
-        )
-    if not _is_admin(request, app):
-        raise ApiError(401, "Invalid API key", {"WWW-Authenticate": "Bearer"}, "Unauthorized")
-
-
-def client_key(request: flask.Request, trusted_proxy_hops: int, secret: bytes) -> str:
-    """Who is asking, as Google's front end reports it.
-
-    The front end appends the address it received the request from to
-    X-Forwarded-For, after whatever the client sent. Only that appended entry (or the
-    one `trusted_proxy_hops` before the end, behind our own proxies) is trusted:
-    everything to its left is the client's to forge. The key is a keyed hash
-    (HMAC with `secret`): a plain hash of an IPv4 address could be reversed by
-    trying all 2**32 of them, so client addresses are never stored, even as hashes.
-    """
-    hops = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",") if h.strip()]
-    index = len(hops) - 1 - trusted_proxy_hops
-    address = hops[index] if 0 <= index < len(hops) else (request.remote_addr or "unknown")
-    return hmac.new(secret, address.encode("utf-8", "replace"), hashlib.sha256).hexdigest()[:24]
-
-
-def _int_param(request: flask.Request, name: str, default: int, low: int, high: int) -> int:
-    raw = request.args.get(name)
-    if raw is None:
-        return default
-    if not re.fullmatch(r"[0-9]{1,6}", raw) or not low <= int(raw) <= high:
-        raise ApiError(400, f"{name} must be an integer from {low} to {high}")
-    return int(raw)
-
-
-def _clamped_int(request: flask.Request, name: str, default: int, low: int, high: int) -> int:
-    """The Worker's way with limits: a number out of range is clamped, junk is the default."""
-    raw = (request.args.get(name) or "").strip()
-    if not re.fullmatch(r"-?[0-9]{1,12}", raw):
-        return default
-    return min(high, max(low, int(raw)))
-
-
-def _run_id(request: flask.Request) -> str:
-    value = request.args.get("correlationId")
-    if not value:
-        raise ApiError(400, "correlationId is required")
-    if not re.fullmatch(CORRELATION_ID_PATTERN, value):
-        raise ApiError(400, "correlationId is malformed")
-    return value
-
-
-def _any_correlation_id(request: flask.Request) -> str:
-    value = request.args.get("correlationId")
-    if not value:
-        raise ApiError(400, "correlationId query parameter is required")
-    if not re.fullmatch(SAFE_ID_PATTERN, value):
-        raise ApiError(400, "correlationId may use only letters, digits and . _ : - (at most 128)")
-    return value
-
-
-def request_correlation_id(request: flask.Request) -> str:
-    """The caller's x-correlation-id when it is safe to store and echo, else a new one."""
-    offered = (request.headers.get("x-correlation-id") or "").strip()
-    if re.fullmatch(SAFE_ID_PATTERN, offered):
-        return offered
-    return f"{epoch_ms(utcnow())}-{secrets.token_hex(4)}"
-
-
-def _request_id(request: flask.Request) -> str:
-    """This request's correlation id, as `handle` chose it."""
-    chosen = request.environ.get(_REQUEST_ID_KEY)
-    return chosen if isinstance(chosen, str) else request_correlation_id(request)
-
-
-def _movie_id(movie_id: str) -> int:
-    if bad_id(movie_id):
-        raise ApiError(400, "movie id must be a positive integer")
-    return int(movie_id)
-
-
 # ---------------------------------------------------------------------- handlers
 
 
@@ -247,14 +113,14 @@ def now_playing(request: flask.Request, app: App) -> flask.Response:
 
 
 def movie(request: flask.Request, app: App, movie_id: str) -> flask.Response:
-    wanted = _movie_id(movie_id)
+    wanted = parse_movie_id(movie_id)
     client = (
         None
-        if _is_admin(request, app)
+        if is_admin(request, app)
         else client_key(request, app.settings.trusted_proxy_hops, app.settings.client_key_secret)
     )
     try:
-        record, cached = app.pipeline.movie(wanted, client=client, request_id=_request_id(request))
+        record, cached = app.pipeline.movie(wanted, client=client, request_id=request_id(request))
     except MovieNotFound:
         raise ApiError(404, f"movie {movie_id} not found") from None
     except NotOnDemand as exc:
@@ -281,7 +147,7 @@ def movie(request: flask.Request, app: App, movie_id: str) -> flask.Response:
 
 
 def movie_debug(request: flask.Request, app: App, movie_id: str) -> flask.Response:
-    found = app.pipeline.movie_debug_view(_movie_id(movie_id))
+    found = app.pipeline.movie_debug_view(parse_movie_id(movie_id))
     if found is None:
         raise ApiError(404, f"no debug entries for movie {movie_id}")
     return respond(found)
@@ -291,15 +157,15 @@ def feed(request: flask.Request, app: App) -> flask.Response:
     kind = request.args.get("type", "all")
     if kind not in FEED_TYPES:
         raise ApiError(400, INVALID_TYPE, title=INVALID_TYPE)
-    page = _int_param(request, "page", 1, 1, FEED_MAX_PAGE)
-    limit = _int_param(request, "limit", FEED_DEFAULT_LIMIT, 1, FEED_MAX_LIMIT)
+    page = int_param(request, "page", 1, 1, FEED_MAX_PAGE)
+    limit = int_param(request, "limit", FEED_DEFAULT_LIMIT, 1, FEED_MAX_LIMIT)
     view = app.pipeline.feed
     try:
         raw_id = request.args.get("id")
         if raw_id is not None:
             if kind not in ("roast", "truth"):
                 raise ApiError(400, "id goes with type=roast or type=truth")
-            return respond(view.one(kind, _movie_id(raw_id)))
+            return respond(view.one(kind, parse_movie_id(raw_id)))
         return respond(view.page(kind, page, limit))
     except FeedNotFound as exc:
         raise ApiError(404, str(exc)) from None
@@ -323,7 +189,7 @@ def cron_status(request: flask.Request, app: App) -> flask.Response:
 
 
 def cron_retry(request: flask.Request, app: App) -> flask.Response:
-    correlation_id = _run_id(request)
+    correlation_id = run_id(request)
     result = app.pipeline.retry_failed(correlation_id)
     if result is None:
         raise ApiError(404, f"run {correlation_id} not found")
@@ -340,25 +206,25 @@ def cron_retry(request: flask.Request, app: App) -> flask.Response:
 
 
 def logs(request: flask.Request, app: App) -> flask.Response:
-    limit = _clamped_int(request, "limit", LOGS_DEFAULT_LIMIT, 1, LOGS_MAX_LIMIT)
+    limit = clamped_int(request, "limit", LOGS_DEFAULT_LIMIT, 1, LOGS_MAX_LIMIT)
     level = request.args.get("level")
     if level is not None:
         level = level.upper()
         if level not in LOG_LEVELS:
             raise ApiError(400, f"level must be one of {', '.join(LOG_LEVELS)}")
-    correlation_id = _any_correlation_id(request) if "correlationId" in request.args else None
+    correlation_id = any_correlation_id(request) if "correlationId" in request.args else None
     return respond(app.pipeline.logs_view(limit, level, correlation_id))
 
 
 def delete_logs(request: flask.Request, app: App) -> flask.Response:
-    days = _int_param(
+    days = int_param(
         request, "olderThanDays", LOGS_DEFAULT_OLDER_THAN_DAYS, 0, LOGS_MAX_OLDER_THAN_DAYS
     )
     return respond(app.pipeline.delete_logs(days))
 
 
 def debug(request: flask.Request, app: App) -> flask.Response:
-    correlation_id = _any_correlation_id(request)
+    correlation_id = any_correlation_id(request)
     found = app.pipeline.debug_view(correlation_id)
     if found is None:
         raise ApiError(404, f"nothing recorded for correlationId {correlation_id}")
@@ -407,13 +273,9 @@ HANDLERS: dict[str, Callable[..., flask.Response]] = {
 }
 
 
-_REQUEST_ID_KEY = "plotburn.correlation_id"
-_AUTHORIZED_KEY = "plotburn.authorized"  # set once the admin key was checked
-
-
 def handle(request: flask.Request, app: App) -> flask.Response:
     correlation_id = request_correlation_id(request)
-    request.environ[_REQUEST_ID_KEY] = correlation_id
+    request.environ[REQUEST_ID_KEY] = correlation_id
     started = time.monotonic()
     with log_scope(request.path, request.method):
         response = _dispatch(request, app)
@@ -422,7 +284,7 @@ def handle(request: flask.Request, app: App) -> flask.Response:
     # Every request is a log line (Cloud Logging); what changes state is also kept
     # for /logs, as the Worker logged its requests: only once the key was checked, so
     # an anonymous caller cannot make PlotBurn write to Firestore.
-    if request.method in ("POST", "DELETE") and request.environ.get(_AUTHORIZED_KEY):
+    if request.method in ("POST", "DELETE") and request.environ.get(AUTHORIZED_KEY):
         with log_scope(request.path, request.method):
             app.pipeline.journal.log(
                 "INFO" if response.status_code < 400 else "WARNING",
@@ -468,8 +330,8 @@ def _dispatch(request: flask.Request, app: App) -> flask.Response:
         if endpoint in ADMIN_ENDPOINTS or (
             app.settings.require_key and endpoint not in OPEN_ENDPOINTS
         ):
-            _require_admin(request, app)
-            request.environ[_AUTHORIZED_KEY] = True
+            require_admin(request, app)
+            request.environ[AUTHORIZED_KEY] = True
         return HANDLERS[endpoint](request, app, **args)
     except ApiError as exc:
         return error(exc.status, exc.message, exc.headers, exc.title)
