@@ -1,6 +1,8 @@
-"""The one settings object, read from the environment.
+"""The one settings object, read from the environment, declared in groups.
 
-Every knob PlotBurn has is a field here, so "where is X configured" has one answer.
+Every knob PlotBurn has is a field of one group (platform, upstreams, movie choice,
+limits, budget and prices, caches), and every TTL is a constant at the top of this
+file, so "where is X configured" has one answer.
 Secrets are ``SecretStr`` so that a repr, a log line or a validation error can never
 print them.
 """
@@ -44,8 +46,29 @@ DEFAULT_PERPLEXITY_MODEL = "perplexity/sonar"
 DEFAULT_XAI_MODEL = "grok-4.20-non-reasoning"
 
 
-class Settings(BaseSettings):
+class _Group(BaseSettings):
     model_config = SettingsConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+    @field_validator(
+        "admin_token",
+        "tmdb_api_token",
+        "tmdb_api_key",
+        "perplexity_api_key",
+        "xai_api_key",
+        mode="before",
+        check_fields=False,
+    )
+    @classmethod
+    def _blank_secret_is_unset(cls, value: Any) -> Any:
+        # An empty variable (or a secret version holding only a newline) means "not
+        # set": a blank TMDB token must not win over a real TMDB v3 key.
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+
+class PlatformSettings(_Group):
+    """The project, its topics, the admin key, and what the operator sees."""
 
     project: str = Field(
         "plotburn-local",
@@ -62,11 +85,21 @@ class Settings(BaseSettings):
     # As the Worker did when its API_SECRET_KEY was set: every route but /healthz
     # needs the admin key (x-api-key or Authorization: Bearer), reads included.
     require_key: bool = Field(False, validation_alias="PLOTBURN_REQUIRE_KEY")
-    # Part of every cache document's id: a new version starts the caches afresh.
-    # v2: roasts are cards (structured output) and truths keep their search results.
-    cache_version: str = Field(
-        "v2", validation_alias="PLOTBURN_CACHE_VERSION", pattern=r"^[A-Za-z0-9_.-]{1,32}$"
-    )
+    # Log one line per invocation with its Firestore reads/writes, Pub/Sub publishes
+    # and upstream calls (the benchmarks count cost from these).
+    log_ops: bool = Field(False, validation_alias="PLOTBURN_LOG_OPS")
+
+    @property
+    def client_key_secret(self) -> bytes:
+        """The HMAC key of rate-limit client keys: the admin token (a secret every
+        instance shares), else the project id (still not an unkeyed hash)."""
+        token = self.admin_token.get_secret_value() if self.admin_token else ""
+        return (token or f"plotburn-{self.project}").encode()
+
+
+class UpstreamSettings(_Group):
+    """TMDB, Perplexity and xAI: where, with which credentials and models, and how
+    hard each call is tried."""
 
     tmdb_api_base: str = Field("https://api.themoviedb.org/3", validation_alias="TMDB_API_BASE")
     # Either TMDB credential works: the read access token (sent as a bearer token,
@@ -75,19 +108,6 @@ class Settings(BaseSettings):
     tmdb_api_key: SecretStr | None = Field(None, validation_alias="TMDB_API_KEY")
     # The Worker's region: TMDB lists the movies in theatres there.
     tmdb_region: str | None = Field("IN", validation_alias="TMDB_REGION", pattern=r"^[A-Z]{2}$")
-    # The Worker's choice of movies: released from OLDEST to NEWEST days ago (UTC days,
-    # inclusive), none of the excluded genres (99 Documentary, 10402 Music).
-    release_window_oldest_days: int = Field(
-        10, ge=0, le=365, validation_alias="PLOTBURN_RELEASE_WINDOW_OLDEST_DAYS"
-    )
-    release_window_newest_days: int = Field(
-        3, ge=0, le=365, validation_alias="PLOTBURN_RELEASE_WINDOW_NEWEST_DAYS"
-    )
-    excluded_genres: str = Field(
-        "99,10402",
-        pattern=r"^\s*([0-9]{1,7}\s*(,\s*[0-9]{1,7}\s*)*)?$",
-        validation_alias="PLOTBURN_EXCLUDED_GENRES",
-    )
     # A safety valve: TMDB's now_playing can report hundreds of pages for some regions.
     tmdb_max_pages: int = Field(50, ge=1, le=500, validation_alias="TMDB_MAX_PAGES")
     # TMDB's soft ceiling is about 40 requests a second; one instance stays under it
@@ -132,6 +152,46 @@ class Settings(BaseSettings):
         10.0, gt=0, le=120, validation_alias="PLOTBURN_UPSTREAM_BACKOFF_MAX_SECONDS"
     )
 
+
+class MovieChoiceSettings(_Group):
+    """Which now-playing movies are roasted (the Worker's choice)."""
+
+    # The Worker's choice of movies: released from OLDEST to NEWEST days ago (UTC days,
+    # inclusive), none of the excluded genres (99 Documentary, 10402 Music).
+    release_window_oldest_days: int = Field(
+        10, ge=0, le=365, validation_alias="PLOTBURN_RELEASE_WINDOW_OLDEST_DAYS"
+    )
+    release_window_newest_days: int = Field(
+        3, ge=0, le=365, validation_alias="PLOTBURN_RELEASE_WINDOW_NEWEST_DAYS"
+    )
+    excluded_genres: str = Field(
+        "99,10402",
+        pattern=r"^\s*([0-9]{1,7}\s*(,\s*[0-9]{1,7}\s*)*)?$",
+        validation_alias="PLOTBURN_EXCLUDED_GENRES",
+    )
+
+    @model_validator(mode="after")
+    def _window_is_not_empty(self) -> MovieChoiceSettings:
+        if self.release_window_newest_days > self.release_window_oldest_days:
+            raise ValueError(
+                "PLOTBURN_RELEASE_WINDOW_NEWEST_DAYS is more than "
+                "PLOTBURN_RELEASE_WINDOW_OLDEST_DAYS"
+            )
+        return self
+
+    @property
+    def movie_choice(self) -> MovieChoice:
+        genres = frozenset(int(g) for g in self.excluded_genres.split(",") if g.strip())
+        return MovieChoice(
+            oldest_days=self.release_window_oldest_days,
+            newest_days=self.release_window_newest_days,
+            excluded_genres=genres,
+        )
+
+
+class LimitSettings(_Group):
+    """How long things may take, and who may make PlotBurn pay."""
+
     # A run still in_progress this long after it started is finalized by the sweep.
     run_deadline_minutes: float = Field(
         30.0, gt=0, le=24 * 60, validation_alias="PLOTBURN_RUN_DEADLINE_MINUTES"
@@ -146,18 +206,32 @@ class Settings(BaseSettings):
         330.0, gt=0, le=900, validation_alias="PLOTBURN_GENERATION_LEASE_SECONDS"
     )
 
-    # GET /movie serves a roast this instance read in the last N seconds from memory
-    # (0 turns it off). Roasts change only when regenerated or cleared, and the seed's
-    # Workers KV read path was eventually consistent for about as long.
-    read_cache_seconds: float = Field(
-        30.0, ge=0, le=600, validation_alias="PLOTBURN_READ_CACHE_SECONDS"
+    # Who may make us pay. A public cache miss generates only for movies in the
+    # now-playing list unless this is on; the admin token may always generate.
+    on_demand_any_movie: bool = Field(False, validation_alias="PLOTBURN_ON_DEMAND_ANY_MOVIE")
+    # Paid requests (cache misses that would call upstream) per client per minute.
+    paid_requests_per_minute: int = Field(
+        5, ge=1, le=10_000, validation_alias="PLOTBURN_PAID_REQUESTS_PER_MINUTE"
     )
+    # Proxies we run in front of Google's front end, each appending to X-Forwarded-For.
+    trusted_proxy_hops: int = Field(0, ge=0, le=5, validation_alias="PLOTBURN_TRUSTED_PROXY_HOPS")
 
-    # /cron/status, /debug and the dashboard derive an open run's counters from all
-    # of its outcome documents (N reads). An instance reuses what it read for this
-    # long, so many pollers of a 500-movie run cost one read of it per interval.
-    status_cache_seconds: float = Field(
-        1.0, ge=0, le=60, validation_alias="PLOTBURN_STATUS_CACHE_SECONDS"
+    @property
+    def run_deadline(self) -> timedelta:
+        return timedelta(minutes=self.run_deadline_minutes)
+
+    @property
+    def generation_lease(self) -> timedelta:
+        return timedelta(seconds=self.generation_lease_seconds)
+
+
+class BudgetSettings(_Group):
+    """The daily ceilings, and the list prices of answers that report no cost."""
+
+    # Ceilings per UTC day on paid upstream calls (research + roast) and estimated cost.
+    daily_call_budget: int = Field(2000, ge=0, validation_alias="PLOTBURN_DAILY_CALL_BUDGET")
+    daily_cost_budget_usd: float = Field(
+        10.0, ge=0, validation_alias="PLOTBURN_DAILY_COST_BUDGET_USD"
     )
 
     # List prices, used only for answers that do not report their own cost (both
@@ -182,40 +256,6 @@ class Settings(BaseSettings):
     )
     price_roast_per_call: float = Field(0.0, ge=0, validation_alias="PLOTBURN_PRICE_ROAST_PER_CALL")
 
-    @field_validator(
-        "admin_token",
-        "tmdb_api_token",
-        "tmdb_api_key",
-        "perplexity_api_key",
-        "xai_api_key",
-        mode="before",
-    )
-    @classmethod
-    def _blank_secret_is_unset(cls, value: Any) -> Any:
-        # An empty variable (or a secret version holding only a newline) means "not
-        # set": a blank TMDB token must not win over a real TMDB v3 key.
-        if isinstance(value, str) and not value.strip():
-            return None
-        return value
-
-    @model_validator(mode="after")
-    def _window_is_not_empty(self) -> Settings:
-        if self.release_window_newest_days > self.release_window_oldest_days:
-            raise ValueError(
-                "PLOTBURN_RELEASE_WINDOW_NEWEST_DAYS is more than "
-                "PLOTBURN_RELEASE_WINDOW_OLDEST_DAYS"
-            )
-        return self
-
-    @property
-    def movie_choice(self) -> MovieChoice:
-        genres = frozenset(int(g) for g in self.excluded_genres.split(",") if g.strip())
-        return MovieChoice(
-            oldest_days=self.release_window_oldest_days,
-            newest_days=self.release_window_newest_days,
-            excluded_genres=genres,
-        )
-
     @property
     def research_price(self) -> Price:
         return Price(
@@ -232,39 +272,41 @@ class Settings(BaseSettings):
             self.price_roast_per_call,
         )
 
-    # Who may make us pay. A public cache miss generates only for movies in the
-    # now-playing list unless this is on; the admin token may always generate.
-    on_demand_any_movie: bool = Field(False, validation_alias="PLOTBURN_ON_DEMAND_ANY_MOVIE")
-    # Paid requests (cache misses that would call upstream) per client per minute.
-    paid_requests_per_minute: int = Field(
-        5, ge=1, le=10_000, validation_alias="PLOTBURN_PAID_REQUESTS_PER_MINUTE"
-    )
-    # Proxies we run in front of Google's front end, each appending to X-Forwarded-For.
-    trusted_proxy_hops: int = Field(0, ge=0, le=5, validation_alias="PLOTBURN_TRUSTED_PROXY_HOPS")
-    # Ceilings per UTC day on paid upstream calls (research + roast) and estimated cost.
-    daily_call_budget: int = Field(2000, ge=0, validation_alias="PLOTBURN_DAILY_CALL_BUDGET")
-    daily_cost_budget_usd: float = Field(
-        10.0, ge=0, validation_alias="PLOTBURN_DAILY_COST_BUDGET_USD"
+
+class CacheSettings(_Group):
+    """Cache versions and per-instance read caches (the TTLs are the constants above)."""
+
+    # Part of every cache document's id: a new version starts the caches afresh.
+    # v2: roasts are cards (structured output) and truths keep their search results.
+    cache_version: str = Field(
+        "v2", validation_alias="PLOTBURN_CACHE_VERSION", pattern=r"^[A-Za-z0-9_.-]{1,32}$"
     )
 
-    # Log one line per invocation with its Firestore reads/writes, Pub/Sub publishes
-    # and upstream calls (the benchmarks count cost from these).
-    log_ops: bool = Field(False, validation_alias="PLOTBURN_LOG_OPS")
+    # GET /movie serves a roast this instance read in the last N seconds from memory
+    # (0 turns it off). Roasts change only when regenerated or cleared, and the seed's
+    # Workers KV read path was eventually consistent for about as long.
+    read_cache_seconds: float = Field(
+        30.0, ge=0, le=600, validation_alias="PLOTBURN_READ_CACHE_SECONDS"
+    )
 
-    @property
-    def client_key_secret(self) -> bytes:
-        """The HMAC key of rate-limit client keys: the admin token (a secret every
-        instance shares), else the project id (still not an unkeyed hash)."""
-        token = self.admin_token.get_secret_value() if self.admin_token else ""
-        return (token or f"plotburn-{self.project}").encode()
+    # /cron/status, /debug and the dashboard derive an open run's counters from all
+    # of its outcome documents (N reads). An instance reuses what it read for this
+    # long, so many pollers of a 500-movie run cost one read of it per interval.
+    status_cache_seconds: float = Field(
+        1.0, ge=0, le=60, validation_alias="PLOTBURN_STATUS_CACHE_SECONDS"
+    )
 
-    @property
-    def run_deadline(self) -> timedelta:
-        return timedelta(minutes=self.run_deadline_minutes)
 
-    @property
-    def generation_lease(self) -> timedelta:
-        return timedelta(seconds=self.generation_lease_seconds)
+class Settings(
+    PlatformSettings,
+    UpstreamSettings,
+    MovieChoiceSettings,
+    LimitSettings,
+    BudgetSettings,
+    CacheSettings,
+):
+    """Every setting, read from the environment once (`load_settings`). The groups
+    above say what belongs together; each variable keeps its own name."""
 
 
 def load_settings() -> Settings:
