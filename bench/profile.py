@@ -50,9 +50,8 @@ def bucket(frames: list[tuple[str, str]]) -> str | None:
     # Innermost PlotBurn frame that explains the wait/work.
     for fn, path in reversed(frames):
         fn = fn.split(".<locals>")[0]
-        if path.endswith("store/firestore.py") and not fn.split(".")[-1].startswith(
-            ("_", "wrapper", "<")
-        ):
+        in_store = Path(path).parent.name == "store"  # functions/store/*.py
+        if in_store and not fn.split(".")[-1].startswith(("_", "wrapper", "<")):
             return f"firestore.{fn}"
         if path.endswith("observability.py") and fn in ("log", "emit"):
             return f"journal.{fn}"

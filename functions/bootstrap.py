@@ -130,16 +130,13 @@ def build(settings: Settings, **overrides: Any) -> App:
     from google.cloud import firestore
 
     from functions.bus import PubSubPublisher
-    from functions.store.firestore import (
-        FirestoreBudget,
-        FirestoreCaches,
-        FirestoreDebug,
-        FirestoreLeases,
-        FirestoreLogs,
-        FirestoreRateLimiter,
-        FirestoreRuns,
-        FirestoreWrites,
-    )
+    from functions.store.budget import FirestoreBudget
+    from functions.store.caches import FirestoreCaches
+    from functions.store.leases import FirestoreLeases
+    from functions.store.logs import FirestoreDebug, FirestoreLogs
+    from functions.store.rate_limits import FirestoreRateLimiter
+    from functions.store.runs import FirestoreRuns
+    from functions.store.writes import FirestoreWrites
 
     set_redactor(Redactor(secrets_of(settings)))
     configure_stdlib_logging()

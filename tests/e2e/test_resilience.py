@@ -351,7 +351,8 @@ def test_status_read_closes_a_run_abandoned_past_its_deadline(driver: Driver) ->
     an hour ago, one of three movies landed) is closed by the next `/cron/status`
     read: the two movies that never landed are failed with `deadline_exceeded`."""
     from functions.models import MovieOutcome, Outcome, Run, Trigger
-    from functions.store.firestore import FirestoreCaches, FirestoreRuns
+    from functions.store.caches import FirestoreCaches
+    from functions.store.runs import FirestoreRuns
 
     db = driver.firestore()
     runs = FirestoreRuns(db, FirestoreCaches(db, CACHE_VERSION, None))

@@ -14,16 +14,13 @@ from functions.config import Settings
 from functions.models import NowPlaying, RoastRecord
 from functions.observability import Journal
 from functions.pipeline import Pipeline
-from functions.store.firestore import (
-    FirestoreBudget,
-    FirestoreCaches,
-    FirestoreDebug,
-    FirestoreLeases,
-    FirestoreLogs,
-    FirestoreRateLimiter,
-    FirestoreRuns,
-    FirestoreWrites,
-)
+from functions.store.budget import FirestoreBudget
+from functions.store.caches import FirestoreCaches
+from functions.store.leases import FirestoreLeases
+from functions.store.logs import FirestoreDebug, FirestoreLogs
+from functions.store.rate_limits import FirestoreRateLimiter
+from functions.store.runs import FirestoreRuns
+from functions.store.writes import FirestoreWrites
 from tests.fakes import (
     DATES,
     FakeCatalog,

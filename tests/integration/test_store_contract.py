@@ -20,16 +20,13 @@ from functions.models import (
     RunStatus,
     Trigger,
 )
-from functions.store.firestore import (
-    FirestoreBudget,
-    FirestoreCaches,
-    FirestoreDebug,
-    FirestoreLeases,
-    FirestoreLogs,
-    FirestoreRateLimiter,
-    FirestoreRuns,
-    FirestoreWrites,
-)
+from functions.store.budget import FirestoreBudget
+from functions.store.caches import FirestoreCaches
+from functions.store.leases import FirestoreLeases
+from functions.store.logs import FirestoreDebug, FirestoreLogs
+from functions.store.rate_limits import FirestoreRateLimiter
+from functions.store.runs import FirestoreRuns
+from functions.store.writes import FirestoreWrites
 from tests.fakes import DATES, FakeResearcher, FakeRoaster, details_of, make_movies
 from tests.fakes import stores as memory
 

@@ -1,0 +1,105 @@
+"""What the Firestore stores share: every google.api_core error that means "try again
+later" becomes InfrastructureUnavailable (so event functions raise it and Pub/Sub
+redelivers), read and write operations are metered, an expired document reads as a
+miss, and a write can be deferred to the commit of a FirestoreWrites.together() block.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar, cast
+
+from google.api_core import exceptions as gexc
+from google.cloud import firestore
+
+from functions import metering
+from functions.config import LOG_TTL
+from functions.errors import InfrastructureUnavailable
+from functions.models import utcnow
+from functions.store import collections as c
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_TRANSIENT = (
+    gexc.ServiceUnavailable,
+    gexc.DeadlineExceeded,
+    gexc.InternalServerError,
+    gexc.Aborted,
+    gexc.ResourceExhausted,
+    gexc.RetryError,
+    gexc.Unknown,
+)
+
+
+def _infra(fn: F) -> F:
+    """Map Firestore's transient failures to our retryable error type."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except _TRANSIENT as exc:
+            raise InfrastructureUnavailable(f"firestore: {type(exc).__name__}") from exc
+
+    return cast(F, wrapper)
+
+
+def _reads(n: int = 1) -> None:
+    metering.record_ops("firestore_reads", n)
+
+
+def _writes(n: int = 1) -> None:
+    metering.record_ops("firestore_writes", n)
+
+
+@dataclass
+class _Write:
+    apply: Callable[[Any], Any]  # adds the write to a WriteBatch
+    optional: bool  # dropped, not failing the rest, when its precondition fails
+
+
+# Writes deferred by FirestoreWrites.together() in this request's context.
+_PENDING: ContextVar[list[_Write] | None] = ContextVar("plotburn_pending_writes", default=None)
+
+
+def _defer(apply: Callable[[Any], Any], optional: bool = False) -> bool:
+    """Queue a write if a `together()` block is open; False means write it now."""
+    pending = _PENDING.get()
+    if pending is None:
+        return False
+    pending.append(_Write(apply, optional))
+    return True
+
+
+def _fresh(doc: dict[str, Any] | None, now: datetime) -> dict[str, Any] | None:
+    """TTL deletion lags up to a day and the emulator never deletes: expired is a miss."""
+    if doc is None:
+        return None
+    expire_at = doc.get(c.EXPIRE_AT_FIELD)
+    if expire_at is not None and expire_at <= now:
+        return None
+    return doc
+
+
+def _delete_all(db: firestore.Client, query: Any) -> list[str]:
+    """Delete what the query selects, in batches; the deleted documents' ids."""
+    deleted: list[str] = []
+    refs = [snap.reference for snap in query.select([]).stream()]
+    _reads(max(1, len(refs)))
+    for start in range(0, len(refs), 400):
+        batch = db.batch()
+        for ref in refs[start : start + 400]:
+            batch.delete(ref)
+        batch.commit()
+        _writes(len(refs[start : start + 400]))
+    deleted += [ref.id for ref in refs]
+    return deleted
+
+
+def log_doc(entry: dict[str, Any]) -> dict[str, Any]:
+    now = utcnow()
+    return {**entry, "created_at": now, c.EXPIRE_AT_FIELD: now + LOG_TTL}

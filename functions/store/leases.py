@@ -1,0 +1,80 @@
+"""Single-flight generation leases (FirestoreLeases)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from google.api_core import exceptions as gexc
+from google.cloud import firestore
+
+from functions.store import collections as c
+from functions.store._firestore import _defer, _infra, _reads, _writes
+
+
+class FirestoreLeases:
+    """A lease document per movie. Taking a free lease is a `create` (exactly one
+    caller wins); taking a lapsed one (its holder crashed) is an update conditioned on
+    the document's update time, so again one wins. No transactions: twenty callers
+    racing for one movie must not queue on a lock."""
+
+    def __init__(self, db: firestore.Client, cache_version: str, lease: timedelta) -> None:
+        self._db = db
+        self._version = cache_version
+        self._lease = lease
+        # holder -> update time of the lease write that made it ours, so release can
+        # delete conditionally without reading the lease back first.
+        self._taken: dict[str, Any] = {}
+
+    def _ref(self, movie_id: int) -> Any:
+        return self._db.collection(c.LEASES).document(f"{self._version}-{movie_id}")
+
+    @_infra
+    def acquire(self, movie_id: int, holder: str, now: datetime) -> bool:
+        ref = self._ref(movie_id)
+        doc = {"holder": holder, "taken_at": now, c.EXPIRE_AT_FIELD: now + self._lease}
+        _writes()
+        try:
+            self._taken[holder] = ref.create(doc).update_time
+            return True
+        except gexc.AlreadyExists:
+            pass
+        snap = ref.get()
+        _reads()
+        if not snap.exists:
+            return False  # released between our create and get: let the caller poll again
+        current = snap.to_dict() or {}
+        if current.get("holder") != holder and current[c.EXPIRE_AT_FIELD] > now:
+            return False
+        _writes()
+        try:
+            result = ref.update(
+                doc, option=self._db.write_option(last_update_time=snap.update_time)
+            )
+        except (gexc.FailedPrecondition, gexc.NotFound, gexc.Aborted):
+            return False  # someone else took it first
+        self._taken[holder] = result.update_time
+        return True
+
+    @_infra
+    def release(self, movie_id: int, holder: str) -> None:
+        ref = self._ref(movie_id)
+        taken = self._taken.pop(holder, None)
+        if taken is not None:
+            _writes()
+            option = self._db.write_option(last_update_time=taken)
+            if _defer(lambda batch: batch.delete(ref, option=option), optional=True):
+                return
+            try:
+                ref.delete(option=self._db.write_option(last_update_time=taken))
+            except (gexc.FailedPrecondition, gexc.NotFound):
+                pass  # it lapsed and was taken over: no longer ours to release
+            return
+        snap = ref.get()
+        _reads()
+        if snap.exists and (snap.to_dict() or {}).get("holder") == holder:
+            _writes()
+            try:
+                ref.delete(option=self._db.write_option(last_update_time=snap.update_time))
+            except (gexc.FailedPrecondition, gexc.NotFound):
+                pass  # it lapsed and was taken over: no longer ours to release
