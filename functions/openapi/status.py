@@ -1,0 +1,133 @@
+"""The status schemas: liveness, a roast being generated, the correlation ids, the runs,
+today's budget and the answers of /cron/status, /cron/trigger and /cron/retry."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from functions.api_contract import SAFE_ID_PATTERN
+from functions.metering import SERVICES
+from functions.models import CORRELATION_ID_PATTERN
+from functions.openapi.common import (
+    COUNT,
+    DATE,
+    MOVIE_ID,
+    TIMESTAMP,
+    nullable,
+    object_schema,
+    ref,
+)
+
+STATUS_SCHEMAS: dict[str, Any] = {
+    "Generating": object_schema(
+        {
+            "message": {"type": "string"},
+            "movie_id": MOVIE_ID,
+            "status": {"const": "generating"},
+        },
+        description="Another caller is generating this movie's roast.",
+    ),
+    "Health": object_schema({"ok": {"const": True}}),
+    "CorrelationId": {
+        "type": "string",
+        "pattern": CORRELATION_ID_PATTERN,
+        "description": "A run's id: cron-<epoch ms> or manual-trigger-<epoch ms>.",
+    },
+    "AnyCorrelationId": {
+        "type": "string",
+        "pattern": SAFE_ID_PATTERN,
+        "description": "Any correlation id: a run's, or a request's (from x-correlation-id).",
+    },
+    "RunStatus": {"type": "string", "enum": ["in_progress", "success", "partial", "failed"]},
+    "TokenCount": object_schema({"prompt": COUNT, "completion": COUNT}),
+    "Run": object_schema(
+        {
+            "timestamp": {**TIMESTAMP, "description": "When the run started."},
+            "trigger": {"type": "string", "enum": ["scheduled", "manual"]},
+            "correlation_id": ref("CorrelationId"),
+            "movies_fetched": COUNT,
+            "roasts_processed": COUNT,
+            "roasts_cached": COUNT,
+            "roasts_generated": COUNT,
+            "roasts_failed": COUNT,
+            "failed_movie_ids": {"type": "array", "items": MOVIE_ID},
+            "failure_reasons": {
+                "type": "object",
+                "description": "Failed movie id -> why it failed.",
+                "propertyNames": {"pattern": "^[1-9][0-9]*$"},
+                "additionalProperties": {"type": "string"},
+            },
+            "duration_ms": nullable({**COUNT, "description": "null while in_progress"}),
+            "status": ref("RunStatus"),
+            "finished_at": nullable(TIMESTAMP),
+            "error": nullable(
+                {"type": "string", "description": "Why the run could not start at all."}
+            ),
+            "upstream_calls": object_schema(
+                {s: COUNT for s in SERVICES},
+                description="Calls made per upstream service, retries included.",
+            ),
+            "tokens": object_schema(
+                {s: ref("TokenCount") for s in ("research", "roast")},
+                description="Tokens reported by the LLM APIs' usage.",
+            ),
+            "estimated_cost_usd": {
+                "type": "number",
+                "minimum": 0,
+                "description": (
+                    "As the providers reported it (list-price estimate where they did not)."
+                ),
+            },
+        },
+        description=(
+            "A nightly or manual run. The seed Worker's CronResult fields, plus added "
+            "ones (never renamed). While in_progress, counters are live; a run shows "
+            "as in_progress from the moment POST /cron/trigger answers 202."
+        ),
+    ),
+    "Budget": object_schema(
+        {
+            "day": DATE,
+            "calls": {"type": "integer"},
+            "call_ceiling": COUNT,
+            "estimated_cost_usd": {"type": "number"},
+            "cost_ceiling_usd": {"type": "number", "minimum": 0},
+            "remaining_calls": COUNT,
+            "exhausted": {
+                "type": "boolean",
+                "description": "True once a new movie (research + roast, 2 calls) no longer fits "
+                "under the call ceiling, or the cost ceiling is reached: no new generation then.",
+            },
+        },
+        description="Today's (UTC) paid upstream spend against its ceilings.",
+    ),
+    "CronStatus": object_schema(
+        {
+            "last_run": nullable(ref("Run")),
+            "history": {
+                "type": "array",
+                "maxItems": 10,
+                "description": "The last 10 runs, newest first.",
+                "items": ref("Run"),
+            },
+            "total_runs": COUNT,
+            "budget": ref("Budget"),
+        }
+    ),
+    "TriggerAccepted": object_schema(
+        {
+            "message": {"type": "string"},
+            "correlation_id": ref("CorrelationId"),
+            "status": {"const": "started"},
+            "check_status_at": {"const": "/cron/status"},
+        }
+    ),
+    "RetryResult": object_schema(
+        {
+            "correlation_id": ref("CorrelationId"),
+            "retried_movie_ids": {"type": "array", "items": MOVIE_ID},
+            "status": ref("RunStatus"),
+            "check_status_at": {"const": "/cron/status"},
+        }
+    ),
+}
