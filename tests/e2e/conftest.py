@@ -1,8 +1,8 @@
 """End-to-end tests drive the whole local stack: both emulators, the three functions
 under functions-framework, the relay delivering Pub/Sub like Eventarc, and the
-upstream simulator. One stack serves every module that uses `driver` (the spend
-limits and duplicate-delivery modules start stacks configured their own way); each
-test starts from empty Firestore and zeroed simulator counters."""
+upstream simulator. A stack is shared per module (the spend limits and
+duplicate-delivery modules start stacks configured their own way); each test starts
+from empty Firestore and zeroed simulator counters."""
 
 from __future__ import annotations
 
@@ -109,11 +109,12 @@ SECRETS = {
 }
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def stack_driver() -> Iterator[Driver]:
-    """One stack for every e2e module that needs no special stack of its own: each
-    test starts from an empty Firestore, the simulator's start-up config and zeroed
-    counters, and a test that changes a function's environment restores it."""
+    """A stack per module: work a module leaves running (a function still retrying a
+    call its delivery gave up on) dies with it instead of reaching the next module's
+    counters. Each test starts from an empty Firestore, the simulator's start-up
+    config and zeroed counters."""
     yield from start_stack(
         concurrency=32,
         simulate_upstreams=True,
