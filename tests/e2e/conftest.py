@@ -35,6 +35,10 @@ class Driver:
     def reset(self) -> None:
         """Empty Firestore, the simulator back to its start-up config, zero counters."""
         self.relay_quiet(settle=0.3)
+        # A function can still be working on a delivery the relay gave up on (and
+        # redelivered): wait until the simulator sees no call for a while, so the
+        # previous test's stragglers cannot land in this test's counters.
+        self.upstreams_quiet(settle=0.6)
         self.stack.reset_firestore()
         self.stack.sim.configure(**self.sim_baseline)
         self.stack.sim.reset()
@@ -79,6 +83,23 @@ class Driver:
     def sim_calls(self) -> dict[str, int]:
         assert self.stack.sim is not None
         return dict(self.stack.sim.stats()["calls"])
+
+    def upstreams_quiet(self, settle: float, timeout: float = 30) -> None:
+        assert self.stack.sim is not None
+        deadline = time.monotonic() + timeout
+        quiet_since: float | None = None
+        last_calls: dict[str, int] | None = None
+        while time.monotonic() < deadline:
+            stats = self.stack.sim.stats()
+            busy = any(stats["in_flight"].values())
+            calls = dict(stats["calls"])
+            if busy or calls != last_calls:
+                quiet_since, last_calls = None, calls
+            elif quiet_since is None:
+                quiet_since = time.monotonic()
+            elif time.monotonic() - quiet_since >= settle:
+                return
+            time.sleep(0.05)
 
     def relay_quiet(self, settle: float = 1.0, timeout: float = 30) -> None:
         """Wait until the relay has nothing in flight for `settle` seconds."""
