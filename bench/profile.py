@@ -63,9 +63,9 @@ def bucket(frames: list[tuple[str, str]]) -> str | None:
             return "upstream.other"
     if any(p.endswith("bootstrap.py") for p in files):
         return "bootstrap (cold start)"
-    if any(p.endswith("pipeline.py") for p in files):
-        inner = [fn for fn, p in frames if p.endswith("pipeline.py")][-1]
-        return f"pipeline.{inner} (own code)"
+    if any(Path(p).parent.name == "usecases" for p in files):  # functions/usecases/*.py
+        inner = [fn for fn, p in frames if Path(p).parent.name == "usecases"][-1]
+        return f"usecases.{inner} (own code)"
     return "framework (cloudevent decode, flask, gunicorn)"
 
 

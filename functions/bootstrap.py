@@ -2,31 +2,64 @@
 
 Nothing here runs at import time. `get_app()` builds the App on first use (the first
 request or event an instance handles) and keeps it for the instance's life, so cold
-starts stay quick and importing main.py needs no credentials. Tests build a Pipeline
-from fakes directly, or call `build()` with their own settings.
+starts stay quick and importing main.py needs no credentials. `wire()` builds the use
+cases on whatever ports it is given: `build()` passes the real ones, the unit tests
+their fakes.
 """
 
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import httpx
 
 from functions.config import Settings, load_settings
+from functions.models import utcnow
 from functions.observability import Journal, Redactor, configure_stdlib_logging, set_redactor
-from functions.pipeline import Pipeline
+from functions.ports import (
+    CacheStore,
+    DailyBudget,
+    DebugStore,
+    GenerationLeases,
+    MovieCatalog,
+    Publisher,
+    RateLimiter,
+    Researcher,
+    Roaster,
+    RunStore,
+    WriteBatching,
+)
 from functions.upstream.grok import GrokRoaster
 from functions.upstream.http import RetryPolicy
 from functions.upstream.perplexity import PerplexityResearcher
 from functions.upstream.tmdb import Pacer, TmdbCatalog
+from functions.usecases.budget import BudgetPolicy
+from functions.usecases.generation import Generation
+from functions.usecases.nightly import Nightly
+from functions.usecases.now_playing import NowPlayingList
+from functions.usecases.operations import Operations
+from functions.usecases.roast_movie import RoastMovie
+from functions.usecases.runs import RunLifecycle
 
 
 @dataclass
 class App:
+    """What the entry points call: the settings, the journal and the use cases."""
+
     settings: Settings
-    pipeline: Pipeline
+    journal: Journal
+    now_playing: NowPlayingList
+    budget: BudgetPolicy
+    generation: Generation
+    lifecycle: RunLifecycle
+    nightly: Nightly
+    roasting: RoastMovie
+    operations: Operations
 
 
 _lock = threading.Lock()
@@ -51,7 +84,7 @@ def reset() -> None:
 
 def install(app: App) -> None:
     """Use this App instead of building one (tests drive main.py's entry points with
-    a pipeline wired to fakes)."""
+    use cases wired to fakes)."""
     global _app
     with _lock:
         _app = app
@@ -82,7 +115,7 @@ def build_http_client(settings: Settings) -> httpx.Client:
 
 
 def upstream_clients(settings: Settings, http: httpx.Client, policy: RetryPolicy) -> dict[str, Any]:
-    """The three upstream clients, as the pipeline (and `make smoke`) use them."""
+    """The three upstream clients, as the use cases (and `make smoke`) use them."""
     return {
         "catalog": TmdbCatalog(
             client=http,
@@ -124,7 +157,7 @@ def retry_policy(settings: Settings) -> RetryPolicy:
 
 
 def build(settings: Settings, **overrides: Any) -> App:
-    """Wire the real implementations. `overrides` replaces any Pipeline dependency."""
+    """Wire the real implementations. `overrides` replaces any port `wire` takes."""
     # Imported here, not at module top: the cloud client libraries are slow to import
     # and only needed once an instance actually handles work.
     from google.cloud import firestore
@@ -166,4 +199,58 @@ def build(settings: Settings, **overrides: Any) -> App:
             settings.roast_topic,
         )
     deps.update(overrides)
-    return App(settings=settings, pipeline=Pipeline(settings=settings, **deps))
+    return wire(settings, **deps)
+
+
+def wire(
+    settings: Settings,
+    *,
+    catalog: MovieCatalog,
+    researcher: Researcher,
+    roaster: Roaster,
+    publisher: Publisher,
+    caches: CacheStore,
+    leases: GenerationLeases,
+    runs: RunStore,
+    journal: Journal,
+    budget: DailyBudget,
+    rate_limits: RateLimiter,
+    writes: WriteBatching,
+    debug_store: DebugStore,
+    clock: Callable[[], datetime] = utcnow,
+    sleep: Callable[[float], None] = time.sleep,
+    poll_interval_seconds: float = 0.25,
+) -> App:
+    """The use cases on these ports, each given only the ports it uses."""
+    now_playing = NowPlayingList(settings, catalog, caches, clock)
+    spending = BudgetPolicy(settings, budget, journal, clock)
+    generation = Generation(
+        settings=settings,
+        now_playing=now_playing,
+        budget=spending,
+        catalog=catalog,
+        researcher=researcher,
+        roaster=roaster,
+        caches=caches,
+        leases=leases,
+        rate_limits=rate_limits,
+        writes=writes,
+        debug_store=debug_store,
+        clock=clock,
+        sleep=sleep,
+        poll_interval_seconds=poll_interval_seconds,
+    )
+    lifecycle = RunLifecycle(
+        settings, runs, journal, publisher, catalog, now_playing, spending, clock
+    )
+    return App(
+        settings=settings,
+        journal=journal,
+        now_playing=now_playing,
+        budget=spending,
+        generation=generation,
+        lifecycle=lifecycle,
+        nightly=Nightly(runs, journal, publisher, catalog, now_playing, lifecycle, clock),
+        roasting=RoastMovie(runs, journal, generation, lifecycle, clock),
+        operations=Operations(runs, caches, debug_store, journal, lifecycle, generation, clock),
+    )

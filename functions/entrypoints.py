@@ -1,6 +1,6 @@
-"""Thin adapters between functions-framework and the pipeline.
+"""Thin adapters between functions-framework and the use cases.
 
-Event functions: decode the Pub/Sub message inside the CloudEvent, call the pipeline,
+Event functions: decode the Pub/Sub message inside the CloudEvent, call a use case,
 and map errors to what Pub/Sub should do next:
 
 - return normally  -> 2xx -> acknowledged (done, or a permanent error logged once);
@@ -88,7 +88,7 @@ def _handle_event(function: str, event: CloudEvent, handler: Any) -> None:
 
 def handle_nightly(event: CloudEvent) -> None:
     def run(envelope: _Envelope) -> None:
-        pipeline = bootstrap.get_app().pipeline
+        nightly = bootstrap.get_app().nightly
         message: NightlyMessage = decode_message(envelope.data, NightlyMessage)
         if envelope.dead_lettered:
             emit(
@@ -97,14 +97,14 @@ def handle_nightly(event: CloudEvent) -> None:
                 message.resolve_correlation_id(envelope.publish_time),
             )
             return
-        pipeline.start_run(message, envelope.publish_time)
+        nightly.start_run(message, envelope.publish_time)
 
     _handle_event("fanout", event, run)
 
 
 def handle_roast(event: CloudEvent) -> None:
     def run(envelope: _Envelope) -> None:
-        pipeline = bootstrap.get_app().pipeline
+        roasting = bootstrap.get_app().roasting
         if envelope.dead_lettered:
             try:
                 dead: RoastMessage = decode_message(envelope.data, RoastMessage)
@@ -117,10 +117,10 @@ def handle_roast(event: CloudEvent) -> None:
                     nightly.resolve_correlation_id(envelope.publish_time),
                 )
                 return
-            pipeline.record_dead_letter(dead)
+            roasting.record_dead_letter(dead)
             return
         message: RoastMessage = decode_message(envelope.data, RoastMessage)
-        pipeline.process_movie(message)
+        roasting.process_movie(message)
 
     _handle_event("roast", event, run)
 

@@ -107,7 +107,7 @@ def healthz(request: flask.Request, app: App) -> flask.Response:
 
 def now_playing(request: flask.Request, app: App) -> flask.Response:
     return respond(
-        app.pipeline.now_playing_view(),
+        app.now_playing.now_playing_view(),
         headers={"Cache-Control": f"public, max-age={NOW_PLAYING_MAX_AGE_SECONDS}"},
     )
 
@@ -120,7 +120,7 @@ def movie(request: flask.Request, app: App, movie_id: str) -> flask.Response:
         else client_key(request, app.settings.trusted_proxy_hops, app.settings.client_key_secret)
     )
     try:
-        record, cached = app.pipeline.movie(wanted, client=client, request_id=request_id(request))
+        record, cached = app.generation.movie(wanted, client=client, request_id=request_id(request))
     except MovieNotFound:
         raise ApiError(404, f"movie {movie_id} not found") from None
     except NotOnDemand as exc:
@@ -147,7 +147,7 @@ def movie(request: flask.Request, app: App, movie_id: str) -> flask.Response:
 
 
 def movie_debug(request: flask.Request, app: App, movie_id: str) -> flask.Response:
-    found = app.pipeline.movie_debug_view(parse_movie_id(movie_id))
+    found = app.operations.movie_debug_view(parse_movie_id(movie_id))
     if found is None:
         raise ApiError(404, f"no debug entries for movie {movie_id}")
     return respond(found)
@@ -159,7 +159,7 @@ def feed(request: flask.Request, app: App) -> flask.Response:
         raise ApiError(400, INVALID_TYPE, title=INVALID_TYPE)
     page = int_param(request, "page", 1, 1, FEED_MAX_PAGE)
     limit = int_param(request, "limit", FEED_DEFAULT_LIMIT, 1, FEED_MAX_LIMIT)
-    view = app.pipeline.feed
+    view = app.operations.feed
     try:
         raw_id = request.args.get("id")
         if raw_id is not None:
@@ -172,7 +172,7 @@ def feed(request: flask.Request, app: App) -> flask.Response:
 
 
 def cron_trigger(request: flask.Request, app: App) -> flask.Response:
-    correlation_id = app.pipeline.trigger_manual()
+    correlation_id = app.nightly.trigger_manual()
     return respond(
         {
             "message": "Cron job started in background",
@@ -185,12 +185,12 @@ def cron_trigger(request: flask.Request, app: App) -> flask.Response:
 
 
 def cron_status(request: flask.Request, app: App) -> flask.Response:
-    return respond(app.pipeline.status())
+    return respond(app.lifecycle.status())
 
 
 def cron_retry(request: flask.Request, app: App) -> flask.Response:
     correlation_id = run_id(request)
-    result = app.pipeline.retry_failed(correlation_id)
+    result = app.lifecycle.retry_failed(correlation_id)
     if result is None:
         raise ApiError(404, f"run {correlation_id} not found")
     run, retried = result
@@ -213,19 +213,19 @@ def logs(request: flask.Request, app: App) -> flask.Response:
         if level not in LOG_LEVELS:
             raise ApiError(400, f"level must be one of {', '.join(LOG_LEVELS)}")
     correlation_id = any_correlation_id(request) if "correlationId" in request.args else None
-    return respond(app.pipeline.logs_view(limit, level, correlation_id))
+    return respond(app.operations.logs_view(limit, level, correlation_id))
 
 
 def delete_logs(request: flask.Request, app: App) -> flask.Response:
     days = int_param(
         request, "olderThanDays", LOGS_DEFAULT_OLDER_THAN_DAYS, 0, LOGS_MAX_OLDER_THAN_DAYS
     )
-    return respond(app.pipeline.delete_logs(days))
+    return respond(app.operations.delete_logs(days))
 
 
 def debug(request: flask.Request, app: App) -> flask.Response:
     correlation_id = any_correlation_id(request)
-    found = app.pipeline.debug_view(correlation_id)
+    found = app.operations.debug_view(correlation_id)
     if found is None:
         raise ApiError(404, f"nothing recorded for correlationId {correlation_id}")
     return respond(found)
@@ -234,12 +234,12 @@ def debug(request: flask.Request, app: App) -> flask.Response:
 def cache_clear(request: flask.Request, app: App, kind: str) -> flask.Response:
     if kind not in CLEARABLE:
         raise ApiError(404, f"unknown cache {kind!r}; one of {', '.join(CLEARABLE)}")
-    result = app.pipeline.clear_cache(cast("CacheKind", kind))
+    result = app.operations.clear_cache(cast("CacheKind", kind))
     return respond(result, 200 if result["success"] else 503)
 
 
 def budget(request: flask.Request, app: App) -> flask.Response:
-    return respond(app.pipeline.budget_state())
+    return respond(app.budget.budget_state())
 
 
 def dashboard(request: flask.Request, app: App) -> flask.Response:
@@ -286,7 +286,7 @@ def handle(request: flask.Request, app: App) -> flask.Response:
     # an anonymous caller cannot make PlotBurn write to Firestore.
     if request.method in ("POST", "DELETE") and request.environ.get(AUTHORIZED_KEY):
         with log_scope(request.path, request.method):
-            app.pipeline.journal.log(
+            app.journal.log(
                 "INFO" if response.status_code < 400 else "WARNING",
                 f"{request.method} {request.path} answered {response.status_code}",
                 correlation_id,

@@ -2,8 +2,8 @@
 
 Each outside dependency sits behind one small interface here. There is one real
 implementation of each (Firestore, Pub/Sub, httpx) and, where tests need one, one
-in-memory fake in ``tests/fakes`` (never deployed). The pipeline only
-ever sees these protocols.
+in-memory fake in ``tests/fakes`` (never deployed). The use cases
+(``functions.usecases``) only ever see these protocols.
 """
 
 from __future__ import annotations

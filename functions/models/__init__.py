@@ -1,7 +1,7 @@
 """PlotBurn's data: movies, research, roasts, runs and the messages between functions.
 
 Everything that crosses a boundary (a Pub/Sub message, an upstream body, a Firestore
-document) is validated here, at the edge, so the pipeline only sees well-formed values.
+document) is validated here, at the edge, so the use cases only see well-formed values.
 
 The models live in one module per kind (``base``, ``movies``, ``research``, ``roasts``,
 ``runs``, ``messages``); every public name is re-exported here, so callers import

@@ -79,6 +79,23 @@ class Run(Frozen):
         selects (a retry's later reopening is the sweep's to judge)."""
         return self.status is RunStatus.IN_PROGRESS and self.started_at < cutoff
 
+    def overdue(self, cutoff: datetime) -> bool:
+        """Open since before `cutoff`, and not reopened by a retry since then (a
+        reopening restarts the deadline)."""
+        if not self.open_since_before(cutoff):
+            return False
+        return self.reopened_at is None or self.reopened_at <= cutoff
+
+    def all_landed(self, outcomes: list[MovieOutcome]) -> bool:
+        """Every one of the run's movies has an outcome among `outcomes`."""
+        return set(self.movie_ids) <= {o.movie_id for o in outcomes}
+
+    def reopened(self, now: datetime) -> Run:
+        """Back in progress for a retry: its deadline counts from `now`."""
+        return self.model_copy(
+            update={"status": RunStatus.IN_PROGRESS, "finished_at": None, "reopened_at": now}
+        )
+
     def with_outcomes(self, outcomes: list[MovieOutcome]) -> Run:
         """This run's counters recomputed from its outcomes (only ones for its movies)."""
         wanted = set(self.movie_ids)

@@ -225,7 +225,7 @@ class FirestoreRuns:
         if claim is None:
             return run, False
         outcomes = self.list_outcomes(correlation_id)
-        if not set(run.movie_ids) <= {o.movie_id for o in outcomes}:
+        if not run.all_landed(outcomes):
             # Not every movie has landed (a caller counted on a stale view, e.g. just
             # after /cron/retry reopened the run): give the claim back, close nothing.
             _give_back(self._db, ref, claim)
@@ -249,9 +249,7 @@ class FirestoreRuns:
             run = _run_from(snap.to_dict() or {})
             for outcome_ref in outcome_refs:
                 transaction.delete(outcome_ref)
-            opened = run.model_copy(
-                update={"status": RunStatus.IN_PROGRESS, "finished_at": None, "reopened_at": now}
-            )
+            opened = run.reopened(now)
             transaction.set(ref, _run_doc(opened))
             return opened
 

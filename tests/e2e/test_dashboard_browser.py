@@ -196,7 +196,7 @@ def test_dashboard_refreshes_while_a_run_is_in_progress(
     assert api.client.post("/cron/trigger", headers=api.admin).status_code == 202
     api.fanout()
     for _ in range(2):
-        world.pipeline.process_movie(world.publisher.roasts.pop(0))
+        world.roasting.process_movie(world.publisher.roasts.pop(0))
     polls: list[str] = []
     roasts_read: list[str] = []
 
@@ -205,7 +205,7 @@ def test_dashboard_refreshes_while_a_run_is_in_progress(
         if path == "/cron/status":
             polls.append(path)
             if world.publisher.roasts:
-                world.pipeline.process_movie(world.publisher.roasts.pop(0))
+                world.roasting.process_movie(world.publisher.roasts.pop(0))
         elif path.startswith("/movie/"):
             roasts_read.append(path)
         return api.flask_app(environ, start_response)

@@ -186,9 +186,10 @@ class MemoryRuns:
             run = self.runs.get(correlation_id)
             if run is None or run.status is not RunStatus.IN_PROGRESS:
                 return run, False
-            if not set(run.movie_ids) <= set(self.outcomes[correlation_id]):
+            outcomes = list(self.outcomes[correlation_id].values())
+            if not run.all_landed(outcomes):
                 return run, False  # not every movie has landed
-            final = run.finalized(list(self.outcomes[correlation_id].values()), now)
+            final = run.finalized(outcomes, now)
             self.runs[correlation_id] = final
             return final, True
 
@@ -199,9 +200,7 @@ class MemoryRuns:
                 return None
             for movie_id in movie_ids:
                 self.outcomes[correlation_id].pop(movie_id, None)
-            opened = run.model_copy(
-                update={"status": RunStatus.IN_PROGRESS, "finished_at": None, "reopened_at": now}
-            )
+            opened = run.reopened(now)
             self.runs[correlation_id] = opened
             return opened
 

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 
 from functions import metering
+from functions.bootstrap import App, wire
 from functions.config import Settings
 from functions.models import NowPlaying, RoastRecord
 from functions.observability import Journal
-from functions.pipeline import Pipeline
 from functions.store.budget import FirestoreBudget
 from functions.store.caches import FirestoreCaches
 from functions.store.leases import FirestoreLeases
@@ -35,11 +35,11 @@ NOW = datetime(2026, 11, 28, 16, 30, tzinfo=UTC)
 VERSION = Settings.model_fields["cache_version"].default
 
 
-def pipeline(db: Any, catalog: FakeCatalog) -> Pipeline:
+def wired(db: Any, catalog: FakeCatalog) -> App:
     caches = FirestoreCaches(db, VERSION, "IN")
     settings = Settings(_env_file=None, read_cache_seconds=0, status_cache_seconds=0)
-    return Pipeline(
-        settings=settings,
+    return wire(
+        settings,
         catalog=catalog,
         researcher=FakeResearcher(),
         roaster=FakeRoaster(),
@@ -59,8 +59,8 @@ def pipeline(db: Any, catalog: FakeCatalog) -> Pipeline:
 @pytest.mark.parametrize("listed", [15, 300])
 def test_now_playing_costs_two_reads_however_long_the_list(firestore_db: Any, listed: int) -> None:
     movies = make_movies(listed)
-    under_test = pipeline(firestore_db, FakeCatalog(movies))
-    caches = under_test.caches
+    under_test = wired(firestore_db, FakeCatalog(movies))
+    caches = under_test.generation.caches
     caches.put_now_playing(NowPlaying(movies=movies, dates=DATES), NOW)
     roasted = movies[::3]
     for movie in roasted:
@@ -74,12 +74,12 @@ def test_now_playing_costs_two_reads_however_long_the_list(firestore_db: Any, li
         )
         caches.put_roast(record, NOW)
     with metering.ledger() as book:
-        view = under_test.now_playing_view()
+        view = under_test.now_playing.now_playing_view()
     assert book.ops().get("firestore_reads") == 2
     assert view["total_results"] == listed and view["cached"] is True
     assert {m["id"] for m in view["movies"] if m["has_roast"]} == {m.id for m in roasted}
 
     with metering.ledger() as book:
-        record, cached = under_test.movie(roasted[0].id, client="someone")
+        record, cached = under_test.generation.movie(roasted[0].id, client="someone")
     assert cached and record.movie.id == roasted[0].id
     assert book.ops().get("firestore_reads") == 1

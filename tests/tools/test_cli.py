@@ -1,5 +1,5 @@
 """The `plotburn` CLI against the real `api` code (main.py under functions-framework,
-on the in-memory pipeline), through an httpx WSGI transport. Following a run, the
+on the in-memory use cases), through an httpx WSGI transport. Following a run, the
 transport plays the part of Pub/Sub: each status poll lets the fanout run, then
 delivers one roast message, so the progress bar sees the run move."""
 
@@ -40,7 +40,7 @@ class Driving(httpx.BaseTransport):
             if world.publisher.nightly:
                 self.api.fanout()
             elif world.publisher.roasts:
-                world.pipeline.process_movie(world.publisher.roasts.pop(0))
+                world.roasting.process_movie(world.publisher.roasts.pop(0))
         return self.inner.handle_request(request)
 
 

@@ -1,5 +1,5 @@
 """The real `api` entry point (main.py under functions-framework) on the `world`
-fixture's in-memory pipeline, for tests that speak HTTP to it: the OpenAPI
+fixture's in-memory use cases, for tests that speak HTTP to it: the OpenAPI
 conformance tests, schemathesis, the dashboard and the CLI.
 
 Import the fixtures you use into the test module::
@@ -9,6 +9,7 @@ Import the fixtures you use into the test module::
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,7 +51,7 @@ class Api:
     def configure(self, **updates: Any) -> None:
         """Reinstall the api with these settings changed (e.g. require_key=True)."""
         settings = self.app.settings.model_copy(update=updates)
-        self.app = App(settings=settings, pipeline=self.world.pipeline)
+        self.app = dataclasses.replace(self.world.app, settings=settings)
         bootstrap.install(self.app)
 
     def set_admin_token(self, token: str | None) -> None:
@@ -61,7 +62,7 @@ class Api:
         """What the `fanout` function does with every nightly message published so far."""
         pending, self.world.publisher.nightly = list(self.world.publisher.nightly), []
         for message in pending:
-            self.world.pipeline.start_run(message, self.world.clock())
+            self.world.nightly.start_run(message, self.world.clock())
 
     def run_night(self) -> str:
         """Trigger a manual run through the API and let it finish; returns its id."""
@@ -82,8 +83,8 @@ def api_flask_app() -> flask.Flask:
 
 @pytest.fixture
 def api(world: World, api_flask_app: flask.Flask) -> Iterator[Api]:
-    settings = world.pipeline.settings.model_copy(update={"admin_token": SecretStr(ADMIN_TOKEN)})
-    app = App(settings=settings, pipeline=world.pipeline)
+    settings = world.settings.model_copy(update={"admin_token": SecretStr(ADMIN_TOKEN)})
+    app = dataclasses.replace(world.app, settings=settings)
     bootstrap.install(app)
     try:
         yield Api(world=world, app=app, flask_app=api_flask_app)

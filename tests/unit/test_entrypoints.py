@@ -23,7 +23,6 @@ import functions_framework
 import pytest
 
 from functions import bootstrap
-from functions.bootstrap import App
 from functions.bus import encode
 from functions.errors import InfrastructureUnavailable
 from functions.models import (
@@ -34,7 +33,7 @@ from functions.models import (
     Trigger,
     epoch_ms,
 )
-from functions.pipeline import REASON_DEAD_LETTERED
+from functions.usecases.roast_movie import REASON_DEAD_LETTERED
 from tests.fakes import MemoryCaches, MemoryLogs, MemoryRuns
 from tests.unit.conftest import World
 
@@ -128,7 +127,7 @@ def roast_app() -> flask.Flask:
 
 @pytest.fixture
 def installed(world: World) -> Iterator[World]:
-    bootstrap.install(App(world.pipeline.settings, world.pipeline))
+    bootstrap.install(world.app)
     try:
         yield world
     finally:
@@ -147,7 +146,7 @@ def roast(roast_app: flask.Flask, installed: World) -> Any:
 
 def start_scheduled_run(world: World) -> list[RoastMessage]:
     publish = datetime(2026, 11, 28, 16, 30, 0, 123000, tzinfo=UTC)
-    world.pipeline.start_run(NightlyMessage(trigger=Trigger.SCHEDULED), publish)
+    world.nightly.start_run(NightlyMessage(trigger=Trigger.SCHEDULED), publish)
     messages, world.publisher.roasts = list(world.publisher.roasts), []
     return messages
 
@@ -291,7 +290,7 @@ def test_storage_outage_asks_pubsub_to_redeliver(
 ) -> None:
     runs = FlakyRuns(installed.caches, installed.logs)
     runs.down = True
-    installed.pipeline.runs = runs
+    installed.use(runs=runs)
     body = pubsub_body(nightly_data(trigger="scheduled"))
     response = deliver(fanout, body)
     assert response.status_code == 503
@@ -409,7 +408,7 @@ def test_transient_store_failure_in_roast_is_503(
     roast: Any, installed: World, deliver: Deliver, capsys: pytest.CaptureFixture[str]
 ) -> None:
     runs = FlakyRuns(installed.caches, installed.logs)
-    installed.pipeline.runs = runs
+    installed.use(runs=runs)
     installed.runs = runs
     (first, *_) = start_scheduled_run(installed)
     capsys.readouterr()

@@ -1,5 +1,5 @@
 """Every route of the `api` function through functions-framework's real request
-pipeline (main.py, no server), on the `world` fixture's in-memory pipeline.
+pipeline (main.py, no server), on the `world` fixture's in-memory use cases.
 
 The Worker's public JSON contract (../shared/seed-api.md) is checked field for field:
 what the Worker's front end and scripts read must be there, with the Worker's types.
@@ -21,7 +21,6 @@ import pytest
 from pydantic import SecretStr
 
 from functions import bootstrap, observability
-from functions.bootstrap import App
 from functions.config import Settings
 from functions.errors import InfrastructureUnavailable
 from functions.feed import INVALID_TYPE
@@ -121,13 +120,13 @@ class Api:
 
     def reconfigure(self, **update: Any) -> None:
         self.settings = self.settings.model_copy(update=update)
-        self.world.pipeline.settings = self.settings
-        bootstrap.install(App(self.settings, self.world.pipeline))
+        self.world.settings = self.settings
+        bootstrap.install(self.world.app)
 
     def fanout(self) -> None:
         pending, self.world.publisher.nightly = list(self.world.publisher.nightly), []
         for message in pending:
-            self.world.pipeline.start_run(message, self.world.clock())
+            self.world.nightly.start_run(message, self.world.clock())
 
     def run_night(self) -> str:
         """A manual run through the API, fanned out and delivered; returns its id."""
@@ -155,9 +154,9 @@ def api(world: World, api_app: flask.Flask, monkeypatch: pytest.MonkeyPatch) -> 
         xai_api_key=SecretStr(UPSTREAM_KEYS[2]),
         single_flight_wait_seconds=2.0,
     )
-    world.pipeline.settings = settings
+    world.settings = settings
     monkeypatch.setattr(observability, "_redactor", Redactor(bootstrap.secrets_of(settings)))
-    bootstrap.install(App(settings, world.pipeline))
+    bootstrap.install(world.app)
     try:
         yield Api(world=world, client=api_app.test_client(), settings=settings)
     finally:
@@ -430,7 +429,7 @@ def test_storage_outage_is_503_with_retry_after(api: Api) -> None:
         def get_roast(self, movie_id: int, now: Any) -> Any:
             raise InfrastructureUnavailable("firestore: DeadlineExceeded")
 
-    api.world.pipeline.caches = DownCaches()
+    api.world.use(caches=DownCaches())
     response = api.call("GET", "/movie/1000")
     assert_error(response, 503, "temporarily unavailable; retry shortly")
     assert response.headers["Retry-After"] == "5"
@@ -450,7 +449,7 @@ def test_paid_requests_are_rate_limited_per_client(api: Api) -> None:
 
 def test_a_movie_being_generated_elsewhere_is_202(api: Api) -> None:
     api.reconfigure(single_flight_wait_seconds=0.0)
-    api.world.pipeline.leases.acquire(1000, "another-instance", api.world.clock())
+    api.world.leases.acquire(1000, "another-instance", api.world.clock())
     response = api.call("GET", "/movie/1000")
     assert response.status_code == 202
     assert response.get_json() == {
@@ -685,9 +684,7 @@ def test_a_triggered_run_is_last_run_in_progress_when_the_202_is_answered(api: A
 def test_a_scheduled_run_shows_in_progress_as_soon_as_fan_out_starts(api: Api) -> None:
     api.world.catalog.release = threading.Event()
     message = NightlyMessage(trigger=Trigger.SCHEDULED)
-    fanout = threading.Thread(
-        target=api.world.pipeline.start_run, args=(message, api.world.clock())
-    )
+    fanout = threading.Thread(target=api.world.nightly.start_run, args=(message, api.world.clock()))
     fanout.start()
     try:
         assert api.world.catalog.listing.wait(timeout=5)  # fan-out is waiting on TMDB
@@ -711,7 +708,7 @@ def test_a_scheduled_run_shows_in_progress_as_soon_as_fan_out_starts(api: Api) -
 
 def test_a_scheduled_run_whose_listing_fails_is_failed_not_missing(api: Api) -> None:
     api.world.catalog.fail = True
-    api.world.pipeline.start_run(NightlyMessage(trigger=Trigger.SCHEDULED), api.world.clock())
+    api.world.nightly.start_run(NightlyMessage(trigger=Trigger.SCHEDULED), api.world.clock())
     last = api.json("GET", "/cron/status")["last_run"]
     assert (last["trigger"], last["status"], last["movies_fetched"]) == ("scheduled", "failed", 0)
     assert "tmdb" in last["error"]
@@ -858,7 +855,7 @@ def test_logs_body_and_entry_fields(api: Api) -> None:
         202,
     )
     assert type(answered["duration"]) is int
-    # What the pipeline did outside any request.
+    # What the use cases did outside any request.
     failed = by_message["movie failed"]
     assert (failed["correlationId"], failed["level"], failed["movieId"], failed["movieTitle"]) == (
         cid, "WARN", 1002, "Movie 2",
@@ -869,7 +866,7 @@ def test_logs_body_and_entry_fields(api: Api) -> None:
 
 def test_logs_limit_is_defaulted_and_clamped_not_refused(api: Api) -> None:
     for n in range(1100):
-        api.world.pipeline.journal.info(f"entry {n}")
+        api.world.journal.info(f"entry {n}")
     default = log_messages(api)
     assert len(default) == 100
     assert default[0] == "entry 1099" and default[-1] == "entry 1000"  # newest first
@@ -882,7 +879,7 @@ def test_logs_limit_is_defaulted_and_clamped_not_refused(api: Api) -> None:
 
 
 def test_logs_level_filter(api: Api) -> None:
-    journal = api.world.pipeline.journal
+    journal = api.world.journal
     journal.log("DEBUG", "d", "cid-a")
     journal.info("i", "cid-a")
     journal.warning("w", "cid-b")
@@ -1289,7 +1286,7 @@ def test_an_unexpected_bug_still_carries_a_correlation_id(api: Api) -> None:
         def recent_runs(self, limit: int) -> list[Any]:
             raise RuntimeError("boom")
 
-    api.world.pipeline.runs = BrokenRuns(api.world.caches)
+    api.world.use(runs=BrokenRuns(api.world.caches))
     response = api.call("GET", "/cron/status", headers={"x-correlation-id": "trace-500"})
     assert_error(response, 500, "internal error")
     assert response.headers["x-correlation-id"] == "trace-500"
@@ -1393,7 +1390,7 @@ def test_an_unexpected_bug_is_a_clean_500_and_logged_redacted(
         def recent_runs(self, limit: int) -> list[Any]:
             raise RuntimeError(f"boom with {ADMIN_TOKEN} and {UPSTREAM_KEYS[2]}")
 
-    api.world.pipeline.runs = BrokenRuns(api.world.caches)
+    api.world.use(runs=BrokenRuns(api.world.caches))
     response = api.call("GET", "/cron/status")
     assert_error(response, 500, "internal error", "Internal Server Error")
     out = capsys.readouterr().out

@@ -598,21 +598,21 @@ def test_every_documented_response_is_real_and_matches(
     call("DELETE", "/cache/clear/roast", admin=True, expect=200)
     call("GET", "/movie/1003", expect=502)
     world.roaster.failing = set()
-    world.pipeline.leases.acquire(1004, "someone-else", world.clock())
+    world.leases.acquire(1004, "someone-else", world.clock())
     monkeypatch.setattr(
-        world.pipeline,
+        world,
         "settings",
-        world.pipeline.settings.model_copy(update={"single_flight_wait_seconds": 0.0}),
+        world.settings.model_copy(update={"single_flight_wait_seconds": 0.0}),
     )
     generating = call("GET", "/movie/1004", expect=202)
     assert generating.headers["Retry-After"]
-    world.pipeline.leases.release(1004, "someone-else")
-    for _ in range(world.pipeline.settings.paid_requests_per_minute + 1):
+    world.leases.release(1004, "someone-else")
+    for _ in range(world.settings.paid_requests_per_minute + 1):
         world.caches.clear("roast")
         last_movie = call("GET", "/movie/1001")
     assert last_movie.status_code == 429
     world.clock.advance(minutes=2)
-    world.pipeline.budget.add(world.clock().date().isoformat(), 10**9, 0.0)
+    world.daily_budget.add(world.clock().date().isoformat(), 10**9, 0.0)
     call("GET", "/movie/1002", expect=503)
 
     # Logs deleted by age.

@@ -8,7 +8,8 @@ import pytest
 from functions.config import Settings
 from functions.errors import GenerationInProgress
 from functions.models import Movie, NightlyMessage, RunStatus, Trigger
-from functions.pipeline import REASON_DEAD_LETTERED, REASON_DEADLINE
+from functions.usecases.roast_movie import REASON_DEAD_LETTERED
+from functions.usecases.runs import REASON_DEADLINE
 from tests.fakes import DATES, RESEARCH_COST, ROAST_COST
 from tests.unit.conftest import World
 
@@ -19,12 +20,12 @@ SCHEDULED = NightlyMessage(trigger=Trigger.SCHEDULED)
 
 
 def start(world: World, message: NightlyMessage = SCHEDULED) -> str:
-    run = world.pipeline.start_run(message, world.clock())
+    run = world.nightly.start_run(message, world.clock())
     return run.correlation_id
 
 
 def last_run(world: World) -> dict:
-    status = world.pipeline.status()
+    status = world.lifecycle.status()
     assert status["last_run"] is not None
     return status["last_run"]
 
@@ -57,7 +58,7 @@ def test_second_run_is_all_cached_with_no_upstream_calls(world: World) -> None:
     run = last_run(world)
     assert (run["roasts_cached"], run["roasts_generated"]) == (5, 0)
     assert world.researcher.total == 5 and world.roaster.total == 5
-    assert world.pipeline.status()["total_runs"] == 2
+    assert world.lifecycle.status()["total_runs"] == 2
 
 
 def test_duplicate_deliveries_count_once(world: World) -> None:
@@ -65,7 +66,7 @@ def test_duplicate_deliveries_count_once(world: World) -> None:
     start(world)  # the same nightly message again: no second run, no republish
     assert len(world.publisher.roasts) == 5
     world.deliver_all(times=2)
-    status = world.pipeline.status()
+    status = world.lifecycle.status()
     assert status["total_runs"] == 1
     run = status["last_run"]
     assert (run["roasts_generated"], run["roasts_processed"]) == (5, 5)
@@ -111,8 +112,8 @@ def test_dead_letter_counts_movie_failed(world: World) -> None:
     messages = list(world.publisher.roasts)
     world.publisher.roasts = messages[1:]
     world.deliver_all()
-    world.pipeline.record_dead_letter(messages[0])
-    world.pipeline.record_dead_letter(messages[0])  # dead letters can be duplicated too
+    world.roasting.record_dead_letter(messages[0])
+    world.roasting.record_dead_letter(messages[0])  # dead letters can be duplicated too
     run = last_run(world)
     assert run["status"] == "partial"
     assert run["failed_movie_ids"] == [messages[0].movie.id]
@@ -131,7 +132,7 @@ def test_stuck_run_is_finalized_after_deadline(world: World) -> None:
     assert run["failed_movie_ids"] == sorted(m.movie.id for m in messages[3:])
     assert set(run["failure_reasons"].values()) == {REASON_DEADLINE}
     # A straggler arriving after the close changes nothing.
-    world.pipeline.process_movie(messages[3])
+    world.roasting.process_movie(messages[3])
     assert last_run(world)["roasts_failed"] == 2
 
 
@@ -156,7 +157,7 @@ def test_status_sweeps_the_runs_it_shows_and_the_nightly_message_sweeps_the_rest
     queries: list[object] = []
     stuck_runs = world.runs.stuck_runs
     world.runs.stuck_runs = lambda before: queries.append(before) or stuck_runs(before)  # type: ignore[method-assign]
-    status = world.pipeline.status()
+    status = world.lifecycle.status()
     # The stuck run is older than the history the status shows, and the status read
     # made no query of its own to find it.
     assert stuck not in {r["correlation_id"] for r in status["history"]}
@@ -174,7 +175,7 @@ def test_retry_republishes_failed_movies_into_same_run(world: World) -> None:
     world.deliver_all()
     assert last_run(world)["status"] == "partial"
     world.roaster.failing = set()
-    result = world.pipeline.retry_failed(cid)
+    result = world.lifecycle.retry_failed(cid)
     assert result is not None
     run, retried = result
     assert retried == [1001, 1003] and run.status is RunStatus.IN_PROGRESS
@@ -189,7 +190,7 @@ def test_redelivery_after_crash_counts_generated_not_cached(world: World) -> Non
     start(world)
     message = world.publisher.roasts[0]
     # The first delivery stored the roast, then the instance died before recording.
-    world.pipeline.ensure_roast(message.movie, message.correlation_id)
+    world.generation.ensure_roast(message.movie, message.correlation_id)
     world.deliver_all()
     run = last_run(world)
     assert run["roasts_generated"] == 5 and run["roasts_cached"] == 0
@@ -201,7 +202,7 @@ def test_single_flight_concurrent_requests(world: World) -> None:
     results: list[object] = []
 
     def read() -> None:
-        results.append(world.pipeline.movie(1000))
+        results.append(world.generation.movie(1000))
 
     threads = [threading.Thread(target=read) for _ in range(20)]
     for t in threads:
@@ -213,12 +214,10 @@ def test_single_flight_concurrent_requests(world: World) -> None:
 
 
 def test_single_flight_waiter_gives_up_within_bound(world: World) -> None:
-    world.pipeline.leases.acquire(1000, "someone-else", world.clock())
-    world.pipeline.settings = world.pipeline.settings.model_copy(
-        update={"single_flight_wait_seconds": 0.05}
-    )
+    world.leases.acquire(1000, "someone-else", world.clock())
+    world.settings = world.settings.model_copy(update={"single_flight_wait_seconds": 0.05})
     try:
-        world.pipeline.movie(1000)
+        world.generation.movie(1000)
     except GenerationInProgress as exc:
         assert exc.retry_after_seconds > 0
     else:
@@ -227,11 +226,11 @@ def test_single_flight_waiter_gives_up_within_bound(world: World) -> None:
 
 
 def test_manual_trigger_publishes_manual_message(world: World) -> None:
-    cid = world.pipeline.trigger_manual()
+    cid = world.nightly.trigger_manual()
     assert cid.startswith("manual-trigger-")
     (message,) = world.publisher.nightly
     assert message.trigger is Trigger.MANUAL and message.correlation_id == cid
-    run = world.pipeline.start_run(message, world.clock())
+    run = world.nightly.start_run(message, world.clock())
     assert run.correlation_id == cid and run.trigger is Trigger.MANUAL
 
 
@@ -267,7 +266,7 @@ def test_retried_run_gets_a_fresh_deadline(world: World) -> None:
     world.deliver_all()
     world.clock.advance(hours=2)
     world.roaster.failing = set()
-    world.pipeline.retry_failed(cid)
+    world.lifecycle.retry_failed(cid)
     assert last_run(world)["status"] == "in_progress"  # the status read's sweep spares it
     world.deliver_all()
     assert last_run(world)["status"] == "success"
@@ -288,30 +287,30 @@ class CountingRoastReads:
 
 
 def test_read_cache_serves_recent_roasts_from_memory(world: World) -> None:
-    world.pipeline.settings = world.pipeline.settings.model_copy(update={"read_cache_seconds": 30})
-    world.pipeline.__post_init__()
+    world.settings = world.settings.model_copy(update={"read_cache_seconds": 30})
+    world.generation.__post_init__()
     counting = CountingRoastReads(world)
-    record, cached = world.pipeline.movie(1000)  # miss: generated, then remembered
+    record, cached = world.generation.movie(1000)  # miss: generated, then remembered
     assert cached is False
     first = (record, True)
-    assert world.pipeline.movie(1000) == first
+    assert world.generation.movie(1000) == first
     world.clock.advance(seconds=29)
-    assert world.pipeline.movie(1000) == first
+    assert world.generation.movie(1000) == first
     # Only the miss reached the store: its read, and the re-read under the lease.
     assert counting.reads == 2
     world.clock.advance(seconds=2)  # past the read cache's 30 s: read the store again
-    assert world.pipeline.movie(1000) == first
+    assert world.generation.movie(1000) == first
     assert counting.reads == 3
     # Clearing the roast cache forgets what this instance remembered, too.
-    world.pipeline.clear_cache("roast")
-    world.pipeline.movie(1000)
+    world.operations.clear_cache("roast")
+    world.generation.movie(1000)
     assert world.roaster.total == 2 and counting.reads == 5
 
 
 def test_read_cache_off_reads_the_store_every_time(world: World) -> None:
     counting = CountingRoastReads(world)
-    world.pipeline.movie(1000)  # miss: read, re-read under the lease, generate
-    world.pipeline.movie(1000)
+    world.generation.movie(1000)  # miss: read, re-read under the lease, generate
+    world.generation.movie(1000)
     assert counting.reads == 3 and world.roaster.total == 1
 
 
@@ -320,7 +319,7 @@ def test_status_read_closes_a_complete_run_whose_closer_died(world: World) -> No
     for message in world.publisher.roasts:
         # Record every outcome but never close the run, as if the last delivery
         # died between recording its outcome and closing.
-        world.runs.record_outcome(cid, world.pipeline._decide(message.movie, cid, None))
+        world.runs.record_outcome(cid, world.roasting._decide(message.movie, cid, None))
     assert world.runs.get_run(cid).status is RunStatus.IN_PROGRESS
     run = last_run(world)
     assert run["status"] == "success" and run["roasts_generated"] == 5
@@ -328,10 +327,8 @@ def test_status_read_closes_a_complete_run_whose_closer_died(world: World) -> No
 
 
 def test_status_of_an_open_run_reads_its_outcomes_once_per_interval(world: World) -> None:
-    world.pipeline.settings = world.pipeline.settings.model_copy(
-        update={"status_cache_seconds": 60}
-    )
-    world.pipeline.__post_init__()
+    world.settings = world.settings.model_copy(update={"status_cache_seconds": 60})
+    world.lifecycle.__post_init__()
     listed: list[str] = []
     inner = world.runs.list_outcomes
 
@@ -342,7 +339,7 @@ def test_status_of_an_open_run_reads_its_outcomes_once_per_interval(world: World
     world.runs.list_outcomes = list_outcomes  # type: ignore[method-assign]
     start(world)
     first = world.publisher.roasts[0]
-    world.pipeline.process_movie(first)
+    world.roasting.process_movie(first)
     for _ in range(5):
         assert last_run(world)["roasts_processed"] == 1
     assert len(listed) == 1  # five polls, one read of the outcomes
@@ -351,18 +348,16 @@ def test_status_of_an_open_run_reads_its_outcomes_once_per_interval(world: World
 
 
 def test_a_retry_drops_the_remembered_status_view_of_its_run(world: World) -> None:
-    world.pipeline.settings = world.pipeline.settings.model_copy(
-        update={"status_cache_seconds": 60}
-    )
-    world.pipeline.__post_init__()
+    world.settings = world.settings.model_copy(update={"status_cache_seconds": 60})
+    world.lifecycle.__post_init__()
     world.roaster.failing = {1001}
     cid = start(world)
     world.deliver_all()
     assert last_run(world)["status"] == "partial"
     # As if a status read had remembered the run's outcomes just before it closed.
-    world.pipeline._open_outcomes[cid] = world.runs.list_outcomes(cid)
+    world.lifecycle._open_outcomes[cid] = world.runs.list_outcomes(cid)
     world.roaster.failing = set()
-    world.pipeline.retry_failed(cid)
+    world.lifecycle.retry_failed(cid)
     # Read right after the retry: 1001's outcome is gone and the view shows it.
     run = last_run(world)
     assert (run["status"], run["roasts_processed"], run["roasts_failed"]) == ("in_progress", 4, 0)
@@ -411,7 +406,7 @@ def test_only_the_release_window_without_excluded_genres_is_listed_and_fanned_ou
     assert fanned_out(world) == DEFAULT_CHOICE
     assert world.runs.get_run(cid).movie_ids == DEFAULT_CHOICE
     assert last_run(world)["movies_fetched"] == len(DEFAULT_CHOICE)
-    view = world.pipeline.now_playing_view()
+    view = world.now_playing.now_playing_view()
     assert [m["id"] for m in view["movies"]] == DEFAULT_CHOICE
     assert (view["total_results"], view["dates"]) == (len(DEFAULT_CHOICE), DATES)
     assert all(m["has_roast"] is False for m in view["movies"])
@@ -421,7 +416,7 @@ def test_only_the_release_window_without_excluded_genres_is_listed_and_fanned_ou
     assert world.catalog.calls["details"] == len(DEFAULT_CHOICE)
     assert set(world.researcher.calls) == set(world.roaster.calls) == set(DEFAULT_CHOICE)
     assert world.roaster.total == len(DEFAULT_CHOICE)
-    view = world.pipeline.now_playing_view()
+    view = world.now_playing.now_playing_view()
     assert {m["id"]: m["has_roast"] for m in view["movies"]} == dict.fromkeys(DEFAULT_CHOICE, True)
     assert world.catalog.calls["now_playing"] == 1
 
@@ -449,7 +444,7 @@ def test_window_and_genres_are_settings(world: World, monkeypatch: pytest.Monkey
     monkeypatch.setenv("PLOTBURN_RELEASE_WINDOW_OLDEST_DAYS", "7")
     monkeypatch.setenv("PLOTBURN_RELEASE_WINDOW_NEWEST_DAYS", "0")
     monkeypatch.setenv("PLOTBURN_EXCLUDED_GENRES", "10402")
-    world.pipeline.settings = Settings(
+    world.settings = Settings(
         _env_file=None, single_flight_wait_seconds=2.0, read_cache_seconds=0, status_cache_seconds=0
     )
     world.catalog.movies = listed_movies()
@@ -459,7 +454,7 @@ def test_window_and_genres_are_settings(world: World, monkeypatch: pytest.Monkey
 
 
 def test_no_excluded_genres_keeps_every_genre(world: World) -> None:
-    world.pipeline.settings = world.pipeline.settings.model_copy(update={"excluded_genres": ""})
+    world.settings = world.settings.model_copy(update={"excluded_genres": ""})
     world.catalog.movies = listed_movies()
     start(world)
     assert fanned_out(world) == [2002, 2003, 2004, 2007, 2008, 2009, 2012, 2013]
@@ -486,7 +481,7 @@ def test_manual_trigger_creates_the_run_before_publishing(world: World) -> None:
         publish(message)
 
     world.publisher.publish_nightly = publish_nightly  # type: ignore[method-assign]
-    cid = world.pipeline.trigger_manual()
+    cid = world.nightly.trigger_manual()
     (run,) = seen
     assert run is not None and run.correlation_id == cid
     assert (run.status, run.listed, run.published) == (RunStatus.IN_PROGRESS, False, False)
@@ -515,11 +510,11 @@ def test_scheduled_run_shows_in_progress_while_tmdb_is_listing(world: World) -> 
     assert last_run(world)["movies_fetched"] == 5
     world.deliver_all()
     assert last_run(world)["status"] == "success"
-    assert world.pipeline.status()["total_runs"] == 1
+    assert world.lifecycle.status()["total_runs"] == 1
 
 
 def test_a_triggered_run_that_fan_out_never_lists_fails_at_its_deadline(world: World) -> None:
-    cid = world.pipeline.trigger_manual()
+    cid = world.nightly.trigger_manual()
     world.publisher.nightly = []  # the nightly message is lost
     world.clock.advance(minutes=31)
     run = last_run(world)

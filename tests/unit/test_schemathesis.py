@@ -1,5 +1,5 @@
 """Property-based run of schemathesis against the real `api` (main.py under
-functions-framework, in process, on the in-memory pipeline): generated valid and
+functions-framework, in process, on the in-memory use cases): generated valid and
 invalid requests for every operation of /openapi.json must get no 5xx that is not
 documented and no response that breaks the document."""
 
