@@ -32,7 +32,7 @@ from functions.ports import (
     Researcher,
     Roaster,
     RunStore,
-    WriteBatching,
+    UnitOfWork,
 )
 from functions.upstream.grok import GrokRoaster
 from functions.upstream.http import RetryPolicy
@@ -169,7 +169,7 @@ def build(settings: Settings, **overrides: Any) -> App:
     from functions.store.logs import FirestoreDebug, FirestoreLogs
     from functions.store.rate_limits import FirestoreRateLimiter
     from functions.store.runs import FirestoreRuns
-    from functions.store.writes import FirestoreWrites
+    from functions.store.writes import FirestoreUnitOfWork
 
     set_redactor(Redactor(secrets_of(settings)))
     configure_stdlib_logging()
@@ -179,17 +179,20 @@ def build(settings: Settings, **overrides: Any) -> App:
     db = overrides.pop("firestore_client", None) or firestore.Client(project=settings.project)
 
     caches = FirestoreCaches(db, settings.cache_version, settings.tmdb_region)
+    leases = FirestoreLeases(db, settings.cache_version, settings.generation_lease)
+    budget = FirestoreBudget(db)
+    debug = FirestoreDebug(db)
 
     deps: dict[str, Any] = {
         **upstream_clients(settings, http, policy),
         "caches": caches,
-        "leases": FirestoreLeases(db, settings.cache_version, settings.generation_lease),
+        "leases": leases,
         "runs": FirestoreRuns(db, caches),
         "journal": Journal(FirestoreLogs(db)),
-        "budget": FirestoreBudget(db),
+        "budget": budget,
         "rate_limits": FirestoreRateLimiter(db),
-        "writes": FirestoreWrites(db),
-        "debug_store": FirestoreDebug(db),
+        "uow": FirestoreUnitOfWork(db, caches, budget, leases, debug),
+        "debug_store": debug,
     }
     if "publisher" not in overrides:
         deps["publisher"] = PubSubPublisher(
@@ -215,7 +218,7 @@ def wire(
     journal: Journal,
     budget: DailyBudget,
     rate_limits: RateLimiter,
-    writes: WriteBatching,
+    uow: UnitOfWork,
     debug_store: DebugStore,
     clock: Callable[[], datetime] = utcnow,
     sleep: Callable[[float], None] = time.sleep,
@@ -234,8 +237,7 @@ def wire(
         caches=caches,
         leases=leases,
         rate_limits=rate_limits,
-        writes=writes,
-        debug_store=debug_store,
+        uow=uow,
         clock=clock,
         sleep=sleep,
         poll_interval_seconds=poll_interval_seconds,

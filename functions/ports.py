@@ -8,7 +8,6 @@ in-memory fake in ``tests/fakes`` (never deployed). The use cases
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol
@@ -192,7 +191,7 @@ class DebugStore(Protocol):
     """Each generation's debug payload, by correlation id and by movie."""
 
     def put(self, correlation_id: str, movie_id: int, data: dict[str, Any], now: datetime) -> None:
-        """Inside a WriteBatching block it lands in that block's commit."""
+        """Written at once (a generation's debug entry goes through its unit of work)."""
 
     def for_correlation(
         self, correlation_id: str, limit: int, now: datetime
@@ -223,11 +222,29 @@ class RateLimiter(Protocol):
         """Count one paid request; None if allowed, else seconds until allowed."""
 
 
-class WriteBatching(Protocol):
-    """Several stores' writes in one atomic commit (one round trip)."""
+class GenerationWork(Protocol):
+    """What a finished generation leaves behind, staged for one commit (one round
+    trip). Nothing is written before `commit()`; leaving the block without it writes
+    nothing. A lease release whose lease was meanwhile taken over is dropped from the
+    commit, never the rest."""
 
-    def together(self) -> AbstractContextManager[None]:
-        """Writes of `put_roast`, `DebugStore.put`, `DailyBudget.add` and `GenerationLeases.release`
-        made inside are committed together when the block ends, also when it raises.
-        A lease release whose lease was meanwhile taken over is dropped from the
-        commit, never the rest."""
+    def __enter__(self) -> GenerationWork: ...
+
+    def __exit__(self, kind: Any, value: Any, traceback: Any) -> None: ...
+
+    def settle_budget(self, day: str, calls: int, cost_usd: float) -> None: ...
+
+    def put_roast(self, record: RoastRecord, now: datetime) -> None: ...
+
+    def put_debug(
+        self, correlation_id: str, movie_id: int, data: dict[str, Any], now: datetime
+    ) -> None: ...
+
+    def release_lease(self, movie_id: int, holder: str) -> None: ...
+
+    def commit(self) -> None: ...
+
+
+class UnitOfWork(Protocol):
+    def begin(self) -> GenerationWork:
+        """A new, empty unit of work: `with uow.begin() as work: ...; work.commit()`."""

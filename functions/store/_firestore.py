@@ -1,14 +1,13 @@
 """What the Firestore stores share: every google.api_core error that means "try again
 later" becomes InfrastructureUnavailable (so event functions raise it and Pub/Sub
 redelivers), read and write operations are metered, an expired document reads as a
-miss, and a write can be deferred to the commit of a FirestoreWrites.together() block.
+miss, and a write can be staged for a unit of work's commit (writes.py).
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar, cast
@@ -56,23 +55,20 @@ def _writes(n: int = 1) -> None:
     metering.record_ops("firestore_writes", n)
 
 
-@dataclass
-class _Write:
+@dataclass(frozen=True)
+class StagedWrite:
+    """One write, staged for a unit of work's commit instead of sent on its own."""
+
     apply: Callable[[Any], Any]  # adds the write to a WriteBatch
-    optional: bool  # dropped, not failing the rest, when its precondition fails
+    optional: bool = False  # dropped, not failing the rest, when its precondition fails
 
 
-# Writes deferred by FirestoreWrites.together() in this request's context.
-_PENDING: ContextVar[list[_Write] | None] = ContextVar("plotburn_pending_writes", default=None)
-
-
-def _defer(apply: Callable[[Any], Any], optional: bool = False) -> bool:
-    """Queue a write if a `together()` block is open; False means write it now."""
-    pending = _PENDING.get()
-    if pending is None:
-        return False
-    pending.append(_Write(apply, optional))
-    return True
+def commit_now(db: firestore.Client, *staged: StagedWrite) -> None:
+    """Send staged writes at once, in one batch (the store's own, immediate write)."""
+    batch = db.batch()
+    for write in staged:
+        write.apply(batch)
+    batch.commit()
 
 
 def _fresh(doc: dict[str, Any] | None, now: datetime) -> dict[str, Any] | None:

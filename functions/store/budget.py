@@ -13,7 +13,7 @@ from functions.config import BUDGET_TTL
 from functions.metering import COST_DECIMALS
 from functions.models import utcnow
 from functions.store import collections as c
-from functions.store._firestore import _defer, _infra, _reads, _writes
+from functions.store._firestore import StagedWrite, _infra, _reads, _writes, commit_now
 
 
 class FirestoreBudget:
@@ -43,9 +43,15 @@ class FirestoreBudget:
 
     @_infra
     def add(self, day: str, calls: int, cost_usd: float) -> None:
+        staged = self.stage_add(day, calls, cost_usd)
+        if staged is not None:
+            _writes()
+            commit_now(self._db, staged)
+
+    def stage_add(self, day: str, calls: int, cost_usd: float) -> StagedWrite | None:
+        """An increment of the day's spend on a random shard (None: nothing to add)."""
         if calls == 0 and cost_usd == 0:
-            return
-        _writes()
+            return None
         shard = self._shard(day, random.randrange(self.SHARDS))
         doc = {
             "day": day,
@@ -53,8 +59,7 @@ class FirestoreBudget:
             "cost_usd": firestore.Increment(cost_usd),
             c.EXPIRE_AT_FIELD: _day_start(day) + BUDGET_TTL,
         }
-        if not _defer(lambda batch: batch.set(shard, doc, merge=True)):
-            shard.set(doc, merge=True)
+        return StagedWrite(lambda batch: batch.set(shard, doc, merge=True))
 
     @_infra
     def claim_alert(self, day: str) -> bool:

@@ -11,7 +11,15 @@ from functions.config import NOW_PLAYING_TTL, ROAST_TTL
 from functions.models import Movie, NowPlaying, RoastRecord, Truth
 from functions.ports import CacheKind
 from functions.store import collections as c
-from functions.store._firestore import _defer, _delete_all, _fresh, _infra, _reads, _writes
+from functions.store._firestore import (
+    StagedWrite,
+    _delete_all,
+    _fresh,
+    _infra,
+    _reads,
+    _writes,
+    commit_now,
+)
 
 
 class FirestoreCaches:
@@ -171,9 +179,8 @@ class FirestoreCaches:
         ready = ((snap.to_dict() or {}).get("ready") or {}) if snap.exists else {}
         return {i for i in movie_ids if (expiry := ready.get(str(i))) is not None and expiry > now}
 
-    @_infra
-    def put_roast(self, record: RoastRecord, now: datetime) -> None:
-        _writes()
+    def stage_roast(self, record: RoastRecord, now: datetime) -> StagedWrite:
+        """The roast and its has_roast index entry, as one staged write."""
         ref = self.roast_ref(record.movie.id)
         expire_at = now + ROAST_TTL
         doc = {
@@ -193,11 +200,12 @@ class FirestoreCaches:
             batch.set(ref, doc)
             batch.set(index, {"ready": {str(record.movie.id): expire_at}}, merge=True)
 
+        return StagedWrite(write)
+
+    @_infra
+    def put_roast(self, record: RoastRecord, now: datetime) -> None:
         _writes()
-        if not _defer(write):
-            batch = self._db.batch()
-            write(batch)
-            batch.commit()
+        commit_now(self._db, self.stage_roast(record, now))
 
     @_infra
     def clear(self, kind: CacheKind) -> list[str]:

@@ -9,7 +9,7 @@ from google.api_core import exceptions as gexc
 from google.cloud import firestore
 
 from functions.store import collections as c
-from functions.store._firestore import _defer, _infra, _reads, _writes
+from functions.store._firestore import StagedWrite, _infra, _reads, _writes
 
 
 class FirestoreLeases:
@@ -56,15 +56,24 @@ class FirestoreLeases:
         self._taken[holder] = result.update_time
         return True
 
+    def stage_release(self, movie_id: int, holder: str) -> StagedWrite | None:
+        """Giving back a lease this instance took, as a staged delete conditioned on the
+        lease being as we wrote it (optional: if it lapsed and was taken over, it is no
+        longer ours to delete, and the rest of the commit lands without it). None when
+        this instance did not take it: `release` then reads it first."""
+        taken = self._taken.pop(holder, None)
+        if taken is None:
+            return None
+        ref = self._ref(movie_id)
+        option = self._db.write_option(last_update_time=taken)
+        return StagedWrite(lambda batch: batch.delete(ref, option=option), optional=True)
+
     @_infra
     def release(self, movie_id: int, holder: str) -> None:
         ref = self._ref(movie_id)
         taken = self._taken.pop(holder, None)
         if taken is not None:
             _writes()
-            option = self._db.write_option(last_update_time=taken)
-            if _defer(lambda batch: batch.delete(ref, option=option), optional=True):
-                return
             try:
                 ref.delete(option=self._db.write_option(last_update_time=taken))
             except (gexc.FailedPrecondition, gexc.NotFound):

@@ -9,7 +9,16 @@ from google.cloud import firestore
 
 from functions.config import DEBUG_TTL
 from functions.store import collections as c
-from functions.store._firestore import _defer, _delete_all, _fresh, _infra, _reads, _writes, log_doc
+from functions.store._firestore import (
+    StagedWrite,
+    _delete_all,
+    _fresh,
+    _infra,
+    _reads,
+    _writes,
+    commit_now,
+    log_doc,
+)
 
 
 class FirestoreLogs:
@@ -83,6 +92,12 @@ class FirestoreDebug:
 
     @_infra
     def put(self, correlation_id: str, movie_id: int, data: dict[str, Any], now: datetime) -> None:
+        _writes()
+        commit_now(self._db, self.stage_put(correlation_id, movie_id, data, now))
+
+    def stage_put(
+        self, correlation_id: str, movie_id: int, data: dict[str, Any], now: datetime
+    ) -> StagedWrite:
         ref = self._db.collection(c.DEBUG).document(f"{correlation_id}-{movie_id}")
         doc = {
             "key": debug_key(correlation_id, movie_id),
@@ -92,9 +107,7 @@ class FirestoreDebug:
             "created_at": now,
             c.EXPIRE_AT_FIELD: now + DEBUG_TTL,
         }
-        _writes()
-        if not _defer(lambda batch: batch.set(ref, doc)):
-            ref.set(doc)
+        return StagedWrite(lambda batch: batch.set(ref, doc))
 
     @staticmethod
     def _entries(query: Any, now: datetime) -> list[dict[str, Any]]:

@@ -1,43 +1,107 @@
-"""One commit for the writes several stores make together (FirestoreWrites)."""
+"""The unit of work of a finished generation: the writes it leaves behind (the settled
+budget, the roast with its has_roast entry, its debug entry, the lease given back)
+staged and sent in one commit, one round trip.
+
+    with uow.begin() as work:
+        work.settle_budget(day, calls, cost)
+        work.put_roast(record, now)
+        work.release_lease(movie_id, holder)
+        work.commit()              # nothing is sent before this; leaving without it sends nothing
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from types import TracebackType
 from typing import Any
 
 from google.api_core import exceptions as gexc
 from google.cloud import firestore
 
-from functions.store._firestore import _PENDING, _infra, _Write
+from functions.models import RoastRecord
+from functions.store._firestore import StagedWrite, _infra, _writes
+from functions.store.budget import FirestoreBudget
+from functions.store.caches import FirestoreCaches
+from functions.store.leases import FirestoreLeases
+from functions.store.logs import FirestoreDebug
 
 
-class FirestoreWrites:
-    """One commit for the writes several stores make in a `together()` block."""
+class FirestoreGenerationWork:
+    """The staged writes of one generation; `commit()` sends them in one batch."""
 
-    def __init__(self, db: firestore.Client) -> None:
+    def __init__(self, uow: FirestoreUnitOfWork) -> None:
+        self._uow = uow
+        self._staged: list[StagedWrite] = []
+        self._unstaged_releases: list[tuple[int, str]] = []
+        self.committed = False
+
+    def __enter__(self) -> FirestoreGenerationWork:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        # Leaving without commit() (an error in the block) sends nothing: the staged
+        # writes are dropped with the work.
+        self._staged.clear()
+
+    def settle_budget(self, day: str, calls: int, cost_usd: float) -> None:
+        staged = self._uow.budget.stage_add(day, calls, cost_usd)
+        if staged is not None:
+            self._staged.append(staged)
+
+    def put_roast(self, record: RoastRecord, now: Any) -> None:
+        self._staged.append(self._uow.caches.stage_roast(record, now))
+
+    def put_debug(self, correlation_id: str, movie_id: int, data: dict[str, Any], now: Any) -> None:
+        self._staged.append(self._uow.debug.stage_put(correlation_id, movie_id, data, now))
+
+    def release_lease(self, movie_id: int, holder: str) -> None:
+        staged = self._uow.leases.stage_release(movie_id, holder)
+        if staged is None:
+            self._unstaged_releases.append((movie_id, holder))  # read first, after the commit
+        else:
+            self._staged.append(staged)
+
+    def commit(self) -> None:
+        self._uow.send(self._staged)
+        self._staged.clear()
+        for movie_id, holder in self._unstaged_releases:
+            self._uow.leases.release(movie_id, holder)
+        self.committed = True
+
+
+class FirestoreUnitOfWork:
+    def __init__(
+        self,
+        db: firestore.Client,
+        caches: FirestoreCaches,
+        budget: FirestoreBudget,
+        leases: FirestoreLeases,
+        debug: FirestoreDebug,
+    ) -> None:
         self._db = db
+        self.caches = caches
+        self.budget = budget
+        self.leases = leases
+        self.debug = debug
 
-    @contextmanager
-    def together(self) -> Iterator[None]:
-        pending: list[_Write] = []
-        token = _PENDING.set(pending)
-        try:
-            yield
-        finally:
-            _PENDING.reset(token)
-            self._commit(pending)
+    def begin(self) -> FirestoreGenerationWork:
+        return FirestoreGenerationWork(self)
 
-    def _batch(self, writes: list[_Write]) -> Any:
+    def _batch(self, writes: list[StagedWrite]) -> Any:
         batch = self._db.batch()
         for write in writes:
             write.apply(batch)
         return batch
 
     @_infra
-    def _commit(self, writes: list[_Write]) -> None:
+    def send(self, writes: list[StagedWrite]) -> None:
         if not writes:
             return
+        _writes(len(writes))
         try:
             self._batch(writes).commit()
         except (gexc.FailedPrecondition, gexc.NotFound):

@@ -77,4 +77,8 @@ class BudgetPolicy:
 
     def settle(self, reserved: int, spend: Spend) -> None:
         """Replace the reservation with what was actually spent (retries included)."""
-        self.daily.add(self._day(), spend.paid_calls - reserved, spend.cost_usd)
+        self.daily.add(*self.settlement(reserved, spend))
+
+    def settlement(self, reserved: int, spend: Spend) -> tuple[str, int, float]:
+        """(day, calls, cost) that replace a reservation with what was spent."""
+        return self._day(), spend.paid_calls - reserved, spend.cost_usd

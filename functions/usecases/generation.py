@@ -20,13 +20,12 @@ from functions.errors import GenerationInProgress, NotOnDemand, RateLimited
 from functions.models import Movie, MovieDetails, RoastRecord, utcnow
 from functions.ports import (
     CacheStore,
-    DebugStore,
     GenerationLeases,
     MovieCatalog,
     RateLimiter,
     Researcher,
     Roaster,
-    WriteBatching,
+    UnitOfWork,
 )
 from functions.usecases.budget import BudgetPolicy
 from functions.usecases.now_playing import NowPlayingList
@@ -50,8 +49,7 @@ class Generation:
     caches: CacheStore
     leases: GenerationLeases
     rate_limits: RateLimiter
-    writes: WriteBatching
-    debug_store: DebugStore
+    uow: UnitOfWork
     clock: Callable[[], datetime] = utcnow
     sleep: Callable[[float], None] = time.sleep
     poll_interval_seconds: float = 0.25
@@ -207,13 +205,14 @@ class Generation:
         # back. All of a wave of movies finish their roast calls together, so these
         # writes are where they queue.
         now = self.clock()
-        with self.writes.together():
-            self.budget.settle(reserved, spend)
-            self.caches.put_roast(record, now)
+        with self.uow.begin() as work:
+            work.settle_budget(*self.budget.settlement(reserved, spend))
+            work.put_roast(record, now)
             if correlation_id is not None:
-                self.debug_store.put(
+                work.put_debug(
                     correlation_id, movie.id, views.debug_payload(record, correlation_id, now), now
                 )
-            self.leases.release(movie.id, lease.holder)
+            work.release_lease(movie.id, lease.holder)
+            work.commit()
         lease.released = True
         return record, True

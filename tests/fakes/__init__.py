@@ -11,7 +11,7 @@ from tests.fakes.stores import (
     MemoryLogs,
     MemoryRateLimiter,
     MemoryRuns,
-    MemoryWrites,
+    MemoryUnitOfWork,
 )
 from tests.fakes.upstreams import (
     DATES,
@@ -42,7 +42,7 @@ __all__ = [
     "MemoryPublisher",
     "MemoryRateLimiter",
     "MemoryRuns",
-    "MemoryWrites",
+    "MemoryUnitOfWork",
     "card_for",
     "details_of",
     "make_movies",

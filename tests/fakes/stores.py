@@ -8,8 +8,7 @@ tests/integration/test_store_contract.py run against both.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -329,9 +328,44 @@ class MemoryRateLimiter:
             return retry_after
 
 
-class MemoryWrites:
-    """In memory every write is already immediate; nothing to batch."""
+class MemoryGenerationWork:
+    """Staged writes applied to the in-memory stores on commit (none without it)."""
 
-    @contextmanager
-    def together(self) -> Iterator[None]:
-        yield
+    def __init__(self, uow: MemoryUnitOfWork) -> None:
+        self._uow = uow
+        self._staged: list[Callable[[], None]] = []
+
+    def __enter__(self) -> MemoryGenerationWork:
+        return self
+
+    def __exit__(self, kind: Any, value: Any, traceback: Any) -> None:
+        self._staged.clear()
+
+    def settle_budget(self, day: str, calls: int, cost_usd: float) -> None:
+        self._staged.append(lambda: self._uow.budget.add(day, calls, cost_usd))
+
+    def put_roast(self, record: RoastRecord, now: datetime) -> None:
+        self._staged.append(lambda: self._uow.caches.put_roast(record, now))
+
+    def put_debug(
+        self, correlation_id: str, movie_id: int, data: dict[str, Any], now: datetime
+    ) -> None:
+        self._staged.append(lambda: self._uow.debug.put(correlation_id, movie_id, data, now))
+
+    def release_lease(self, movie_id: int, holder: str) -> None:
+        self._staged.append(lambda: self._uow.leases.release(movie_id, holder))
+
+    def commit(self) -> None:
+        staged, self._staged = self._staged, []
+        for write in staged:
+            write()
+
+
+class MemoryUnitOfWork:
+    def __init__(
+        self, caches: MemoryCaches, budget: MemoryBudget, leases: MemoryLeases, debug: MemoryDebug
+    ) -> None:
+        self.caches, self.budget, self.leases, self.debug = caches, budget, leases, debug
+
+    def begin(self) -> MemoryGenerationWork:
+        return MemoryGenerationWork(self)

@@ -20,7 +20,7 @@ from functions.store.leases import FirestoreLeases
 from functions.store.logs import FirestoreDebug, FirestoreLogs
 from functions.store.rate_limits import FirestoreRateLimiter
 from functions.store.runs import FirestoreRuns
-from functions.store.writes import FirestoreWrites
+from functions.store.writes import FirestoreUnitOfWork
 from tests.fakes import (
     DATES,
     FakeCatalog,
@@ -50,7 +50,13 @@ def wired(db: Any, catalog: FakeCatalog) -> App:
         journal=Journal(FirestoreLogs(db)),
         budget=FirestoreBudget(db),
         rate_limits=FirestoreRateLimiter(db),
-        writes=FirestoreWrites(db),
+        uow=FirestoreUnitOfWork(
+            db,
+            caches,
+            FirestoreBudget(db),
+            FirestoreLeases(db, VERSION, settings.generation_lease),
+            FirestoreDebug(db),
+        ),
         debug_store=FirestoreDebug(db),
         clock=lambda: NOW,
     )

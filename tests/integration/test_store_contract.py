@@ -26,7 +26,7 @@ from functions.store.leases import FirestoreLeases
 from functions.store.logs import FirestoreDebug, FirestoreLogs
 from functions.store.rate_limits import FirestoreRateLimiter
 from functions.store.runs import FirestoreRuns
-from functions.store.writes import FirestoreWrites
+from functions.store.writes import FirestoreUnitOfWork
 from tests.fakes import DATES, FakeResearcher, FakeRoaster, details_of, make_movies
 from tests.fakes import stores as memory
 
@@ -39,29 +39,32 @@ NOW = datetime(2026, 11, 28, 16, 30, tzinfo=UTC)
 def stores(request: pytest.FixtureRequest) -> Iterator[dict[str, Any]]:
     if request.param == "memory":
         memory_caches, memory_logs = memory.MemoryCaches(), memory.MemoryLogs()
-        yield {
+        built: dict[str, Any] = {
             "caches": memory_caches,
             "leases": memory.MemoryLeases(timedelta(seconds=60)),
             "runs": memory.MemoryRuns(memory_caches, memory_logs),
             "logs": memory_logs,
             "budget": memory.MemoryBudget(),
             "rate_limits": memory.MemoryRateLimiter(),
-            "writes": memory.MemoryWrites(),
             "debug": memory.MemoryDebug(),
         }
-        return
-    db = request.getfixturevalue("firestore_db")
-    firestore_caches = FirestoreCaches(db, VERSION, None)
-    yield {
-        "caches": firestore_caches,
-        "leases": FirestoreLeases(db, VERSION, timedelta(seconds=60)),
-        "runs": FirestoreRuns(db, firestore_caches),
-        "logs": FirestoreLogs(db),
-        "budget": FirestoreBudget(db),
-        "rate_limits": FirestoreRateLimiter(db),
-        "writes": FirestoreWrites(db),
-        "debug": FirestoreDebug(db),
-    }
+        unit_of_work: Any = memory.MemoryUnitOfWork
+    else:
+        db = request.getfixturevalue("firestore_db")
+        firestore_caches = FirestoreCaches(db, VERSION, None)
+        built = {
+            "caches": firestore_caches,
+            "leases": FirestoreLeases(db, VERSION, timedelta(seconds=60)),
+            "runs": FirestoreRuns(db, firestore_caches),
+            "logs": FirestoreLogs(db),
+            "budget": FirestoreBudget(db),
+            "rate_limits": FirestoreRateLimiter(db),
+            "debug": FirestoreDebug(db),
+        }
+        unit_of_work = lambda *stores: FirestoreUnitOfWork(db, *stores)  # noqa: E731
+    # The unit of work stages writes for these very stores.
+    built["uow"] = unit_of_work(built["caches"], built["budget"], built["leases"], built["debug"])
+    yield built
 
 
 def record(movie_id: int = 1000) -> RoastRecord:
@@ -306,9 +309,10 @@ def test_truths_by_id_and_page_newest_first(stores: dict[str, Any]) -> None:
 
 
 def test_debug_entries_by_correlation_and_movie_expire_and_clear(stores: dict[str, Any]) -> None:
-    debug, writes = stores["debug"], stores["writes"]
-    with writes.together():  # lands in the generation's commit
-        debug.put("cron-1", 10, {"result": "generated", "n": 1}, NOW)
+    debug = stores["debug"]
+    with stores["uow"].begin() as work:  # lands in the generation's commit
+        work.put_debug("cron-1", 10, {"result": "generated", "n": 1}, NOW)
+        work.commit()
     debug.put("cron-1", 11, {"result": "generated", "n": 2}, NOW + timedelta(seconds=1))
     debug.put("1700000000000-abcd", 10, {"result": "generated", "n": 3}, NOW + timedelta(seconds=2))
     by_run = debug.for_correlation("cron-1", 10, NOW + timedelta(seconds=3))
@@ -357,19 +361,16 @@ def test_rate_limiter_token_bucket_per_client(stores: dict[str, Any]) -> None:
 
 
 def test_a_generation_lands_in_one_commit(stores: dict[str, Any]) -> None:
-    caches, leases, budget, writes = (
-        stores["caches"],
-        stores["leases"],
-        stores["budget"],
-        stores["writes"],
-    )
+    caches, leases, budget = stores["caches"], stores["leases"], stores["budget"]
     r = record(1200)
     assert leases.acquire(1200, "a", NOW)
-    with writes.together():
-        budget.add("2026-11-28", 2, 0.25)
-        caches.put_roast(r, NOW)
-        stores["debug"].put("cron-3", 1200, {"result": "generated"}, NOW)
-        leases.release(1200, "a")
+    with stores["uow"].begin() as work:
+        work.settle_budget("2026-11-28", 2, 0.25)
+        work.put_roast(r, NOW)
+        work.put_debug("cron-3", 1200, {"result": "generated"}, NOW)
+        work.release_lease(1200, "a")
+        assert caches.get_roast(1200, NOW) is None  # nothing is sent before commit()
+        work.commit()
     assert caches.get_roast(1200, NOW) == r
     assert caches.roasts_ready([1200], NOW) == {1200}
     assert stores["debug"].for_movie(1200, 5, NOW)[0]["key"] == "debug:cron-3:1200"
@@ -378,31 +379,31 @@ def test_a_generation_lands_in_one_commit(stores: dict[str, Any]) -> None:
 
 
 def test_a_lease_taken_over_meanwhile_does_not_sink_the_commit(stores: dict[str, Any]) -> None:
-    caches, leases, budget, writes = (
-        stores["caches"],
-        stores["leases"],
-        stores["budget"],
-        stores["writes"],
-    )
+    caches, leases, budget = stores["caches"], stores["leases"], stores["budget"]
     r = record(1201)
     assert leases.acquire(1201, "slow", NOW)
     later = NOW + timedelta(seconds=61)  # past the 60 s lease: "slow" is presumed dead
     assert leases.acquire(1201, "other", later)
-    with writes.together():
-        budget.add("2026-11-28", 1, 0.0)
-        caches.put_roast(r, later)
-        leases.release(1201, "slow")  # no longer ours: dropped, not failing the rest
+    with stores["uow"].begin() as work:
+        work.settle_budget("2026-11-28", 1, 0.0)
+        work.put_roast(r, later)
+        work.release_lease(1201, "slow")  # no longer ours: dropped, not failing the rest
+        work.commit()
     assert caches.get_roast(1201, later) == r
     assert budget.spent("2026-11-28") == (1, 0.0)
     assert not leases.acquire(1201, "third", later)  # "other" still holds it
 
 
-def test_writes_made_before_a_failure_in_the_block_still_land(stores: dict[str, Any]) -> None:
-    budget, writes = stores["budget"], stores["writes"]
-    with pytest.raises(RuntimeError), writes.together():
-        budget.add("2026-11-28", -2, 0.0)  # a reservation given back
-        raise RuntimeError("the roast call failed")
-    assert budget.spent("2026-11-28") == (-2, 0.0)
+def test_a_unit_of_work_left_without_commit_writes_nothing(stores: dict[str, Any]) -> None:
+    caches, budget = stores["caches"], stores["budget"]
+    with pytest.raises(RuntimeError), stores["uow"].begin() as work:
+        work.settle_budget("2026-11-28", 2, 0.0)
+        work.put_roast(record(1202), NOW)
+        raise RuntimeError("the roast card was invalid")
+    assert budget.spent("2026-11-28") == (0, 0.0)
+    assert caches.get_roast(1202, NOW) is None
+    with stores["uow"].begin() as work:
+        work.commit()  # an empty commit sends nothing and fails nothing
 
 
 @pytest.mark.parametrize("ids", [[], [7], list(range(100_000, 100_500))])

@@ -29,7 +29,7 @@ from tests.fakes import (
     MemoryPublisher,
     MemoryRateLimiter,
     MemoryRuns,
-    MemoryWrites,
+    MemoryUnitOfWork,
     make_movies,
 )
 
@@ -140,7 +140,7 @@ def world() -> World:
     researcher, roaster = FakeResearcher(), FakeRoaster()
     publisher, caches, logs = MemoryPublisher(), MemoryCaches(), MemoryLogs()
     runs = MemoryRuns(caches, logs)
-    leases, daily_budget = MemoryLeases(), MemoryBudget()
+    leases, daily_budget, debug = MemoryLeases(), MemoryBudget(), MemoryDebug()
     app = wire(
         settings,
         catalog=catalog,
@@ -153,8 +153,8 @@ def world() -> World:
         journal=Journal(logs),
         budget=daily_budget,
         rate_limits=MemoryRateLimiter(),
-        writes=MemoryWrites(),
-        debug_store=MemoryDebug(),
+        uow=MemoryUnitOfWork(caches, daily_budget, leases, debug),
+        debug_store=debug,
         clock=clock,
         poll_interval_seconds=0.01,
     )
