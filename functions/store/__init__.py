@@ -1,6 +1,6 @@
 """Firestore implementations of the stores, one module per store: caches, leases,
-runs, logs (and debug payloads), budget, rate_limits, and writes (one commit for the
-writes several stores make together). What they share is in _firestore.py.
+runs, logs (and debug payloads), budget, rate_limits, and writes (the unit of work: one
+commit for what a finished generation leaves behind). What they share is in _firestore.py.
 
 Document layout (collection names in ``collections.py``):
 
