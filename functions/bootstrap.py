@@ -109,7 +109,10 @@ def build_http_client(settings: Settings) -> httpx.Client:
     # across movies, and every request has a timeout.
     return httpx.Client(
         timeout=httpx.Timeout(settings.upstream_timeout_seconds, connect=10.0),
-        limits=httpx.Limits(max_connections=200, max_keepalive_connections=100),
+        limits=httpx.Limits(
+            max_connections=settings.http_max_connections,
+            max_keepalive_connections=settings.http_max_keepalive,
+        ),
         headers={"User-Agent": "plotburn/1.0"},
     )
 
@@ -200,6 +203,7 @@ def build(settings: Settings, **overrides: Any) -> App:
             settings.project,
             settings.nightly_topic,
             settings.roast_topic,
+            settings.publish_timeout_seconds,
         )
     deps.update(overrides)
     return wire(settings, **deps)

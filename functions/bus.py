@@ -22,8 +22,6 @@ from functions import metering
 from functions.errors import InfrastructureUnavailable
 from functions.models import NightlyMessage, RoastMessage
 
-PUBLISH_TIMEOUT_SECONDS = 60.0
-
 
 def encode(message: NightlyMessage | RoastMessage) -> bytes:
     return message.model_dump_json(exclude_none=True).encode("utf-8")
@@ -31,9 +29,15 @@ def encode(message: NightlyMessage | RoastMessage) -> bytes:
 
 class PubSubPublisher:
     def __init__(
-        self, client: PublisherClient, project: str, nightly_topic: str, roast_topic: str
+        self,
+        client: PublisherClient,
+        project: str,
+        nightly_topic: str,
+        roast_topic: str,
+        timeout_seconds: float = 60.0,
     ) -> None:
         self._client = client
+        self._timeout = timeout_seconds
         self._nightly = client.topic_path(project, nightly_topic)
         self._roast = client.topic_path(project, roast_topic)
 
@@ -53,9 +57,8 @@ class PubSubPublisher:
         metering.record_ops("pubsub_publishes", len(messages))
         self._wait([self._client.publish(self._roast, encode(m)) for m in messages])
 
-    @staticmethod
-    def _wait(pending: list[Any]) -> list[str]:
-        _, not_done = futures.wait(pending, timeout=PUBLISH_TIMEOUT_SECONDS)
+    def _wait(self, pending: list[Any]) -> list[str]:
+        _, not_done = futures.wait(pending, timeout=self._timeout)
         if not_done:
             raise InfrastructureUnavailable(f"pubsub: {len(not_done)} publishes timed out")
         ids: list[str] = []

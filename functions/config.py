@@ -88,6 +88,11 @@ class PlatformSettings(_Group):
     # Log one line per invocation with its Firestore reads/writes, Pub/Sub publishes
     # and upstream calls (the benchmarks count cost from these).
     log_ops: bool = Field(False, validation_alias="PLOTBURN_LOG_OPS")
+    # How long a publish (the nightly message, a run's roast messages) may take
+    # before the work is retried (a 503, redelivery).
+    publish_timeout_seconds: float = Field(
+        60.0, gt=0, le=540, validation_alias="PLOTBURN_PUBLISH_TIMEOUT_SECONDS"
+    )
 
     @property
     def client_key_secret(self) -> bytes:
@@ -138,6 +143,13 @@ class UpstreamSettings(_Group):
     xai_api_key: SecretStr | None = Field(None, validation_alias="XAI_API_KEY")
     xai_model: str = Field(DEFAULT_XAI_MODEL, min_length=1, validation_alias="XAI_MODEL")
     xai_max_tokens: int = Field(1000, ge=100, le=16_000, validation_alias="XAI_MAX_TOKENS")
+    # One pooled HTTP client per instance serves all three APIs.
+    http_max_connections: int = Field(
+        200, ge=1, le=10_000, validation_alias="PLOTBURN_HTTP_MAX_CONNECTIONS"
+    )
+    http_max_keepalive: int = Field(
+        100, ge=0, le=10_000, validation_alias="PLOTBURN_HTTP_MAX_KEEPALIVE"
+    )
 
     # Upstream calls: per-attempt timeout and how many attempts before a movie fails.
     # Worst case per call: 4 x 30 s + 3 x 10 s backoff = 150 s; research and roast
@@ -294,6 +306,13 @@ class CacheSettings(_Group):
     # long, so many pollers of a 500-movie run cost one read of it per interval.
     status_cache_seconds: float = Field(
         1.0, ge=0, le=60, validation_alias="PLOTBURN_STATUS_CACHE_SECONDS"
+    )
+    # How many roasts and open runs one instance keeps in those read caches.
+    read_cache_size: int = Field(
+        2048, ge=1, le=100_000, validation_alias="PLOTBURN_READ_CACHE_SIZE"
+    )
+    status_cache_size: int = Field(
+        64, ge=1, le=10_000, validation_alias="PLOTBURN_STATUS_CACHE_SIZE"
     )
 
 

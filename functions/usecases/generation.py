@@ -62,7 +62,7 @@ class Generation:
         self._recent_roasts = None
         if self.settings.read_cache_seconds > 0:
             self._recent_roasts = TTLCache(
-                maxsize=2048,
+                maxsize=self.settings.read_cache_size,
                 ttl=self.settings.read_cache_seconds,
                 timer=lambda: self.clock().timestamp(),
             )

@@ -67,7 +67,9 @@ class RunLifecycle:
         self._open_outcomes = None
         if self.settings.status_cache_seconds > 0:
             # Real time, not self.clock: this bounds load, it is not domain time.
-            self._open_outcomes = TTLCache(maxsize=64, ttl=self.settings.status_cache_seconds)
+            self._open_outcomes = TTLCache(
+                maxsize=self.settings.status_cache_size, ttl=self.settings.status_cache_seconds
+            )
 
     # ------------------------------------------------------------------ closing
 

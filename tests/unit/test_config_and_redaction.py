@@ -378,3 +378,26 @@ def test_build_installs_a_redactor_of_the_configured_secrets(
     emit("INFO", "admin-SECRET-aaaa tmdb-SECRET-bbbb pplx-SECRET-cccc xai-SECRET-dddd")
     (line,) = capsys.readouterr().out.splitlines()
     assert json.loads(line)["message"] == " ".join([REDACTED] * 4)
+
+
+def test_pool_publish_and_cache_sizes_are_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    s = load_settings()
+    assert (s.http_max_connections, s.http_max_keepalive, s.publish_timeout_seconds) == (
+        200,
+        100,
+        60.0,
+    )
+    assert (s.read_cache_size, s.status_cache_size) == (2048, 64)
+    for name, value in {
+        "PLOTBURN_HTTP_MAX_CONNECTIONS": "20",
+        "PLOTBURN_HTTP_MAX_KEEPALIVE": "5",
+        "PLOTBURN_PUBLISH_TIMEOUT_SECONDS": "9.5",
+        "PLOTBURN_READ_CACHE_SIZE": "10",
+        "PLOTBURN_STATUS_CACHE_SIZE": "3",
+    }.items():
+        monkeypatch.setenv(name, value)
+    s = load_settings()
+    assert (s.http_max_connections, s.http_max_keepalive, s.publish_timeout_seconds) == (20, 5, 9.5)
+    assert (s.read_cache_size, s.status_cache_size) == (10, 3)
+    pool = bootstrap.build_http_client(s)._transport._pool  # type: ignore[attr-defined]
+    assert pool._max_connections == 20 and pool._max_keepalive_connections == 5
