@@ -218,6 +218,18 @@ class LimitSettings(_Group):
         330.0, gt=0, le=900, validation_alias="PLOTBURN_GENERATION_LEASE_SECONDS"
     )
 
+    # A movie whose generation failed is not generated again for public callers for
+    # this long: each retry would pay the upstream calls again (0 turns it off).
+    failed_movie_cooldown_minutes: float = Field(
+        30.0, ge=0, le=24 * 60, validation_alias="PLOTBURN_FAILED_MOVIE_COOLDOWN_MINUTES"
+    )
+    # How long a public caller waits for another caller's generation of the same
+    # movie before it gets 202 and Retry-After (trusted callers wait the longer
+    # single_flight_wait_seconds): a waiter holds a request slot while it waits.
+    public_wait_seconds: float = Field(
+        5.0, ge=0, le=60, validation_alias="PLOTBURN_PUBLIC_WAIT_SECONDS"
+    )
+
     # Who may make us pay. A public cache miss generates only for movies in the
     # now-playing list unless this is on; the admin token may always generate.
     on_demand_any_movie: bool = Field(False, validation_alias="PLOTBURN_ON_DEMAND_ANY_MOVIE")
@@ -236,6 +248,10 @@ class LimitSettings(_Group):
     def generation_lease(self) -> timedelta:
         return timedelta(seconds=self.generation_lease_seconds)
 
+    @property
+    def failed_movie_cooldown(self) -> timedelta:
+        return timedelta(minutes=self.failed_movie_cooldown_minutes)
+
 
 class BudgetSettings(_Group):
     """The daily ceilings, and the list prices of answers that report no cost."""
@@ -244,6 +260,12 @@ class BudgetSettings(_Group):
     daily_call_budget: int = Field(2000, ge=0, validation_alias="PLOTBURN_DAILY_CALL_BUDGET")
     daily_cost_budget_usd: float = Field(
         10.0, ge=0, validation_alias="PLOTBURN_DAILY_COST_BUDGET_USD"
+    )
+    # The part of both ceilings that public on-demand generation may spend; the
+    # nightly runs and admin requests keep the rest, so anonymous cache misses can
+    # never starve the night.
+    public_budget_share: float = Field(
+        0.2, ge=0, le=1, validation_alias="PLOTBURN_PUBLIC_BUDGET_SHARE"
     )
 
     # List prices, used only for answers that do not report their own cost (both

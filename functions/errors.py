@@ -12,7 +12,8 @@ The line that matters is between *retry this* and *drop this*::
         ├── MovieNotFound               TMDB does not know the id
         ├── NotOnDemand                 not now playing: public misses may not pay for it
         ├── RateLimited                 this client's paid requests are over its limit
-        ├── BudgetExhausted             today's ceiling on paid calls or cost is reached
+        ├── RecentlyFailed              the movie failed within its cooldown: public may not pay
+        ├── BudgetExhausted             today's ceiling (or the public share) is reached
         └── UpstreamError               an upstream API failed after bounded retries
             ├── UpstreamUnavailable         429/5xx/timeouts/failed answers outlasted our retries
             └── UpstreamBadResponse         an answer no retry can fix
@@ -78,6 +79,16 @@ class NotOnDemand(PermanentError):
 class RateLimited(PermanentError):
     def __init__(self, retry_after_seconds: int) -> None:
         super().__init__("too many requests that need new roasts; retry later")
+        self.retry_after_seconds = retry_after_seconds
+
+
+class RecentlyFailed(PermanentError):
+    """The movie's generation failed within the cooldown: a public caller is not
+    allowed to pay for it again yet."""
+
+    def __init__(self, movie_id: int, retry_after_seconds: int) -> None:
+        super().__init__(f"generating movie {movie_id}'s roast failed recently; retry later")
+        self.movie_id = movie_id
         self.retry_after_seconds = retry_after_seconds
 
 

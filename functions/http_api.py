@@ -43,6 +43,7 @@ from functions.errors import (
     MovieNotFound,
     NotOnDemand,
     RateLimited,
+    RecentlyFailed,
     UpstreamError,
 )
 from functions.feed import FEED_TYPES, INVALID_TYPE, FeedNotFound
@@ -133,6 +134,8 @@ def movie(request: flask.Request, app: App, movie_id: str) -> flask.Response:
             "daily upstream budget exhausted; cached roasts are still served",
             {"Retry-After": str(exc.retry_after_seconds)},
         ) from None
+    except RecentlyFailed as exc:
+        raise ApiError(503, str(exc), {"Retry-After": str(exc.retry_after_seconds)}) from None
     except GenerationInProgress as exc:
         return respond(
             {

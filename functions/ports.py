@@ -13,6 +13,8 @@ from datetime import datetime
 from typing import Any, Literal, Protocol
 
 from functions.models import (
+    BudgetPool,
+    DaySpend,
     Movie,
     MovieDetails,
     MovieOutcome,
@@ -38,6 +40,18 @@ class MovieContext:
     run: Run | None = None
     outcome: MovieOutcome | None = None
     roast: RoastRecord | None = None
+
+
+@dataclass(frozen=True)
+class LeaseAttempt:
+    """The answer to asking for a movie's generation lease: taken or not, and, when
+    the movie's last generation failed recently, until when it is cooling down."""
+
+    taken: bool
+    failed_until: datetime | None = None
+
+    def __bool__(self) -> bool:
+        return self.taken
 
 
 class MovieCatalog(Protocol):
@@ -114,10 +128,19 @@ class CacheStore(Protocol):
 class GenerationLeases(Protocol):
     """Single flight: at most one caller generates a given movie at a time."""
 
-    def acquire(self, movie_id: int, holder: str, now: datetime) -> bool:
-        """Take the lease if it is free or its holder's lease has lapsed."""
+    def acquire(
+        self, movie_id: int, holder: str, now: datetime, take_cooling: bool = True
+    ) -> LeaseAttempt:
+        """Take the lease if it is free or its holder's lease has lapsed.
+
+        A movie whose generation failed recently is cooling down: with
+        `take_cooling` the lease is taken anyway (the nightly run and admins retry
+        it); without, it is not, and the attempt says until when the movie cools."""
 
     def release(self, movie_id: int, holder: str) -> None: ...
+
+    def mark_failed(self, movie_id: int, holder: str, until: datetime) -> None:
+        """Give back our lease as a cooling-down marker that lasts until `until`."""
 
 
 class RunStore(Protocol):
@@ -208,13 +231,18 @@ class DailyBudget(Protocol):
     """Today's paid upstream calls and estimated cost, shared by every instance."""
 
     def spent(self, day: str) -> tuple[int, float]:
-        """(calls, cost in USD) recorded for that UTC day."""
+        """(calls, cost in USD) recorded for that UTC day, both pools together."""
 
-    def add(self, day: str, calls: int, cost_usd: float) -> None:
+    def spent_by_pool(self, day: str) -> DaySpend:
+        """The day's spend and the public pool's part of it, in one read."""
+
+    def add(
+        self, day: str, calls: int, cost_usd: float, pool: BudgetPool = BudgetPool.NIGHTLY
+    ) -> None:
         """Add to the day's spend (negative calls return an unused reservation)."""
 
-    def claim_alert(self, day: str) -> bool:
-        """True for exactly one caller per day: the one that raises the alert."""
+    def claim_alert(self, day: str, pool: BudgetPool = BudgetPool.NIGHTLY) -> bool:
+        """True for exactly one caller per day and pool: the one that raises the alert."""
 
 
 class RateLimiter(Protocol):
@@ -232,7 +260,9 @@ class GenerationWork(Protocol):
 
     def __exit__(self, kind: Any, value: Any, traceback: Any) -> None: ...
 
-    def settle_budget(self, day: str, calls: int, cost_usd: float) -> None: ...
+    def settle_budget(
+        self, day: str, calls: int, cost_usd: float, pool: BudgetPool = BudgetPool.NIGHTLY
+    ) -> None: ...
 
     def put_roast(self, record: RoastRecord, now: datetime) -> None: ...
 

@@ -19,6 +19,7 @@ from functions.models.base import (
     iso,
     utcnow,
 )
+from functions.models.budget import BudgetPool, DaySpend, PoolSpend
 from functions.models.messages import (
     CORRELATION_ID_PATTERN,
     MAX_MESSAGE_BYTES,
@@ -65,6 +66,8 @@ __all__ = [
     "MAX_MESSAGE_BYTES",
     "MAX_MOVIE_ID",
     "MOVIE_META_FIELDS",
+    "BudgetPool",
+    "DaySpend",
     "Frozen",
     "LogSeverity",
     "Movie",
@@ -73,6 +76,7 @@ __all__ = [
     "NightlyMessage",
     "NowPlaying",
     "Outcome",
+    "PoolSpend",
     "Roast",
     "RoastCard",
     "RoastMessage",

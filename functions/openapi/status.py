@@ -85,6 +85,17 @@ STATUS_SCHEMAS: dict[str, Any] = {
             "as in_progress from the moment POST /cron/trigger answers 202."
         ),
     ),
+    "BudgetPool": object_schema(
+        {
+            "calls": {"type": "integer"},
+            "call_ceiling": COUNT,
+            "estimated_cost_usd": {"type": "number"},
+            "cost_ceiling_usd": {"type": "number", "minimum": 0},
+            "remaining_calls": COUNT,
+            "exhausted": {"type": "boolean"},
+        },
+        description="One pool's part of today's spend and of the ceilings.",
+    ),
     "Budget": object_schema(
         {
             "day": DATE,
@@ -95,9 +106,22 @@ STATUS_SCHEMAS: dict[str, Any] = {
             "remaining_calls": COUNT,
             "exhausted": {
                 "type": "boolean",
-                "description": "True once a new movie (research + roast, 2 calls) no longer fits "
-                "under the call ceiling, or the cost ceiling is reached: no new generation then.",
+                "description": "True once a new movie (research + roast, 2 calls) no longer "
+                "fits under the nightly pool's call ceiling, or its cost ceiling is reached: "
+                "the nightly run and admins generate nothing new then.",
             },
+            "public_share": {
+                "type": "number",
+                "minimum": 0,
+                "maximum": 1,
+                "description": "PLOTBURN_PUBLIC_BUDGET_SHARE: the part of both ceilings "
+                "public cache misses may spend.",
+            },
+            "pools": object_schema(
+                {"public": ref("BudgetPool"), "nightly": ref("BudgetPool")},
+                description="Public on-demand generation pays from its own share; the "
+                "nightly runs and admin requests pay from the rest.",
+            ),
         },
         description="Today's (UTC) paid upstream spend against its ceilings.",
     ),

@@ -11,7 +11,7 @@ from google.cloud import firestore
 
 from functions.config import BUDGET_TTL
 from functions.metering import COST_DECIMALS
-from functions.models import utcnow
+from functions.models import BudgetPool, DaySpend, PoolSpend, utcnow
 from functions.store import collections as c
 from functions.store._firestore import StagedWrite, _infra, _reads, _writes, commit_now
 
@@ -30,42 +30,62 @@ class FirestoreBudget:
     def _shard(self, day: str, k: int) -> Any:
         return self._db.collection(c.BUDGETS).document(f"{day}-{k}")
 
-    @_infra
     def spent(self, day: str) -> tuple[int, float]:
-        calls, cost = 0, 0.0
+        total = self.spent_by_pool(day).total
+        return total.calls, total.cost_usd
+
+    @_infra
+    def spent_by_pool(self, day: str) -> DaySpend:
+        # Each shard holds the day's totals and, beside them, the public pool's part:
+        # both pools come from the same one round trip.
+        sums = {"calls": 0.0, "cost_usd": 0.0, "public_calls": 0.0, "public_cost_usd": 0.0}
         _reads(self.SHARDS)
         for snap in self._db.get_all([self._shard(day, k) for k in range(self.SHARDS)]):
             if snap.exists:
                 doc = snap.to_dict() or {}
-                calls += int(doc.get("calls", 0))
-                cost += float(doc.get("cost_usd", 0.0))
-        return calls, round(cost, COST_DECIMALS)
+                for name in sums:
+                    sums[name] += float(doc.get(name, 0))
+        return DaySpend(
+            total=PoolSpend(int(sums["calls"]), round(sums["cost_usd"], COST_DECIMALS)),
+            public=PoolSpend(
+                int(sums["public_calls"]), round(sums["public_cost_usd"], COST_DECIMALS)
+            ),
+        )
 
     @_infra
-    def add(self, day: str, calls: int, cost_usd: float) -> None:
-        staged = self.stage_add(day, calls, cost_usd)
+    def add(
+        self, day: str, calls: int, cost_usd: float, pool: BudgetPool = BudgetPool.NIGHTLY
+    ) -> None:
+        staged = self.stage_add(day, calls, cost_usd, pool)
         if staged is not None:
             _writes()
             commit_now(self._db, staged)
 
-    def stage_add(self, day: str, calls: int, cost_usd: float) -> StagedWrite | None:
+    def stage_add(
+        self, day: str, calls: int, cost_usd: float, pool: BudgetPool = BudgetPool.NIGHTLY
+    ) -> StagedWrite | None:
         """An increment of the day's spend on a random shard (None: nothing to add)."""
         if calls == 0 and cost_usd == 0:
             return None
         shard = self._shard(day, random.randrange(self.SHARDS))
-        doc = {
+        doc: dict[str, Any] = {
             "day": day,
             "calls": firestore.Increment(calls),
             "cost_usd": firestore.Increment(cost_usd),
             c.EXPIRE_AT_FIELD: _day_start(day) + BUDGET_TTL,
         }
+        if pool is BudgetPool.PUBLIC:
+            doc["public_calls"] = firestore.Increment(calls)
+            doc["public_cost_usd"] = firestore.Increment(cost_usd)
         return StagedWrite(lambda batch: batch.set(shard, doc, merge=True))
 
     @_infra
-    def claim_alert(self, day: str) -> bool:
+    def claim_alert(self, day: str, pool: BudgetPool = BudgetPool.NIGHTLY) -> bool:
         _writes()
+        # The nightly pool keeps the document id it had before there were pools.
+        name = f"{day}-alert" if pool is BudgetPool.NIGHTLY else f"{day}-{pool.value}-alert"
         try:
-            self._db.collection(c.BUDGETS).document(f"{day}-alert").create(
+            self._db.collection(c.BUDGETS).document(name).create(
                 {
                     "day": day,
                     "alerted_at": utcnow(),

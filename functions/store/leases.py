@@ -8,8 +8,12 @@ from typing import Any
 from google.api_core import exceptions as gexc
 from google.cloud import firestore
 
+from functions.ports import LeaseAttempt
 from functions.store import collections as c
 from functions.store._firestore import StagedWrite, _infra, _reads, _writes
+
+# Set on a lease document while its movie cools down after a failed generation.
+FAILED_UNTIL = "failed_until"
 
 
 class FirestoreLeases:
@@ -30,31 +34,61 @@ class FirestoreLeases:
         return self._db.collection(c.LEASES).document(f"{self._version}-{movie_id}")
 
     @_infra
-    def acquire(self, movie_id: int, holder: str, now: datetime) -> bool:
+    def acquire(
+        self, movie_id: int, holder: str, now: datetime, take_cooling: bool = True
+    ) -> LeaseAttempt:
         ref = self._ref(movie_id)
-        doc = {"holder": holder, "taken_at": now, c.EXPIRE_AT_FIELD: now + self._lease}
+        doc: dict[str, Any] = {
+            "holder": holder,
+            "taken_at": now,
+            c.EXPIRE_AT_FIELD: now + self._lease,
+        }
         _writes()
         try:
             self._taken[holder] = ref.create(doc).update_time
-            return True
+            return LeaseAttempt(True)
         except gexc.AlreadyExists:
             pass
         snap = ref.get()
         _reads()
         if not snap.exists:
-            return False  # released between our create and get: let the caller poll again
+            # Released between our create and get: let the caller poll again.
+            return LeaseAttempt(False)
         current = snap.to_dict() or {}
-        if current.get("holder") != holder and current[c.EXPIRE_AT_FIELD] > now:
-            return False
+        failed_until = current.get(FAILED_UNTIL)
+        cooling = failed_until is not None and failed_until > now
+        if cooling and not take_cooling:
+            return LeaseAttempt(False, failed_until)
+        held = current.get("holder") not in (holder, "") and current[c.EXPIRE_AT_FIELD] > now
+        if held and not cooling:
+            return LeaseAttempt(False)
         _writes()
         try:
             result = ref.update(
-                doc, option=self._db.write_option(last_update_time=snap.update_time)
+                {**doc, FAILED_UNTIL: firestore.DELETE_FIELD},
+                option=self._db.write_option(last_update_time=snap.update_time),
             )
         except (gexc.FailedPrecondition, gexc.NotFound, gexc.Aborted):
-            return False  # someone else took it first
+            return LeaseAttempt(False)  # someone else took it first
         self._taken[holder] = result.update_time
-        return True
+        return LeaseAttempt(True)
+
+    @_infra
+    def mark_failed(self, movie_id: int, holder: str, until: datetime) -> None:
+        """Our lease becomes a cooling-down marker (no holder) that expires, and is
+        deleted by the TTL policy, when the cooldown ends. Conditioned like release:
+        a lease that lapsed and was taken over is not ours to mark."""
+        taken = self._taken.pop(holder, None)
+        if taken is None:
+            return
+        _writes()
+        try:
+            self._ref(movie_id).update(
+                {"holder": "", FAILED_UNTIL: until, c.EXPIRE_AT_FIELD: until},
+                option=self._db.write_option(last_update_time=taken),
+            )
+        except (gexc.FailedPrecondition, gexc.NotFound):
+            pass
 
     def stage_release(self, movie_id: int, holder: str) -> StagedWrite | None:
         """Giving back a lease this instance took, as a staged delete conditioned on the

@@ -17,7 +17,7 @@ from typing import Any
 from google.api_core import exceptions as gexc
 from google.cloud import firestore
 
-from functions.models import RoastRecord
+from functions.models import BudgetPool, RoastRecord
 from functions.store._firestore import StagedWrite, _infra, _writes
 from functions.store.budget import FirestoreBudget
 from functions.store.caches import FirestoreCaches
@@ -47,8 +47,10 @@ class FirestoreGenerationWork:
         # writes are dropped with the work.
         self._staged.clear()
 
-    def settle_budget(self, day: str, calls: int, cost_usd: float) -> None:
-        staged = self._uow.budget.stage_add(day, calls, cost_usd)
+    def settle_budget(
+        self, day: str, calls: int, cost_usd: float, pool: BudgetPool = BudgetPool.NIGHTLY
+    ) -> None:
+        staged = self._uow.budget.stage_add(day, calls, cost_usd, pool)
         if staged is not None:
             self._staged.append(staged)
 

@@ -5,6 +5,7 @@ callers rate-limited; roasts this instance served recently are answered from mem
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 import uuid
@@ -16,8 +17,14 @@ from cachetools import TTLCache
 
 from functions import metering, views
 from functions.config import Settings
-from functions.errors import GenerationInProgress, NotOnDemand, RateLimited
-from functions.models import Movie, MovieDetails, RoastRecord, utcnow
+from functions.errors import (
+    GenerationInProgress,
+    NotOnDemand,
+    RateLimited,
+    RecentlyFailed,
+    UpstreamError,
+)
+from functions.models import BudgetPool, Movie, MovieDetails, RoastRecord, utcnow
 from functions.ports import (
     CacheStore,
     GenerationLeases,
@@ -29,6 +36,15 @@ from functions.ports import (
 )
 from functions.usecases.budget import BudgetPolicy
 from functions.usecases.now_playing import NowPlayingList
+
+# A waiter polls after 0.25 s, then 0.5, 1, 2, 2, ... seconds.
+MAX_POLL_INTERVAL_SECONDS = 2.0
+# What a caller who gave up waiting is told to wait before asking again.
+WAITER_RETRY_AFTER_SECONDS = 5
+
+
+def _seconds_until(moment: datetime, now: datetime) -> int:
+    return max(1, math.ceil((moment - now).total_seconds()))
 
 
 @dataclass
@@ -104,22 +120,22 @@ class Generation:
         cached = self.caches.get_roast(movie_id, self.clock())
         if cached is not None:
             return self._remember(cached), True
+        public = client is not None
         listed = {m.id: m for m in self.now_playing.now_playing()}
         movie = listed.get(movie_id)
+        if movie is None and public and not self.settings.on_demand_any_movie:
+            raise NotOnDemand(movie_id)
+        if client is not None:
+            # Every public cache miss counts against the caller's limit once, whether
+            # it ends up paying, waiting on another caller's generation or looking the
+            # movie up at TMDB (work on the operator's key too).
+            self._limit_rate(client)
         details: MovieDetails | None = None
         if movie is None:
-            if client is not None and not self.settings.on_demand_any_movie:
-                raise NotOnDemand(movie_id)
-            if client is not None:
-                # A TMDB lookup is work on the operator's key too: it counts as this
-                # request's paid request, before the lookup, and the generation that
-                # may follow is not counted again.
-                self._limit_rate(client)
-                client = None
             details = self.catalog.details(movie_id)
             movie = details.movie
         record, generated = self.ensure_roast(
-            movie, correlation_id=request_id, client=client, details=details
+            movie, correlation_id=request_id, public=public, details=details
         )
         return self._remember(record), not generated
 
@@ -134,37 +150,61 @@ class Generation:
         self,
         movie: Movie,
         correlation_id: str | None,
-        client: str | None = None,
+        public: bool = False,
         details: MovieDetails | None = None,
     ) -> tuple[RoastRecord, bool]:
         """The roast of `movie`, generating it at most once across every caller.
 
         Returns the record and whether this call generated it. Whoever takes the
         movie's lease pays for research and roast; everyone else waits for the roast
-        document to appear, up to `single_flight_wait_seconds`.
+        document to appear, polling with a growing interval, up to
+        `single_flight_wait_seconds` (`public_wait_seconds` for a public caller).
+        A public caller pays from the public share of the budget and does not retry
+        a movie whose generation failed within the cooldown (RecentlyFailed).
         """
+        s = self.settings
         holder = f"{self._instance}-{uuid.uuid4().hex[:8]}"
-        deadline = time.monotonic() + self.settings.single_flight_wait_seconds
+        wait = s.public_wait_seconds if public else s.single_flight_wait_seconds
+        deadline = time.monotonic() + wait
+        interval = self.poll_interval_seconds
         while True:
-            if self.leases.acquire(movie.id, holder, self.clock()):
+            attempt = self.leases.acquire(movie.id, holder, self.clock(), take_cooling=not public)
+            if attempt.failed_until is not None:
+                raise RecentlyFailed(movie.id, _seconds_until(attempt.failed_until, self.clock()))
+            if attempt.taken:
                 lease = _Lease(movie.id, holder)
                 try:
-                    return self._generate(movie, correlation_id, client, lease, details)
+                    return self._generate(movie, correlation_id, public, lease, details)
+                except UpstreamError:
+                    self._cool_down(lease)
+                    raise
                 finally:
                     if not lease.released:
                         self.leases.release(movie.id, holder)
             record = self.caches.get_roast(movie.id, self.clock())
             if record is not None:
                 return record, False
-            if time.monotonic() >= deadline:
-                raise GenerationInProgress(movie.id, retry_after_seconds=5)
-            self.sleep(self.poll_interval_seconds)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise GenerationInProgress(movie.id, retry_after_seconds=WAITER_RETRY_AFTER_SECONDS)
+            # Back off: a waiter costs a lease attempt and a roast read per poll.
+            self.sleep(min(interval, left))
+            interval = min(interval * 2, MAX_POLL_INTERVAL_SECONDS)
+
+    def _cool_down(self, lease: _Lease) -> None:
+        """Remember that the movie's generation failed, so public callers do not pay
+        for it again until the cooldown ends (the nightly run and admins still may)."""
+        cooldown = self.settings.failed_movie_cooldown
+        if cooldown.total_seconds() <= 0:
+            return
+        self.leases.mark_failed(lease.movie_id, lease.holder, self.clock() + cooldown)
+        lease.released = True
 
     def _generate(
         self,
         movie: Movie,
         correlation_id: str | None,
-        client: str | None,
+        public: bool,
         lease: _Lease,
         details: MovieDetails | None,
     ) -> tuple[RoastRecord, bool]:
@@ -174,12 +214,9 @@ class Generation:
         record, truth = self.caches.get_roast_and_truth(movie.id, now)
         if record is not None:
             return record, False
-        # Only the caller that is about to pay is rate-limited: the callers waiting
-        # on its lease cost nothing.
-        if client is not None:
-            self._limit_rate(client)
+        pool = BudgetPool.PUBLIC if public else BudgetPool.NIGHTLY
         reserved = 1 + (truth is None)
-        self.budget.reserve(reserved, correlation_id)
+        self.budget.reserve(reserved, correlation_id, pool)
         with metering.ledger() as book:
             try:
                 if details is None:
@@ -193,7 +230,7 @@ class Generation:
                     self.caches.put_truth(movie, truth)
                 roast = self.roaster.roast(movie, details, truth)
             except BaseException:
-                self.budget.settle(reserved, book.spend())
+                self.budget.settle(reserved, book.spend(), pool)
                 raise
         spend = book.spend()
         # The roast remembers which run paid for it and what it cost, so whichever
@@ -206,7 +243,7 @@ class Generation:
         # writes are where they queue.
         now = self.clock()
         with self.uow.begin() as work:
-            work.settle_budget(*self.budget.settlement(reserved, spend))
+            work.settle_budget(*self.budget.settlement(reserved, spend, pool))
             work.put_roast(record, now)
             if correlation_id is not None:
                 work.put_debug(

@@ -16,16 +16,19 @@ from functions.config import DEBUG_TTL, NOW_PLAYING_TTL, ROAST_TTL
 from functions.limits import TokenBucket
 from functions.metering import COST_DECIMALS
 from functions.models import (
+    BudgetPool,
+    DaySpend,
     Movie,
     MovieOutcome,
     NowPlaying,
+    PoolSpend,
     RoastRecord,
     Run,
     RunStatus,
     Truth,
     utcnow,
 )
-from functions.ports import CacheKind, MovieContext
+from functions.ports import CacheKind, LeaseAttempt, MovieContext
 
 
 class MemoryCaches:
@@ -103,19 +106,32 @@ class MemoryLeases:
         self._lock = threading.Lock()
         self._lease = lease
         self.held: dict[int, tuple[str, datetime]] = {}
+        self.cooling: dict[int, datetime] = {}
 
-    def acquire(self, movie_id: int, holder: str, now: datetime) -> bool:
+    def acquire(
+        self, movie_id: int, holder: str, now: datetime, take_cooling: bool = True
+    ) -> LeaseAttempt:
         with self._lock:
+            failed_until = self.cooling.get(movie_id)
+            if failed_until is not None and failed_until > now and not take_cooling:
+                return LeaseAttempt(False, failed_until)
             current = self.held.get(movie_id)
             if current and current[0] != holder and current[1] > now:
-                return False
+                return LeaseAttempt(False)
+            self.cooling.pop(movie_id, None)
             self.held[movie_id] = (holder, now + self._lease)
-            return True
+            return LeaseAttempt(True)
 
     def release(self, movie_id: int, holder: str) -> None:
         with self._lock:
             if self.held.get(movie_id, ("",))[0] == holder:
                 del self.held[movie_id]
+
+    def mark_failed(self, movie_id: int, holder: str, until: datetime) -> None:
+        with self._lock:
+            if self.held.get(movie_id, ("",))[0] == holder:
+                del self.held[movie_id]
+                self.cooling[movie_id] = until
 
 
 class MemoryRuns:
@@ -292,24 +308,35 @@ class MemoryDebug:
 class MemoryBudget:
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self.days: dict[str, tuple[int, float]] = {}
-        self.alerted: set[str] = set()
+        # (day, pool) -> (calls, cost)
+        self.pools: dict[tuple[str, BudgetPool], tuple[int, float]] = {}
+        self.alerted: set[tuple[str, BudgetPool]] = set()
 
     def spent(self, day: str) -> tuple[int, float]:
-        with self._lock:
-            calls, cost = self.days.get(day, (0, 0.0))
-            return calls, round(cost, COST_DECIMALS)
+        total = self.spent_by_pool(day).total
+        return total.calls, total.cost_usd
 
-    def add(self, day: str, calls: int, cost_usd: float) -> None:
+    def spent_by_pool(self, day: str) -> DaySpend:
         with self._lock:
-            old_calls, old_cost = self.days.get(day, (0, 0.0))
-            self.days[day] = (old_calls + calls, old_cost + cost_usd)
+            public = self.pools.get((day, BudgetPool.PUBLIC), (0, 0.0))
+            nightly = self.pools.get((day, BudgetPool.NIGHTLY), (0, 0.0))
+        return DaySpend(
+            total=PoolSpend(public[0] + nightly[0], round(public[1] + nightly[1], COST_DECIMALS)),
+            public=PoolSpend(public[0], round(public[1], COST_DECIMALS)),
+        )
 
-    def claim_alert(self, day: str) -> bool:
+    def add(
+        self, day: str, calls: int, cost_usd: float, pool: BudgetPool = BudgetPool.NIGHTLY
+    ) -> None:
         with self._lock:
-            if day in self.alerted:
+            old_calls, old_cost = self.pools.get((day, pool), (0, 0.0))
+            self.pools[(day, pool)] = (old_calls + calls, old_cost + cost_usd)
+
+    def claim_alert(self, day: str, pool: BudgetPool = BudgetPool.NIGHTLY) -> bool:
+        with self._lock:
+            if (day, pool) in self.alerted:
                 return False
-            self.alerted.add(day)
+            self.alerted.add((day, pool))
             return True
 
 
@@ -341,8 +368,10 @@ class MemoryGenerationWork:
     def __exit__(self, kind: Any, value: Any, traceback: Any) -> None:
         self._staged.clear()
 
-    def settle_budget(self, day: str, calls: int, cost_usd: float) -> None:
-        self._staged.append(lambda: self._uow.budget.add(day, calls, cost_usd))
+    def settle_budget(
+        self, day: str, calls: int, cost_usd: float, pool: BudgetPool = BudgetPool.NIGHTLY
+    ) -> None:
+        self._staged.append(lambda: self._uow.budget.add(day, calls, cost_usd, pool))
 
     def put_roast(self, record: RoastRecord, now: datetime) -> None:
         self._staged.append(lambda: self._uow.caches.put_roast(record, now))

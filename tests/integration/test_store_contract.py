@@ -12,9 +12,11 @@ import pytest
 
 from functions.config import DEBUG_TTL, NOW_PLAYING_TTL, ROAST_TTL, Settings
 from functions.models import (
+    BudgetPool,
     MovieOutcome,
     NowPlaying,
     Outcome,
+    PoolSpend,
     RoastRecord,
     Run,
     RunStatus,
@@ -122,6 +124,33 @@ def test_lease_is_exclusive_until_released_or_lapsed(stores: dict[str, Any]) -> 
     leases.release(1, "a")
     assert leases.acquire(1, "b", NOW)
     assert leases.acquire(1, "c", NOW + timedelta(seconds=61))  # b's lease lapsed
+
+
+def test_a_failed_lease_cools_down_for_whoever_does_not_take_cooling(
+    stores: dict[str, Any],
+) -> None:
+    leases = stores["leases"]
+    until = NOW + timedelta(minutes=30)
+    assert leases.acquire(7, "a", NOW)
+    leases.mark_failed(7, "b", until)  # not the holder: no effect
+    assert not leases.acquire(7, "c", NOW, take_cooling=False).failed_until
+    leases.mark_failed(7, "a", until)
+    attempt = leases.acquire(7, "public", NOW, take_cooling=False)
+    assert (attempt.taken, attempt.failed_until) == (False, until)
+    later = NOW + timedelta(minutes=1)
+    assert leases.acquire(7, "night", later)  # the night and admins take it anyway
+    assert not leases.acquire(7, "public", later, take_cooling=False)  # held, not cooling
+    assert leases.acquire(7, "public", later, take_cooling=False).failed_until is None
+    leases.release(7, "night")
+    assert leases.acquire(7, "public", later, take_cooling=False)  # the marker is gone
+
+
+def test_a_cooldown_ends_by_itself(stores: dict[str, Any]) -> None:
+    leases = stores["leases"]
+    assert leases.acquire(8, "a", NOW)
+    leases.mark_failed(8, "a", NOW + timedelta(minutes=30))
+    after = NOW + timedelta(minutes=31)
+    assert leases.acquire(8, "public", after, take_cooling=False)
 
 
 def test_lease_race_has_one_winner(stores: dict[str, Any]) -> None:
@@ -341,6 +370,21 @@ def test_budget_sums_concurrent_adds_and_alerts_once(stores: dict[str, Any]) -> 
     claims = [budget.claim_alert("2026-11-28") for _ in range(3)]
     assert claims == [True, False, False]
     assert budget.claim_alert("2026-11-29")
+
+
+def test_budget_keeps_the_public_pool_beside_the_total(stores: dict[str, Any]) -> None:
+    budget = stores["budget"]
+    budget.add("2026-11-28", 3, 0.5, BudgetPool.PUBLIC)
+    budget.add("2026-11-28", 5, 1.25)
+    budget.add("2026-11-28", -1, 0.0, BudgetPool.PUBLIC)
+    spent = budget.spent_by_pool("2026-11-28")
+    assert (spent.total.calls, spent.total.cost_usd) == (7, 1.75)
+    assert spent.pool(BudgetPool.PUBLIC) == PoolSpend(2, 0.5)
+    assert spent.pool(BudgetPool.NIGHTLY) == PoolSpend(5, 1.25)
+    assert budget.spent("2026-11-28") == (7, 1.75)
+    assert budget.claim_alert("2026-11-28", BudgetPool.PUBLIC)
+    assert budget.claim_alert("2026-11-28")  # each pool alerts once
+    assert not budget.claim_alert("2026-11-28", BudgetPool.PUBLIC)
 
 
 def test_rate_limiter_token_bucket_per_client(stores: dict[str, Any]) -> None:

@@ -1080,6 +1080,25 @@ def test_budget(api: Api) -> None:
         "estimated_cost_usd": 0.0,
         "cost_ceiling_usd": 10.0,
         "exhausted": False,
+        "public_share": 0.2,
+        "pools": {
+            "public": {
+                "calls": 0,
+                "call_ceiling": 400,
+                "remaining_calls": 400,
+                "estimated_cost_usd": 0.0,
+                "cost_ceiling_usd": 2.0,
+                "exhausted": False,
+            },
+            "nightly": {
+                "calls": 0,
+                "call_ceiling": 1600,
+                "remaining_calls": 1600,
+                "estimated_cost_usd": 0.0,
+                "cost_ceiling_usd": 8.0,
+                "exhausted": False,
+            },
+        },
     }
 
 

@@ -51,7 +51,7 @@ def test_paid_requests_are_rate_limited_per_client(world: World) -> None:
 
 
 def test_call_budget_stops_generation_and_alerts_once(world: World) -> None:
-    with_settings(world, daily_call_budget=4)
+    with_settings(world, daily_call_budget=4, public_budget_share=0.0)
     world.generation.movie(1000)
     world.generation.movie(1001)
     assert world.budget.budget_state()["calls"] == 4
@@ -68,7 +68,7 @@ def test_call_budget_stops_generation_and_alerts_once(world: World) -> None:
 
 
 def test_nightly_run_crossing_the_budget_is_partial(world: World) -> None:
-    with_settings(world, daily_call_budget=6)
+    with_settings(world, daily_call_budget=6, public_budget_share=0.0)
     run = world.nightly.start_run(NightlyMessage(trigger=Trigger.SCHEDULED), world.clock())
     world.deliver_all()
     final = world.lifecycle.status()["last_run"]
@@ -80,7 +80,9 @@ def test_nightly_run_crossing_the_budget_is_partial(world: World) -> None:
 
 
 def test_cost_budget(world: World) -> None:
-    with_settings(world, daily_cost_budget_usd=0.01, price_research_per_call=0.004)
+    with_settings(
+        world, daily_cost_budget_usd=0.01, price_research_per_call=0.004, public_budget_share=0.0
+    )
     world.generation.movie(1000)  # 0.004 + tokens
     world.generation.movie(1001)  # 0.008 + tokens
     world.generation.movie(1002)  # 0.012 + tokens: crosses the ceiling
@@ -127,7 +129,7 @@ def test_on_demand_tmdb_lookups_are_rate_limited_too(world: World) -> None:
 
 
 def test_budget_is_exhausted_exactly_when_a_new_movie_no_longer_fits(world: World) -> None:
-    with_settings(world, daily_call_budget=3)
+    with_settings(world, daily_call_budget=3, public_budget_share=0.0)
     assert world.budget.budget_state()["exhausted"] is False
     world.generation.movie(1000)  # research + roast: 2 of 3
     state = world.budget.budget_state()
