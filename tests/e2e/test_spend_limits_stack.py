@@ -8,9 +8,11 @@ bound the code states).
 
 One stack for the module, with small limits:
 
-- ``PLOTBURN_PAID_REQUESTS_PER_MINUTE=3`` and ``PLOTBURN_DAILY_CALL_BUDGET=20``
-  (a generation of an unresearched movie is 2 paid calls: research + roast; its one
-  TMDB details lookup is counted in the run's calls but is not paid for);
+- ``PLOTBURN_PAID_REQUESTS_PER_MINUTE=3``, ``PLOTBURN_DAILY_CALL_BUDGET=40`` and
+  ``PLOTBURN_PUBLIC_BUDGET_SHARE=0.5``: public cache misses may spend 20 calls, the
+  nightly runs and admins the other 20 (a generation of an unresearched movie is 2
+  paid calls: research + roast; its one TMDB details lookup is counted in the run's
+  calls but is not paid for);
 - ``threads=8``: each function process serves at most 8 requests at once (the
   stand-in for Cloud Run's instance concurrency), so at most 8 generations can be
   in flight in the api, which is what makes the stampede's bound testable;
@@ -40,7 +42,9 @@ from tests.e2e.conftest import Driver, start_stack
 
 MOVIES = 15
 RATE = 3  # PLOTBURN_PAID_REQUESTS_PER_MINUTE
-CALL_BUDGET = 20  # PLOTBURN_DAILY_CALL_BUDGET
+CALL_BUDGET = 40  # PLOTBURN_DAILY_CALL_BUDGET
+PUBLIC_SHARE = 0.5  # PLOTBURN_PUBLIC_BUDGET_SHARE
+PUBLIC_CEILING = NIGHTLY_CEILING = 20  # each pool's part of the call ceiling
 CALLS_PER_GENERATION = 2  # research + roast, no faults configured so no retries
 TMDB_PER_GENERATION = 1  # the movie's details (with credits), unpaid
 THREADS = 8  # requests one function process serves at once
@@ -70,6 +74,7 @@ def limits_stack() -> Iterator[Driver]:
         env={
             "PLOTBURN_PAID_REQUESTS_PER_MINUTE": str(RATE),
             "PLOTBURN_DAILY_CALL_BUDGET": str(CALL_BUDGET),
+            "PLOTBURN_PUBLIC_BUDGET_SHARE": str(PUBLIC_SHARE),
             "PLOTBURN_TRUSTED_PROXY_HOPS": "0",
             "PLOTBURN_ON_DEMAND_ANY_MOVIE": "false",
             "PLOTBURN_UPSTREAM_TIMEOUT_SECONDS": "2",
@@ -351,17 +356,18 @@ def test_stampede_at_the_budget_edge(driver: Driver) -> None:
     requests = 40
     affordable = 2  # generations that fit once the pre-spend is in
     ids = _use(driver, 3000, movies=48)
-    prespend = (CALL_BUDGET - affordable * CALLS_PER_GENERATION) // CALLS_PER_GENERATION
+    prespend = (PUBLIC_CEILING - affordable * CALLS_PER_GENERATION) // CALLS_PER_GENERATION
     early, stampede = ids[:prespend], ids[prespend : prespend + requests]
     assert len(stampede) == requests
 
-    # Spend all but `affordable` generations' worth, one at a time (admin: no rate limit).
-    for movie_id in early:
-        response = _get(driver, movie_id, driver.admin)
+    # Spend all but `affordable` generations' worth of the public share, one at a time
+    # (each from its own client, so no rate limit stops them).
+    for n, movie_id in enumerate(early):
+        response = _get(driver, movie_id, {"X-Forwarded-For": f"198.19.{n}.1"})
         assert response.status_code == 200, response.text
         _assert_roast(response.json(), movie_id, cached=False)
     spent = prespend * CALLS_PER_GENERATION
-    assert _budget(driver)["calls"] == spent == _paid(driver.sim_calls())
+    assert _budget(driver)["pools"]["public"]["calls"] == spent == _paid(driver.sim_calls())
     assert _alerts(driver) == []
 
     # Every request from a distinct real client, so no rate limit stops any of them.
@@ -406,42 +412,52 @@ def test_stampede_at_the_budget_edge(driver: Driver) -> None:
     for movie_id in served:
         _assert_roast(results[movie_id].json(), movie_id, cached=False)
 
-    # The bound `_reserve_budget` states: over the ceiling by at most the generations
+    # The bound `reserve` states: over the ceiling by at most the generations
     # in flight (at most THREADS in the api), each with its reserved calls (no
     # faults, so no retries). At least the affordable ones always get through.
-    overshoot = _paid(calls) - CALL_BUDGET
+    overshoot = _paid(calls) - PUBLIC_CEILING
     print(
         f"\nstampede: {requests} concurrent requests, {affordable} affordable, "
-        f"{generated} generated, paid calls {_paid(calls)} / ceiling {CALL_BUDGET} "
+        f"{generated} generated, paid calls {_paid(calls)} / public ceiling {PUBLIC_CEILING} "
         f"(overshoot {max(overshoot, 0)} calls, bound {THREADS * CALLS_PER_GENERATION})"
     )
     assert generated >= affordable
     assert overshoot <= THREADS * CALLS_PER_GENERATION
 
-    # The ledger agrees with the simulator, and says exhausted.
+    # The ledger agrees with the simulator: the public share is spent, the night's
+    # is untouched.
     budget = _budget(driver)
     assert budget["calls"] == _paid(calls) and budget["call_ceiling"] == CALL_BUDGET
-    assert budget["exhausted"] is True
+    assert budget["pools"]["public"]["calls"] == _paid(calls)
+    assert budget["pools"]["public"]["exhausted"] is True
+    assert (budget["pools"]["nightly"]["calls"], budget["exhausted"]) == (0, False)
 
-    # Exactly one ALERT, in the Firestore log and in the api's stdout.
-    alerts = _alerts(driver)
-    assert len(alerts) == 1, alerts
-    assert "budget exhausted" in alerts[0]["message"]
-    stdout_alerts = _stdout_alerts(driver.stack.function_log("api")[api_log_offset:])
-    assert len(stdout_alerts) == 1, stdout_alerts
+    # The public share running out pages nobody (it is a WARNING, once): the night
+    # can still pay.
+    assert _alerts(driver) == []
+    assert _stdout_alerts(driver.stack.function_log("api")[api_log_offset:]) == []
+    warnings = [
+        line
+        for line in driver.stack.function_log("api")[api_log_offset:].splitlines()
+        if "public share of the daily budget spent" in line
+    ]
+    assert len(warnings) == 1, warnings
 
-    # Afterwards: cached roasts are still served; nothing new, not even for the admin.
+    # Afterwards: cached roasts are still served; public misses are refused; the
+    # admin (the nightly and admin pool) still generates.
     assert _get(driver, early[0]).status_code == 200
     assert _get(driver, served[0], {"X-Forwarded-For": "198.18.200.1"}).status_code == 200
-    assert _get(driver, refused[0], driver.admin).status_code == 503
     assert _get(driver, refused[1], {"X-Forwarded-For": "198.18.201.1"}).status_code == 503
     assert driver.sim_calls() == calls
-    assert len(_alerts(driver)) == 1
+    admin = _get(driver, refused[0], driver.admin)
+    assert admin.status_code == 200, admin.text
+    _assert_roast(admin.json(), refused[0], cached=False)
+    assert _budget(driver)["pools"]["nightly"]["calls"] == CALLS_PER_GENERATION
 
 
 def test_nightly_run_crossing_the_budget(driver: Driver) -> None:
     ids = _use(driver, 4000)
-    affordable = CALL_BUDGET // CALLS_PER_GENERATION
+    affordable = NIGHTLY_CEILING // CALLS_PER_GENERATION
     unaffordable = MOVIES - affordable
     roast_log_offset = len(driver.stack.function_log("roast"))
 
@@ -495,10 +511,11 @@ def test_nightly_run_crossing_the_budget(driver: Driver) -> None:
     budget = _budget(driver)
     assert status_budget == budget
     assert (budget["calls"], budget["call_ceiling"], budget["exhausted"]) == (
-        CALL_BUDGET,
+        NIGHTLY_CEILING,
         CALL_BUDGET,
         True,
     )
+    assert budget["pools"]["nightly"]["call_ceiling"] == NIGHTLY_CEILING
     assert budget["day"] == datetime.now(UTC).date().isoformat()
     assert budget["estimated_cost_usd"] == pytest.approx(expected_cost, abs=2e-5)
     assert budget["cost_ceiling_usd"] == 10.0
@@ -517,9 +534,44 @@ def test_nightly_run_crossing_the_budget(driver: Driver) -> None:
     driver.relay_quiet(settle=0.3)
     assert len(_stdout_alerts(driver.stack.function_log("roast")[roast_log_offset:])) == 1
 
-    # No new generation anywhere: not on demand, not for the admin. Cached still serve.
+    # The night's share is spent: no new generation for the admin. Cached still serve.
     unpaid = run["failed_movie_ids"][0]
     assert _get(driver, unpaid, driver.admin).status_code == 503
-    assert _get(driver, unpaid).status_code == 503
     assert _get(driver, min(paid_for)).status_code == 200
     assert driver.sim_calls() == calls
+    # A public miss pays from its own share, which the night did not touch.
+    public = _get(driver, unpaid)
+    assert public.status_code == 200, public.text
+    _assert_roast(public.json(), unpaid, cached=False)
+
+
+def test_a_failing_movie_loop_cannot_starve_the_night(driver: Driver) -> None:
+    """The attack: anonymous requests, each from a fresh address, for a movie whose
+    generation fails. Before the cooldown every request paid again and the loop could
+    spend the whole day's budget, so the next night failed every movie."""
+    ids = _use(driver, 5000, movies=8)
+    failing = ids[0]
+    driver.stack.sim.configure(fail_movie_ids={"roast": [failing]})
+
+    first = _get(driver, failing, {"X-Forwarded-For": "198.20.0.1"})
+    assert first.status_code == 502, first.text
+    paid = driver.sim_calls()
+    assert paid["research"] == 1 and paid["roast"] == ATTEMPTS
+
+    for n in range(1, 50):
+        again = _get(driver, failing, {"X-Forwarded-For": f"198.20.{n}.1"})
+        assert again.status_code == 503, again.text
+        assert "failed recently" in again.json()["message"], again.json()
+        assert 1700 < int(again.headers["Retry-After"]) <= 1800
+    assert driver.sim_calls() == paid  # 49 more requests, not one more upstream call
+
+    budget = _budget(driver)
+    assert budget["pools"]["nightly"]["calls"] == 0
+    assert budget["pools"]["public"]["calls"] == _paid(paid)
+
+    # The provider recovers; the night runs on its own share, the failed movie
+    # included (the night does not wait out a public cooldown).
+    driver.stack.sim.configure(fail_movie_ids={"roast": []})
+    run = driver.wait_final(driver.trigger())
+    assert (run["status"], run["roasts_generated"], run["roasts_failed"]) == ("success", 8, 0), run
+    assert _get(driver, failing).json()["cached"] is True
