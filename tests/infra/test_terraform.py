@@ -949,27 +949,133 @@ def test_pubsub_agent_can_dead_letter_and_sign_push_tokens() -> None:
 # ----------------------------------------------------------- source, APIs, fmt
 
 
-def test_source_archive_ships_the_runtime_code_and_nothing_else() -> None:
+def _terraform() -> str | None:
+    return shutil.which("terraform") or (
+        "/usr/local/bin/terraform" if Path("/usr/local/bin/terraform").exists() else None
+    )
+
+
+# What the functions run: every file of the deployed archive is one of these.
+RUNTIME_TOP_LEVEL = {"main.py", "requirements.txt"}
+# Files that must never ship, however they got into the checkout.
+STRAYS = (
+    ".env.local",
+    "key.json",
+    "service-account.json",
+    "venv/lib/site.py",
+    ".venv/bin/activate",
+    ".ruff_cache/0.1/x",
+    ".mypy_cache/3.11/functions/config.data.json",
+    "tests/unit/test_x.py",
+    "infra/terraform.tfstate",
+    "functions/__pycache__/config.cpython-312.pyc",
+    "functions/config.pyc",
+    "functions/.env.local",
+    "functions/key.json",
+)
+
+
+def _source_files_expression() -> str:
+    """The HCL of local.source_files and the locals it reads, as written."""
+    text = tf().text["storage.tf"]
+    names = ("source_root", "source_top_level", "source_patterns", "source_files")
+    lines = text.splitlines()
+    out = []
+    for name in names:
+        start = next(i for i, line in enumerate(lines) if re.match(rf"\s*{name}\s*=", line))
+        depth, end = 0, start
+        for end in range(start, len(lines)):
+            depth += lines[end].count("(") + lines[end].count("[") + lines[end].count("{")
+            depth -= lines[end].count(")") + lines[end].count("]") + lines[end].count("}")
+            if depth <= 0:
+                break
+        out.append("\n".join(lines[start : end + 1]))
+    return "locals {\n" + "\n".join(out) + "\n}\n"
+
+
+def _evaluate_source_files(root: Path) -> list[str]:
+    """local.source_files, evaluated by terraform itself over the tree at `root`
+    (a scratch directory beside them stands for infra/). Needs no provider: only
+    fileset() and friends."""
+    terraform = _terraform()
+    if terraform is None:
+        pytest.skip("terraform binary not installed")
+    probe = root / "_probe"
+    probe.mkdir()
+    (probe / "main.tf").write_text(_source_files_expression(), encoding="utf-8")
+    result = subprocess.run(
+        [terraform, "console"],
+        input="jsonencode(local.source_files)\n",
+        cwd=probe,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    line = result.stdout.strip().splitlines()[-1]
+    return list(json.loads(json.loads(line)))
+
+
+def test_source_archive_is_built_from_an_allowlist() -> None:
     archive = tf().data[("archive_file", "source")]
-    assert unquote(archive["source_dir"]) == "${path.module}/.."
-    excludes = {unquote(e) for e in archive["excludes"]}
-    for runtime_file in ("main.py", "functions", "requirements.txt"):
-        assert runtime_file not in excludes
-    for tooling in (".venv", ".git", "tests", "infra", "bench", "local_stack", "upstream_sim"):
-        assert tooling in excludes, tooling
-    # Everything else at the top level (tracked or not: archive_file zips what is on
-    # disk) must be excluded, or it ships with the functions.
-    keep = {"functions", "main.py", "requirements.txt"}
-
-    def excluded(name: str) -> bool:
-        return name in excludes or any(
-            p.startswith("**/") and fnmatch.fnmatch(name, p[3:]) for p in excludes
-        )
-
-    shipped = sorted(e.name for e in ROOT.iterdir() if e.name not in keep and not excluded(e.name))
-    assert not shipped, f"would be deployed with the functions: {shipped} (add to excludes)"
+    for forbidden in ("source_dir", "excludes", "source_file", "source_content"):
+        assert forbidden not in archive, f"archive_file must not use {forbidden}"
+    dynamic = archive["dynamic"]
+    assert len(dynamic) == 1 and set(dynamic[0]) == {'"source"'}, dynamic
+    source = dynamic[0]['"source"']
+    assert expression(source["for_each"]) == "local.source_files"
+    content = block(source, "content")
+    assert unquote(content["filename"]) == "${source.value}"
+    assert unquote(content["content"]) == "${file(\"${local.source_root}/${source.value}\")}"
+    assert unquote(tf().locals["source_root"]) == "${path.module}/.."
+    ev = Evaluator(tf())
+    assert set(ev.value(tf().locals["source_top_level"])) == RUNTIME_TOP_LEVEL
+    patterns = ev.value(tf().locals["source_patterns"])
+    assert all(p.startswith("functions/") for p in patterns), patterns
+    assert not any(p.endswith((".pyc", "*")) for p in patterns), patterns
     obj = tf().resource("google_storage_bucket_object", "source")
     assert "data.archive_file.source.output_md5" in unquote(obj["name"])  # new code, new object
+
+
+def test_the_allowlist_is_exactly_the_runtime_files_of_this_checkout(tmp_path: Path) -> None:
+    # Evaluated over the real checkout (whatever strays it holds): exactly main.py,
+    # requirements.txt and the functions package's tracked files.
+    tracked = subprocess.run(
+        ["git", "ls-files", "functions"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    expected = sorted(RUNTIME_TOP_LEVEL | set(tracked))
+    assert "functions/dashboard.html" in expected and "functions/config.py" in expected
+    # The checkout as it is (strays, caches and venv included), seen from a scratch
+    # directory beside links to every top-level entry.
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    for entry in ROOT.iterdir():
+        (tree / entry.name).symlink_to(entry)
+    shipped = _evaluate_source_files(tree)
+    assert shipped == expected, sorted(set(shipped) ^ set(expected))
+
+
+def test_a_stray_file_is_never_deployed(tmp_path: Path) -> None:
+    tree = tmp_path / "tree"
+    runtime = [*RUNTIME_TOP_LEVEL, "functions/__init__.py", "functions/store/runs.py",
+               "functions/dashboard.html", "functions/openapi/__init__.py"]  # fmt: skip
+    for rel in [*runtime, *STRAYS]:
+        (tree / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tree / rel).write_text("x\n", encoding="utf-8")
+    shipped = _evaluate_source_files(tree)
+    assert shipped == sorted(runtime), shipped
+    assert not set(shipped) & set(STRAYS)
+
+
+def test_the_source_bucket_deletes_old_archives() -> None:
+    bucket = tf().resource("google_storage_bucket", "source")
+    rules = blocks(bucket, "lifecycle_rule")
+    assert len(rules) == 1
+    action = block(rules[0], "action")
+    assert unquote(action["type"]) == "Delete"
+    age = Evaluator(tf()).value(block(rules[0], "condition")["age"])
+    assert 7 <= int(age) <= 90, age
+    assert "copies the archive when it builds" in tf().text["storage.tf"]
 
 
 def test_required_apis_are_enabled_and_kept_on_destroy() -> None:
@@ -1002,9 +1108,7 @@ def test_example_tfvars_only_sets_declared_variables() -> None:
 
 
 def test_terraform_fmt() -> None:
-    terraform = shutil.which("terraform") or (
-        "/usr/local/bin/terraform" if Path("/usr/local/bin/terraform").exists() else None
-    )
+    terraform = _terraform()
     if terraform is None:
         pytest.skip("terraform binary not installed")
     result = subprocess.run(
