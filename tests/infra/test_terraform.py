@@ -263,6 +263,8 @@ class Evaluator:
             if body is None or attr not in body:
                 raise Unresolvable(expr)
             return self.value(body[attr])
+        if m := re.fullmatch(r"tostring\((.*)\)", expr, re.S):
+            return str(self.expr(m.group(1)))
         if m := re.fullmatch(r"(merge|jsonencode|base64encode|toset)\((.*)\)", expr, re.S):
             func, args = m.group(1), _split_top_level(m.group(2))
             if func == "merge":
@@ -307,9 +309,19 @@ def is_secret(field: Any) -> bool:
     return contains(field.annotation)
 
 
+# The client-key secret Terraform generates for api. The code that reads it is a
+# separate change; until Settings has it, it counts as a secret setting here.
+CLIENT_KEY_ENV = "PLOTBURN_CLIENT_KEY_SECRET"
+# Read by functions-framework, not by Settings: gunicorn's threads per worker.
+FRAMEWORK_ENV = {"THREADS"}
+
 SETTINGS_FIELDS = Settings.model_fields
-ALL_ALIASES = {alias for f in SETTINGS_FIELDS.values() for alias in env_aliases(f)}
-SECRET_VARS = {a for f in SETTINGS_FIELDS.values() if is_secret(f) for a in env_aliases(f)}
+ALL_ALIASES = {alias for f in SETTINGS_FIELDS.values() for alias in env_aliases(f)} | {
+    CLIENT_KEY_ENV
+}
+SECRET_VARS = {a for f in SETTINGS_FIELDS.values() if is_secret(f) for a in env_aliases(f)} | {
+    CLIENT_KEY_ENV
+}
 
 
 def function_env(name: str, **overrides: Any) -> dict[str, str]:
@@ -617,7 +629,7 @@ def test_index_exemptions_are_never_queried() -> None:
 def test_every_env_key_terraform_sets_is_read_by_settings() -> None:
     for name in FUNCTIONS:
         keys = set(function_env(name, tmdb_region="IN")) | set(function_secret_env(name))
-        unknown = keys - ALL_ALIASES
+        unknown = keys - ALL_ALIASES - FRAMEWORK_ENV
         assert not unknown, f"{name} sets variables Settings never reads: {sorted(unknown)}"
 
 
@@ -670,6 +682,7 @@ def test_secrets_come_only_from_secret_manager(credential: str) -> None:
         "PERPLEXITY_API_KEY",
         "XAI_API_KEY",
         "PLOTBURN_ADMIN_TOKEN",
+        CLIENT_KEY_ENV,
     } == SECRET_VARS
     secrets = Evaluator(tf()).value(tf().locals["secrets"])
     assert set(secrets) == SECRET_VARS - {"TMDB_API_KEY"}
@@ -690,14 +703,24 @@ def test_secrets_come_only_from_secret_manager(credential: str) -> None:
             assert unquote(item["version"]) == "latest"
             assert expression(item["project_id"]) == "var.project_id"
             mounted.add(key)
-    assert mounted == {tmdb_env, "PERPLEXITY_API_KEY", "XAI_API_KEY", "PLOTBURN_ADMIN_TOKEN"}
+    assert mounted == {
+        tmdb_env,
+        "PERPLEXITY_API_KEY",
+        "XAI_API_KEY",
+        "PLOTBURN_ADMIN_TOKEN",
+        CLIENT_KEY_ENV,
+    }
 
 
 def test_secret_values_are_nowhere_in_terraform() -> None:
-    assert not tf().of_type("google_secret_manager_secret_version")
+    # The one secret value Terraform holds is the client key it generates itself.
+    versions = tf().of_type("google_secret_manager_secret_version")
+    assert set(versions) == {"client_key"}, sorted(versions)
     for filename, text in tf().text.items():
-        for word in ("secret_data", "secret_string", "sensitive"):
+        for word in ("secret_string", "sensitive"):
             assert word not in text, f"{filename} mentions {word}"
+        mentions = len(re.findall(r"\bsecret_data\b", text))
+        assert mentions == (1 if filename == "secrets.tf" else 0), (filename, mentions)
     for name, out in tf().outputs.items():
         value = json.dumps(out["value"])
         assert "secret_version" not in value and "secret_data" not in value, name
@@ -708,7 +731,13 @@ def test_secret_values_are_nowhere_in_terraform() -> None:
 def test_each_function_reads_only_its_secrets_and_is_granted_exactly_them() -> None:
     access = Evaluator(tf()).value(tf().locals["secret_access"])
     assert {k: set(v) for k, v in access.items()} == {
-        "api": {"PLOTBURN_ADMIN_TOKEN", "TMDB_API_TOKEN", "PERPLEXITY_API_KEY", "XAI_API_KEY"},
+        "api": {
+            "PLOTBURN_ADMIN_TOKEN",
+            "TMDB_API_TOKEN",
+            "PERPLEXITY_API_KEY",
+            "XAI_API_KEY",
+            CLIENT_KEY_ENV,
+        },
         "fanout": {"TMDB_API_TOKEN"},
         "roast": {"TMDB_API_TOKEN", "PERPLEXITY_API_KEY", "XAI_API_KEY"},
     }
@@ -834,10 +863,73 @@ def test_only_api_is_public_and_only_push_invokes_the_workers() -> None:
         assert not tf().of_type(rtype), f"{rtype}: grant invokers in one place"
     api = block(tf().resource("google_cloudfunctions2_function", "api"), "service_config")
     assert unquote(api["ingress_settings"]) == "ALLOW_ALL"
-    assert tf().default("worker_ingress") == "ALLOW_ALL"
+    # Pub/Sub of the same project is internal traffic to Cloud Run; an operator can
+    # revert with worker_ingress = "ALLOW_ALL".
+    assert tf().default("worker_ingress") == "ALLOW_INTERNAL_ONLY"
+    validation = block(tf().variables["worker_ingress"], "validation")
+    assert "ALLOW_ALL" in validation["condition"] and "ALLOW_INTERNAL_ONLY" in validation["condition"]
     for name in ("fanout", "roast"):
         service = block(tf().resource("google_cloudfunctions2_function", name), "service_config")
         assert expression(service["ingress_settings"]) == "var.worker_ingress"
+
+
+def _depends_on(body: dict[str, Any]) -> set[str]:
+    return {expression(d) or unquote(d) for d in body.get("depends_on", [])}
+
+
+def _references(body: dict[str, Any], rtype: str) -> bool:
+    return f"{rtype}." in json.dumps(body)
+
+
+def test_every_function_waits_for_every_grant_to_propagate() -> None:
+    wait = tf().resource("time_sleep", "iam_propagation")
+    seconds = int(str(Evaluator(tf()).value(wait["create_duration"])).rstrip("s"))
+    assert 60 <= seconds <= 300, seconds
+    assert "time_sleep.iam_propagation" not in json.dumps(wait)
+    # Every grant that can exist before the functions (it references no function
+    # and no subscription, which need the functions) is waited for.
+    grants = {
+        f"{rtype}.{name}"
+        for (rtype, name), body in tf().resources.items()
+        if rtype.endswith(("_iam_member", "_iam_binding"))
+        and not _references(body, "google_cloudfunctions2_function")
+        and not _references(body, "google_pubsub_subscription")
+    }
+    assert {
+        "google_project_iam_member.build",
+        "google_project_iam_member.datastore_user",
+        "google_secret_manager_secret_iam_member.access",
+    } <= grants
+    assert _depends_on(wait) == grants, sorted(_depends_on(wait) ^ grants)
+    for name in FUNCTIONS:
+        body = tf().resource("google_cloudfunctions2_function", name)
+        assert "time_sleep.iam_propagation" in _depends_on(body), name
+    text = tf().text["versions.tf"]
+    assert re.search(r'time\s*=\s*\{\s*source\s*=\s*"hashicorp/time"', text)
+
+
+def test_the_client_key_is_generated_stored_and_read_only_by_api() -> None:
+    secrets = Evaluator(tf()).value(tf().locals["secrets"])
+    assert secrets[CLIENT_KEY_ENV] == "plotburn-client-key"
+    password = tf().resource("random_password", "client_key")
+    assert int(password["length"]) >= 32
+    version = tf().resource("google_secret_manager_secret_version", "client_key")
+    assert (
+        expression(version["secret"])
+        == f'google_secret_manager_secret.plotburn["{CLIENT_KEY_ENV}"].id'
+    )
+    assert expression(version["secret_data"]) == "random_password.client_key.result"
+    mounted = function_secret_env("api")[CLIENT_KEY_ENV]
+    assert secret_ref(mounted) == CLIENT_KEY_ENV and unquote(mounted["version"]) == "latest"
+    # api starts only once the secret has a version to read.
+    api = tf().resource("google_cloudfunctions2_function", "api")
+    assert "google_secret_manager_secret_version.client_key" in _depends_on(api)
+    for name in ("fanout", "roast"):
+        assert CLIENT_KEY_ENV not in function_secret_env(name), name
+    access = Evaluator(tf()).value(tf().locals["secret_access"])
+    assert [fn for fn, keys in access.items() if CLIENT_KEY_ENV in keys] == ["api"]
+    text = tf().text["versions.tf"]
+    assert re.search(r'random\s*=\s*\{\s*source\s*=\s*"hashicorp/random"', text)
 
 
 # ------------------------------------------------------------ scaling/timeouts
@@ -848,9 +940,32 @@ def test_roast_scales_to_the_upstream_rate_limit_one_movie_per_instance() -> Non
     assert expression(service["max_instance_count"]) == "var.roast_concurrency"
     assert service["max_instance_request_concurrency"] == 1
     assert tf().default("roast_concurrency") == 50
+    for name in ("fanout", "roast"):
+        service = block(tf().resource("google_cloudfunctions2_function", name), "service_config")
+        assert service["min_instance_count"] == 0, name
     api = block(tf().resource("google_cloudfunctions2_function", "api"), "service_config")
-    assert api["min_instance_count"] == 0
+    assert expression(api["min_instance_count"]) == "var.api_min_instances"
+    assert tf().default("api_min_instances") == 0
+    assert expression(api["max_instance_count"]) == "var.api_max_instances"
     assert Evaluator(tf()).value(api["max_instance_count"]) == 10
+
+
+def test_api_serves_many_requests_per_instance_on_as_many_threads() -> None:
+    api = block(tf().resource("google_cloudfunctions2_function", "api"), "service_config")
+    assert expression(api["max_instance_request_concurrency"]) == "var.api_concurrency"
+    concurrency = tf().default("api_concurrency")
+    assert 1 < concurrency <= 1000, concurrency
+    # Cloud Run allows concurrency above 1 only with at least one whole vCPU.
+    assert unquote(api["available_cpu"]) == "1"
+    # functions-framework runs one gunicorn worker with THREADS threads (default
+    # 4 per CPU): as many threads as requests Cloud Run may send at once.
+    env = function_env("api")
+    assert env["THREADS"] == str(concurrency)
+    assert function_env("api", api_concurrency=80)["THREADS"] == "80"
+    for name in ("fanout", "roast"):
+        assert "THREADS" not in function_env(name), name
+        service = block(tf().resource("google_cloudfunctions2_function", name), "service_config")
+        assert service["max_instance_request_concurrency"] == 1, name
 
 
 def _timeout(name: str) -> int:
@@ -919,6 +1034,25 @@ def test_source_subscriptions_dead_letter_after_a_variable_number_of_attempts() 
         assert expression(policy["dead_letter_topic"]) == "google_pubsub_topic.dead_letter.id"
         assert expression(policy["max_delivery_attempts"]) == "var.max_delivery_attempts"
         assert "retry_policy" in body
+
+
+def _seconds(duration: str) -> int:
+    assert re.fullmatch(r"\d+s", duration), duration
+    return int(duration[:-1])
+
+
+def test_the_dead_letter_subscription_gives_up_after_a_day() -> None:
+    body = tf().resource("google_pubsub_subscription", "dead_letter")
+    retention = _seconds(Evaluator(tf()).value(body["message_retention_duration"]))
+    # Long enough to ride out an outage and page someone (monitoring.tf); far
+    # shorter than Pub/Sub's seven-day default; at least Pub/Sub's 10 min minimum.
+    assert 6 * 3600 <= retention <= 2 * 86400, retention
+    retry = block(body, "retry_policy")
+    assert _seconds(unquote(retry["maximum_backoff"])) <= 600
+    for name in ("fanout", "roast"):  # the source subscriptions dead-letter instead
+        assert "message_retention_duration" not in tf().resource(
+            "google_pubsub_subscription", name
+        ), name
 
 
 def test_pubsub_agent_can_dead_letter_and_sign_push_tokens() -> None:
