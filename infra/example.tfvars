@@ -15,3 +15,14 @@ xai_model        = "grok-4.20-non-reasoning"
 cache_version    = "v2"
 tmdb_region      = "IN"
 tmdb_credential  = "read_token"
+
+# Who is paged (README, Alerts). Required.
+alert_email = "oncall@example.com"
+
+# api: instances kept warm (billed while idle; README, Cold starts), requests per instance.
+api_min_instances = 0
+api_max_instances = 10
+api_concurrency   = 40
+
+# fanout and roast accept only Pub/Sub of this project; "ALLOW_ALL" reverts (README, Deploying).
+worker_ingress = "ALLOW_INTERNAL_ONLY"

@@ -174,3 +174,32 @@ resource "google_secret_manager_secret_iam_member" "access" {
   role      = "roles/secretmanager.secretAccessor"
   member    = local.runtime_members[each.value.fn]
 }
+
+# --- Propagation ---------------------------------------------------------------
+# Terraform creates a grant as soon as the IAM API accepts it, but IAM applies it
+# everywhere only later (Google: usually within minutes). Ordering alone would let
+# a first deploy in a fresh project build with a build identity that cannot read
+# the source yet, or start an instance that cannot read its secrets, and fail
+# until rerun. Every function depends on this wait, and the wait on every grant
+# made before the functions exist (the invoker and subscription grants need the
+# functions and subscriptions themselves, and Pub/Sub retries a refused push).
+# It runs once, on creation; later grants do not make a deploy wait again.
+
+resource "time_sleep" "iam_propagation" {
+  create_duration = local.iam_propagation_wait
+
+  depends_on = [
+    google_project_iam_member.build,
+    google_project_iam_member.datastore_user,
+    google_secret_manager_secret_iam_member.access,
+    google_pubsub_topic_iam_member.api_publishes_nightly,
+    google_pubsub_topic_iam_member.api_publishes_roast,
+    google_pubsub_topic_iam_member.fanout_publishes_roast,
+    google_pubsub_topic_iam_member.pubsub_agent_publishes_dead_letter,
+    google_service_account_iam_member.pubsub_agent_mints_push_tokens,
+  ]
+}
+
+locals {
+  iam_propagation_wait = "120s"
+}

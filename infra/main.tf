@@ -38,6 +38,9 @@ locals {
   roast_timeout_seconds  = 540
   ack_margin_seconds     = 30
 
+  # How long the dead-letter subscription keeps trying one message (pubsub.tf).
+  dead_letter_retention = "86400s"
+
   # Plain (non-secret) configuration, identical for the three functions. Every key
   # is a validation_alias of functions.config.Settings (tests/infra checks this).
   base_env = {
@@ -55,4 +58,12 @@ locals {
   optional_env = { for key, value in { TMDB_REGION = var.tmdb_region } : key => value if value != "" }
 
   function_env = merge(local.base_env, local.optional_env)
+
+  # api's environment adds what functions-framework reads: THREADS is the number of
+  # gunicorn threads of its one worker process (its default, 4 per CPU, would
+  # queue requests Cloud Run sends up to api_concurrency at a time).
+  framework_env = {
+    THREADS = tostring(var.api_concurrency)
+  }
+  api_env = merge(local.function_env, local.framework_env)
 }

@@ -107,14 +107,20 @@ resource "google_pubsub_subscription" "roast" {
 }
 
 # plotburn-dead-letter -> roast, which records the movie as failed (or logs an
-# alert for a dead-lettered nightly message). No dead-letter policy of its own:
-# a failing delivery here is retried with backoff for the retention period.
+# alert for a dead-lettered nightly message). No dead-letter policy of its own
+# (there is nowhere further to send it), but a bounded life: a message it cannot
+# deliver is retried with backoff (10 s -> 10 min) for one day, then dropped,
+# instead of for the default seven days. Dropping loses nothing the run needs:
+# the run's deadline sweep has long since recorded the movie as failed
+# (deadline_exceeded, after 30 minutes), and the dead-letter alert
+# (monitoring.tf) has paged someone within the first half hour.
 resource "google_pubsub_subscription" "dead_letter" {
   name   = "${var.dead_letter_topic}-to-roast"
   topic  = google_pubsub_topic.dead_letter.id
   labels = local.labels
 
-  ack_deadline_seconds = local.roast_timeout_seconds + local.ack_margin_seconds
+  ack_deadline_seconds       = local.roast_timeout_seconds + local.ack_margin_seconds
+  message_retention_duration = local.dead_letter_retention
 
   push_config {
     push_endpoint = "${google_cloudfunctions2_function.roast.service_config[0].uri}/${google_pubsub_topic.dead_letter.id}"

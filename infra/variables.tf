@@ -66,9 +66,31 @@ variable "roast_concurrency" {
 }
 
 variable "api_max_instances" {
-  description = "Most api instances at once."
+  description = "Most api instances at once. Capacity: api_max_instances x api_concurrency requests in flight."
   type        = number
   default     = 10
+}
+
+variable "api_concurrency" {
+  description = "Requests one api instance serves at once (max_instance_request_concurrency, and functions-framework's THREADS). Above 1 needs a whole vCPU, which api has."
+  type        = number
+  default     = 40
+
+  validation {
+    condition     = var.api_concurrency >= 1 && var.api_concurrency <= 1000
+    error_message = "api_concurrency must be between 1 and 1000 (a Cloud Run limit)."
+  }
+}
+
+variable "api_min_instances" {
+  description = "api instances kept warm (no cold start for the first request). Each one is billed while idle; see README, Cold starts."
+  type        = number
+  default     = 0
+
+  validation {
+    condition     = var.api_min_instances >= 0 && var.api_min_instances <= 100
+    error_message = "api_min_instances must be between 0 and 100 (and not above api_max_instances)."
+  }
 }
 
 variable "max_delivery_attempts" {
@@ -83,9 +105,9 @@ variable "max_delivery_attempts" {
 }
 
 variable "worker_ingress" {
-  description = "Ingress of fanout and roast. IAM (OIDC from the push service account) is the access control either way; see functions.tf."
+  description = "Ingress of fanout and roast. ALLOW_INTERNAL_ONLY admits Pub/Sub of the same project and nothing from the internet; ALLOW_ALL reverts to IAM alone (OIDC from the push service account), which is the access control either way. See functions.tf and README, Deploying."
   type        = string
-  default     = "ALLOW_ALL"
+  default     = "ALLOW_INTERNAL_ONLY"
 
   validation {
     condition     = contains(["ALLOW_ALL", "ALLOW_INTERNAL_ONLY"], var.worker_ingress)
@@ -146,5 +168,15 @@ variable "tmdb_region" {
   validation {
     condition     = var.tmdb_region == "" || can(regex("^[A-Z]{2}$", var.tmdb_region))
     error_message = "tmdb_region must be \"\" or two upper-case letters, e.g. IN."
+  }
+}
+
+variable "alert_email" {
+  description = "Where alerts are emailed (a Cloud Monitoring email notification channel): failed or partial runs, ALERT log lines, dead letters left unhandled, no successful run in 26 hours."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", var.alert_email))
+    error_message = "alert_email must be an email address."
   }
 }

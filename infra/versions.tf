@@ -10,6 +10,16 @@ terraform {
       source  = "hashicorp/archive"
       version = "~> 2.4"
     }
+    # time_sleep: waits for IAM grants to propagate before the functions deploy.
+    time = {
+      source  = "hashicorp/time"
+      version = "~> 0.12"
+    }
+    # random_password: the client-key secret's value.
+    random = {
+      source  = "hashicorp/random"
+      version = "~> 3.6"
+    }
   }
 }
 

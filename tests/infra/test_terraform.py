@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import ast
 import base64
-import fnmatch
 import json
 import re
 import shutil
@@ -232,7 +231,7 @@ class Evaluator:
             return self.expr(expr)
         if isinstance(value, str) and value.startswith('"'):
             return "".join(
-                str(self.expr(text)) if is_expr else text
+                str(self.expr(text)) if is_expr else text.replace('\\"', '"')
                 for is_expr, text in _template_parts(value[1:-1])
             )
         return value  # a bare word such as a type constraint
@@ -263,6 +262,11 @@ class Evaluator:
             if body is None or attr not in body:
                 raise Unresolvable(expr)
             return self.value(body[attr])
+        if m := re.fullmatch(r"join\((.*)\)", expr, re.S):
+            separator, items = _split_top_level(m.group(1))
+            return str(self.expr(separator)).join(str(i) for i in self.hcl_object(items))
+        if m := re.fullmatch(r"tostring\((.*)\)", expr, re.S):
+            return str(self.expr(m.group(1)))
         if m := re.fullmatch(r"(merge|jsonencode|base64encode|toset)\((.*)\)", expr, re.S):
             func, args = m.group(1), _split_top_level(m.group(2))
             if func == "merge":
@@ -307,9 +311,19 @@ def is_secret(field: Any) -> bool:
     return contains(field.annotation)
 
 
+# The client-key secret Terraform generates for api. The code that reads it is a
+# separate change; until Settings has it, it counts as a secret setting here.
+CLIENT_KEY_ENV = "PLOTBURN_CLIENT_KEY_SECRET"
+# Read by functions-framework, not by Settings: gunicorn's threads per worker.
+FRAMEWORK_ENV = {"THREADS"}
+
 SETTINGS_FIELDS = Settings.model_fields
-ALL_ALIASES = {alias for f in SETTINGS_FIELDS.values() for alias in env_aliases(f)}
-SECRET_VARS = {a for f in SETTINGS_FIELDS.values() if is_secret(f) for a in env_aliases(f)}
+ALL_ALIASES = {alias for f in SETTINGS_FIELDS.values() for alias in env_aliases(f)} | {
+    CLIENT_KEY_ENV
+}
+SECRET_VARS = {a for f in SETTINGS_FIELDS.values() if is_secret(f) for a in env_aliases(f)} | {
+    CLIENT_KEY_ENV
+}
 
 
 def function_env(name: str, **overrides: Any) -> dict[str, str]:
@@ -617,7 +631,7 @@ def test_index_exemptions_are_never_queried() -> None:
 def test_every_env_key_terraform_sets_is_read_by_settings() -> None:
     for name in FUNCTIONS:
         keys = set(function_env(name, tmdb_region="IN")) | set(function_secret_env(name))
-        unknown = keys - ALL_ALIASES
+        unknown = keys - ALL_ALIASES - FRAMEWORK_ENV
         assert not unknown, f"{name} sets variables Settings never reads: {sorted(unknown)}"
 
 
@@ -670,6 +684,7 @@ def test_secrets_come_only_from_secret_manager(credential: str) -> None:
         "PERPLEXITY_API_KEY",
         "XAI_API_KEY",
         "PLOTBURN_ADMIN_TOKEN",
+        CLIENT_KEY_ENV,
     } == SECRET_VARS
     secrets = Evaluator(tf()).value(tf().locals["secrets"])
     assert set(secrets) == SECRET_VARS - {"TMDB_API_KEY"}
@@ -690,14 +705,24 @@ def test_secrets_come_only_from_secret_manager(credential: str) -> None:
             assert unquote(item["version"]) == "latest"
             assert expression(item["project_id"]) == "var.project_id"
             mounted.add(key)
-    assert mounted == {tmdb_env, "PERPLEXITY_API_KEY", "XAI_API_KEY", "PLOTBURN_ADMIN_TOKEN"}
+    assert mounted == {
+        tmdb_env,
+        "PERPLEXITY_API_KEY",
+        "XAI_API_KEY",
+        "PLOTBURN_ADMIN_TOKEN",
+        CLIENT_KEY_ENV,
+    }
 
 
 def test_secret_values_are_nowhere_in_terraform() -> None:
-    assert not tf().of_type("google_secret_manager_secret_version")
+    # The one secret value Terraform holds is the client key it generates itself.
+    versions = tf().of_type("google_secret_manager_secret_version")
+    assert set(versions) == {"client_key"}, sorted(versions)
     for filename, text in tf().text.items():
-        for word in ("secret_data", "secret_string", "sensitive"):
+        for word in ("secret_string", "sensitive"):
             assert word not in text, f"{filename} mentions {word}"
+        mentions = len(re.findall(r"\bsecret_data\b", text))
+        assert mentions == (1 if filename == "secrets.tf" else 0), (filename, mentions)
     for name, out in tf().outputs.items():
         value = json.dumps(out["value"])
         assert "secret_version" not in value and "secret_data" not in value, name
@@ -708,7 +733,13 @@ def test_secret_values_are_nowhere_in_terraform() -> None:
 def test_each_function_reads_only_its_secrets_and_is_granted_exactly_them() -> None:
     access = Evaluator(tf()).value(tf().locals["secret_access"])
     assert {k: set(v) for k, v in access.items()} == {
-        "api": {"PLOTBURN_ADMIN_TOKEN", "TMDB_API_TOKEN", "PERPLEXITY_API_KEY", "XAI_API_KEY"},
+        "api": {
+            "PLOTBURN_ADMIN_TOKEN",
+            "TMDB_API_TOKEN",
+            "PERPLEXITY_API_KEY",
+            "XAI_API_KEY",
+            CLIENT_KEY_ENV,
+        },
         "fanout": {"TMDB_API_TOKEN"},
         "roast": {"TMDB_API_TOKEN", "PERPLEXITY_API_KEY", "XAI_API_KEY"},
     }
@@ -834,10 +865,75 @@ def test_only_api_is_public_and_only_push_invokes_the_workers() -> None:
         assert not tf().of_type(rtype), f"{rtype}: grant invokers in one place"
     api = block(tf().resource("google_cloudfunctions2_function", "api"), "service_config")
     assert unquote(api["ingress_settings"]) == "ALLOW_ALL"
-    assert tf().default("worker_ingress") == "ALLOW_ALL"
+    # Pub/Sub of the same project is internal traffic to Cloud Run; an operator can
+    # revert with worker_ingress = "ALLOW_ALL".
+    assert tf().default("worker_ingress") == "ALLOW_INTERNAL_ONLY"
+    validation = block(tf().variables["worker_ingress"], "validation")
+    assert (
+        "ALLOW_ALL" in validation["condition"] and "ALLOW_INTERNAL_ONLY" in validation["condition"]
+    )
     for name in ("fanout", "roast"):
         service = block(tf().resource("google_cloudfunctions2_function", name), "service_config")
         assert expression(service["ingress_settings"]) == "var.worker_ingress"
+
+
+def _depends_on(body: dict[str, Any]) -> set[str]:
+    return {expression(d) or unquote(d) for d in body.get("depends_on", [])}
+
+
+def _references(body: dict[str, Any], rtype: str) -> bool:
+    return f"{rtype}." in json.dumps(body)
+
+
+def test_every_function_waits_for_every_grant_to_propagate() -> None:
+    wait = tf().resource("time_sleep", "iam_propagation")
+    seconds = int(str(Evaluator(tf()).value(wait["create_duration"])).rstrip("s"))
+    assert 60 <= seconds <= 300, seconds
+    assert "time_sleep.iam_propagation" not in json.dumps(wait)
+    # Every grant that can exist before the functions (it references no function
+    # and no subscription, which need the functions) is waited for.
+    grants = {
+        f"{rtype}.{name}"
+        for (rtype, name), body in tf().resources.items()
+        if rtype.endswith(("_iam_member", "_iam_binding"))
+        and not _references(body, "google_cloudfunctions2_function")
+        and not _references(body, "google_pubsub_subscription")
+    }
+    assert {
+        "google_project_iam_member.build",
+        "google_project_iam_member.datastore_user",
+        "google_secret_manager_secret_iam_member.access",
+    } <= grants
+    assert _depends_on(wait) == grants, sorted(_depends_on(wait) ^ grants)
+    for name in FUNCTIONS:
+        body = tf().resource("google_cloudfunctions2_function", name)
+        assert "time_sleep.iam_propagation" in _depends_on(body), name
+    text = tf().text["versions.tf"]
+    assert re.search(r'time\s*=\s*\{\s*source\s*=\s*"hashicorp/time"', text)
+
+
+def test_the_client_key_is_generated_stored_and_read_only_by_api() -> None:
+    secrets = Evaluator(tf()).value(tf().locals["secrets"])
+    assert secrets[CLIENT_KEY_ENV] == "plotburn-client-key"
+    password = tf().resource("random_password", "client_key")
+    assert int(password["length"]) >= 32
+    version = tf().resource("google_secret_manager_secret_version", "client_key")
+    assert (
+        expression(version["secret"])
+        == f'google_secret_manager_secret.plotburn["{CLIENT_KEY_ENV}"].id'
+    )
+    assert expression(version["secret_data"]) == "random_password.client_key.result"
+    mounted = function_secret_env("api")[CLIENT_KEY_ENV]
+    assert secret_ref(mounted) == CLIENT_KEY_ENV and unquote(mounted["version"]) == "latest"
+    # api starts only once the secret has a version to read.
+    api = tf().resource("google_cloudfunctions2_function", "api")
+    assert "google_secret_manager_secret_version.client_key" in _depends_on(api)
+    for name in ("fanout", "roast"):
+        assert CLIENT_KEY_ENV not in function_secret_env(name), name
+    access = Evaluator(tf()).value(tf().locals["secret_access"])
+    assert [fn for fn, keys in access.items() if CLIENT_KEY_ENV in keys] == ["api"]
+    text = tf().text["versions.tf"]
+    assert re.search(r'random\s*=\s*\{\s*source\s*=\s*"hashicorp/random"', text)
 
 
 # ------------------------------------------------------------ scaling/timeouts
@@ -848,9 +944,32 @@ def test_roast_scales_to_the_upstream_rate_limit_one_movie_per_instance() -> Non
     assert expression(service["max_instance_count"]) == "var.roast_concurrency"
     assert service["max_instance_request_concurrency"] == 1
     assert tf().default("roast_concurrency") == 50
+    for name in ("fanout", "roast"):
+        service = block(tf().resource("google_cloudfunctions2_function", name), "service_config")
+        assert service["min_instance_count"] == 0, name
     api = block(tf().resource("google_cloudfunctions2_function", "api"), "service_config")
-    assert api["min_instance_count"] == 0
+    assert expression(api["min_instance_count"]) == "var.api_min_instances"
+    assert tf().default("api_min_instances") == 0
+    assert expression(api["max_instance_count"]) == "var.api_max_instances"
     assert Evaluator(tf()).value(api["max_instance_count"]) == 10
+
+
+def test_api_serves_many_requests_per_instance_on_as_many_threads() -> None:
+    api = block(tf().resource("google_cloudfunctions2_function", "api"), "service_config")
+    assert expression(api["max_instance_request_concurrency"]) == "var.api_concurrency"
+    concurrency = tf().default("api_concurrency")
+    assert 1 < concurrency <= 1000, concurrency
+    # Cloud Run allows concurrency above 1 only with at least one whole vCPU.
+    assert unquote(api["available_cpu"]) == "1"
+    # functions-framework runs one gunicorn worker with THREADS threads (default
+    # 4 per CPU): as many threads as requests Cloud Run may send at once.
+    env = function_env("api")
+    assert env["THREADS"] == str(concurrency)
+    assert function_env("api", api_concurrency=80)["THREADS"] == "80"
+    for name in ("fanout", "roast"):
+        assert "THREADS" not in function_env(name), name
+        service = block(tf().resource("google_cloudfunctions2_function", name), "service_config")
+        assert service["max_instance_request_concurrency"] == 1, name
 
 
 def _timeout(name: str) -> int:
@@ -921,6 +1040,25 @@ def test_source_subscriptions_dead_letter_after_a_variable_number_of_attempts() 
         assert "retry_policy" in body
 
 
+def _seconds(duration: str) -> int:
+    assert re.fullmatch(r"\d+s", duration), duration
+    return int(duration[:-1])
+
+
+def test_the_dead_letter_subscription_gives_up_after_a_day() -> None:
+    body = tf().resource("google_pubsub_subscription", "dead_letter")
+    retention = _seconds(Evaluator(tf()).value(body["message_retention_duration"]))
+    # Long enough to ride out an outage and page someone (monitoring.tf); far
+    # shorter than Pub/Sub's seven-day default; at least Pub/Sub's 10 min minimum.
+    assert 6 * 3600 <= retention <= 2 * 86400, retention
+    retry = block(body, "retry_policy")
+    assert _seconds(unquote(retry["maximum_backoff"])) <= 600
+    for name in ("fanout", "roast"):  # the source subscriptions dead-letter instead
+        assert "message_retention_duration" not in tf().resource(
+            "google_pubsub_subscription", name
+        ), name
+
+
 def test_pubsub_agent_can_dead_letter_and_sign_push_tokens() -> None:
     acks = {
         expression(b["subscription"]): unquote(b["role"])
@@ -949,27 +1087,248 @@ def test_pubsub_agent_can_dead_letter_and_sign_push_tokens() -> None:
 # ----------------------------------------------------------- source, APIs, fmt
 
 
-def test_source_archive_ships_the_runtime_code_and_nothing_else() -> None:
+def _terraform() -> str | None:
+    return shutil.which("terraform") or (
+        "/usr/local/bin/terraform" if Path("/usr/local/bin/terraform").exists() else None
+    )
+
+
+# What the functions run: every file of the deployed archive is one of these.
+RUNTIME_TOP_LEVEL = {"main.py", "requirements.txt"}
+# Files that must never ship, however they got into the checkout.
+STRAYS = (
+    ".env.local",
+    "key.json",
+    "service-account.json",
+    "venv/lib/site.py",
+    ".venv/bin/activate",
+    ".ruff_cache/0.1/x",
+    ".mypy_cache/3.11/functions/config.data.json",
+    "tests/unit/test_x.py",
+    "infra/terraform.tfstate",
+    "functions/__pycache__/config.cpython-312.pyc",
+    "functions/config.pyc",
+    "functions/.env.local",
+    "functions/key.json",
+)
+
+
+def _source_files_expression() -> str:
+    """The HCL of local.source_files and the locals it reads, as written."""
+    text = tf().text["storage.tf"]
+    names = ("source_root", "source_top_level", "source_patterns", "source_files")
+    lines = text.splitlines()
+    out = []
+    for name in names:
+        start = next(i for i, line in enumerate(lines) if re.match(rf"\s*{name}\s*=", line))
+        depth, end = 0, start
+        for end in range(start, len(lines)):
+            depth += lines[end].count("(") + lines[end].count("[") + lines[end].count("{")
+            depth -= lines[end].count(")") + lines[end].count("]") + lines[end].count("}")
+            if depth <= 0:
+                break
+        out.append("\n".join(lines[start : end + 1]))
+    return "locals {\n" + "\n".join(out) + "\n}\n"
+
+
+def _evaluate_source_files(root: Path) -> list[str]:
+    """local.source_files, evaluated by terraform itself over the tree at `root`
+    (a scratch directory beside them stands for infra/). Needs no provider: only
+    fileset() and friends."""
+    terraform = _terraform()
+    if terraform is None:
+        pytest.skip("terraform binary not installed")
+    probe = root / "_probe"
+    probe.mkdir()
+    (probe / "main.tf").write_text(_source_files_expression(), encoding="utf-8")
+    result = subprocess.run(
+        [terraform, "console"],
+        input="jsonencode(local.source_files)\n",
+        cwd=probe,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    line = result.stdout.strip().splitlines()[-1]
+    return list(json.loads(json.loads(line)))
+
+
+def test_source_archive_is_built_from_an_allowlist() -> None:
     archive = tf().data[("archive_file", "source")]
-    assert unquote(archive["source_dir"]) == "${path.module}/.."
-    excludes = {unquote(e) for e in archive["excludes"]}
-    for runtime_file in ("main.py", "functions", "requirements.txt"):
-        assert runtime_file not in excludes
-    for tooling in (".venv", ".git", "tests", "infra", "bench", "local_stack", "upstream_sim"):
-        assert tooling in excludes, tooling
-    # Everything else at the top level (tracked or not: archive_file zips what is on
-    # disk) must be excluded, or it ships with the functions.
-    keep = {"functions", "main.py", "requirements.txt"}
-
-    def excluded(name: str) -> bool:
-        return name in excludes or any(
-            p.startswith("**/") and fnmatch.fnmatch(name, p[3:]) for p in excludes
-        )
-
-    shipped = sorted(e.name for e in ROOT.iterdir() if e.name not in keep and not excluded(e.name))
-    assert not shipped, f"would be deployed with the functions: {shipped} (add to excludes)"
+    for forbidden in ("source_dir", "excludes", "source_file", "source_content"):
+        assert forbidden not in archive, f"archive_file must not use {forbidden}"
+    dynamic = archive["dynamic"]
+    assert len(dynamic) == 1 and set(dynamic[0]) == {'"source"'}, dynamic
+    source = dynamic[0]['"source"']
+    assert expression(source["for_each"]) == "local.source_files"
+    content = block(source, "content")
+    assert unquote(content["filename"]) == "${source.value}"
+    assert unquote(content["content"]) == '${file("${local.source_root}/${source.value}")}'
+    assert unquote(tf().locals["source_root"]) == "${path.module}/.."
+    ev = Evaluator(tf())
+    assert set(ev.value(tf().locals["source_top_level"])) == RUNTIME_TOP_LEVEL
+    patterns = ev.value(tf().locals["source_patterns"])
+    assert all(p.startswith("functions/") for p in patterns), patterns
+    assert not any(p.endswith((".pyc", "*")) for p in patterns), patterns
     obj = tf().resource("google_storage_bucket_object", "source")
     assert "data.archive_file.source.output_md5" in unquote(obj["name"])  # new code, new object
+
+
+def test_the_allowlist_is_exactly_the_runtime_files_of_this_checkout(tmp_path: Path) -> None:
+    # Evaluated over the real checkout (whatever strays it holds): exactly main.py,
+    # requirements.txt and the functions package's tracked files.
+    tracked = subprocess.run(
+        ["git", "ls-files", "functions"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    expected = sorted(RUNTIME_TOP_LEVEL | set(tracked))
+    assert "functions/dashboard.html" in expected and "functions/config.py" in expected
+    # The checkout as it is (strays, caches and venv included), seen from a scratch
+    # directory beside links to every top-level entry.
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    for entry in ROOT.iterdir():
+        (tree / entry.name).symlink_to(entry)
+    shipped = _evaluate_source_files(tree)
+    assert shipped == expected, sorted(set(shipped) ^ set(expected))
+
+
+def test_a_stray_file_is_never_deployed(tmp_path: Path) -> None:
+    tree = tmp_path / "tree"
+    runtime = [*RUNTIME_TOP_LEVEL, "functions/__init__.py", "functions/store/runs.py",
+               "functions/dashboard.html", "functions/openapi/__init__.py"]  # fmt: skip
+    for rel in [*runtime, *STRAYS]:
+        (tree / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tree / rel).write_text("x\n", encoding="utf-8")
+    shipped = _evaluate_source_files(tree)
+    assert shipped == sorted(runtime), shipped
+    assert not set(shipped) & set(STRAYS)
+
+
+def test_the_source_bucket_deletes_old_archives() -> None:
+    bucket = tf().resource("google_storage_bucket", "source")
+    rules = blocks(bucket, "lifecycle_rule")
+    assert len(rules) == 1
+    action = block(rules[0], "action")
+    assert unquote(action["type"]) == "Delete"
+    age = Evaluator(tf()).value(block(rules[0], "condition")["age"])
+    assert 7 <= int(age) <= 90, age
+    assert "copies the archive when it builds" in tf().text["storage.tf"]
+
+
+# ------------------------------------------------------------------ alerts
+
+
+POLICIES = ("run_not_successful", "alert_log_line", "dead_letters_stuck", "no_successful_run")
+
+
+def _condition(policy: str) -> dict[str, Any]:
+    body = tf().resource("google_monitoring_alert_policy", policy)
+    (condition,) = blocks(body, "conditions")
+    return condition
+
+
+def _policy_filter(policy: str, kind: str) -> str:
+    return str(Evaluator(tf()).value(block(_condition(policy), kind)["filter"]))
+
+
+def test_every_alert_emails_the_on_call_address() -> None:
+    channels = tf().of_type("google_monitoring_notification_channel")
+    assert list(channels) == ["email"]
+    channel = channels["email"]
+    assert unquote(channel["type"]) == "email"
+    assert expression(channel["labels"]["email_address"]) == "var.alert_email"
+    assert "default" not in tf().variables["alert_email"], "someone must be named"
+    assert "@" in example_tfvars()["alert_email"]
+    policies = tf().of_type("google_monitoring_alert_policy")
+    assert set(policies) == set(POLICIES)
+    for name, body in policies.items():
+        assert [expression(c) for c in body["notification_channels"]] == [
+            "google_monitoring_notification_channel.email.id"
+        ], name
+        assert block(body, "documentation")["content"], name
+    services = Evaluator(tf()).value(tf().locals["services"])
+    assert "monitoring.googleapis.com" in services and "logging.googleapis.com" in services
+
+
+def _function_logs(log_filter: str) -> None:
+    assert 'resource.type="cloud_run_revision"' in log_filter, log_filter
+    for name in FUNCTIONS:
+        assert f'"{name}"' in log_filter, (name, log_filter)
+
+
+def test_a_partial_or_failed_run_pages_on_the_lines_the_code_logs() -> None:
+    from functions.models import RunStatus
+
+    runs_py = (FUNCTIONS_DIR / "usecases" / "runs.py").read_text(encoding="utf-8")
+    nightly_py = (FUNCTIONS_DIR / "usecases" / "nightly.py").read_text(encoding="utf-8")
+    assert 'f"run finished: {run.status.value}"' in runs_py
+    assert '"run failed before fan-out"' in nightly_py
+    log_filter = _policy_filter("run_not_successful", "condition_matched_log")
+    _function_logs(log_filter)
+    messages = set(re.findall(r'"([^"]+)"', log_filter.split("jsonPayload.message=", 1)[1]))
+    assert messages == {
+        f"run finished: {RunStatus.PARTIAL.value}",
+        f"run finished: {RunStatus.FAILED.value}",
+        "run failed before fan-out",
+    }, messages
+    policy = tf().resource("google_monitoring_alert_policy", "run_not_successful")
+    assert block(block(policy, "alert_strategy"), "notification_rate_limit")["period"]
+
+
+def test_every_alert_log_line_pages() -> None:
+    observability = (FUNCTIONS_DIR / "observability.py").read_text(encoding="utf-8")
+    assert '{"severity": severity, "message": message' in observability  # the JSON fields
+    log_filter = _policy_filter("alert_log_line", "condition_matched_log")
+    _function_logs(log_filter)
+    assert re.search(r"\bseverity=ALERT\b", log_filter), log_filter
+    emitted = [
+        path.name
+        for path in FUNCTIONS_DIR.rglob("*.py")
+        if re.search(r'"ALERT",\s*\n?\s*"', path.read_text(encoding="utf-8"))
+    ]
+    assert emitted, "nothing logs ALERT any more: drop or change this policy"
+
+
+def test_dead_letters_left_in_their_subscription_page() -> None:
+    body = tf().resource("google_monitoring_alert_policy", "dead_letters_stuck")
+    metrics = set()
+    for condition in blocks(body, "conditions"):
+        threshold = block(condition, "condition_threshold")
+        text = unquote(threshold["filter"])
+        assert 'resource.type=\\"pubsub_subscription\\"' in text or (
+            'resource.type="pubsub_subscription"' in text
+        ), text
+        assert "${google_pubsub_subscription.dead_letter.name}" in text, text
+        metrics |= set(re.findall(r"pubsub\.googleapis\.com/subscription/(\w+)", text))
+        assert unquote(threshold["comparison"]) == "COMPARISON_GT"
+    assert metrics == {"num_undelivered_messages", "oldest_unacked_message_age"}
+
+
+def test_no_successful_run_in_26_hours_pages() -> None:
+    from functions.models import RunStatus
+
+    metric = tf().resource("google_logging_metric", "run_succeeded")
+    log_filter = str(Evaluator(tf()).value(metric["filter"]))
+    _function_logs(log_filter)
+    assert f'jsonPayload.message="run finished: {RunStatus.SUCCESS.value}"' in log_filter
+    descriptor = block(metric, "metric_descriptor")
+    assert unquote(descriptor["metric_kind"]) == "DELTA"
+    name = unquote(metric["name"])
+    assert re.fullmatch(r"[a-z_]+", name), name  # PromQL name: user_<name>
+    # condition_absent stops at 23.5 h (24.5 h by the API): PromQL has no such cap.
+    condition = _condition("no_successful_run")
+    assert "condition_absent" not in condition
+    query = str(
+        Evaluator(tf()).value(block(condition, "condition_prometheus_query_language")["query"])
+    )
+    m = re.fullmatch(
+        r'absent_over_time\(logging_googleapis_com:user_(\w+)\{monitored_resource="cloud_run_revision"\}\[(\d+)h\]\)',
+        query,
+    )
+    assert m, query
+    assert m.group(1) == name
+    assert int(m.group(2)) == 26
 
 
 def test_required_apis_are_enabled_and_kept_on_destroy() -> None:
@@ -1002,9 +1361,7 @@ def test_example_tfvars_only_sets_declared_variables() -> None:
 
 
 def test_terraform_fmt() -> None:
-    terraform = shutil.which("terraform") or (
-        "/usr/local/bin/terraform" if Path("/usr/local/bin/terraform").exists() else None
-    )
+    terraform = _terraform()
     if terraform is None:
         pytest.skip("terraform binary not installed")
     result = subprocess.run(
