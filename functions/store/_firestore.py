@@ -14,6 +14,7 @@ from typing import Any, TypeVar, cast
 
 from google.api_core import exceptions as gexc
 from google.cloud import firestore
+from google.cloud.firestore import CollectionReference, Query, WriteBatch
 
 from functions import metering
 from functions.config import LOG_TTL
@@ -59,7 +60,7 @@ def _writes(n: int = 1) -> None:
 class StagedWrite:
     """One write, staged for a unit of work's commit instead of sent on its own."""
 
-    apply: Callable[[Any], Any]  # adds the write to a WriteBatch
+    apply: Callable[[WriteBatch], object]  # adds the write to a WriteBatch
     optional: bool = False  # dropped, not failing the rest, when its precondition fails
 
 
@@ -81,7 +82,7 @@ def _fresh(doc: dict[str, Any] | None, now: datetime) -> dict[str, Any] | None:
     return doc
 
 
-def _delete_all(db: firestore.Client, query: Any) -> list[str]:
+def _delete_all(db: firestore.Client, query: Query | CollectionReference) -> list[str]:
     """Delete what the query selects, in batches; the deleted documents' ids."""
     deleted: list[str] = []
     refs = [snap.reference for snap in query.select([]).stream()]

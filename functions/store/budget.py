@@ -8,6 +8,7 @@ from typing import Any
 
 from google.api_core import exceptions as gexc
 from google.cloud import firestore
+from google.cloud.firestore import DocumentReference
 
 from functions.config import BUDGET_TTL
 from functions.metering import COST_DECIMALS
@@ -27,7 +28,7 @@ class FirestoreBudget:
     def __init__(self, db: firestore.Client) -> None:
         self._db = db
 
-    def _shard(self, day: str, k: int) -> Any:
+    def _shard(self, day: str, k: int) -> DocumentReference:
         return self._db.collection(c.BUDGETS).document(f"{day}-{k}")
 
     def spent(self, day: str) -> tuple[int, float]:

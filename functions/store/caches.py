@@ -6,6 +6,13 @@ from datetime import datetime
 from typing import Any
 
 from google.cloud import firestore
+from google.cloud.firestore import (
+    CollectionReference,
+    DocumentReference,
+    DocumentSnapshot,
+    Query,
+    WriteBatch,
+)
 
 from functions.config import NOW_PLAYING_TTL, ROAST_TTL
 from functions.models import Movie, NowPlaying, RoastRecord, Truth
@@ -31,13 +38,13 @@ class FirestoreCaches:
     def _key(self, movie_id: int) -> str:
         return f"{self._version}-{movie_id}"
 
-    def _now_playing_ref(self) -> Any:
+    def _now_playing_ref(self) -> DocumentReference:
         return self._db.collection(c.NOW_PLAYING).document(f"{self._version}-{self._region}")
 
-    def _index_ref(self) -> Any:
+    def _index_ref(self) -> DocumentReference:
         return self._db.collection(c.ROAST_INDEX).document(self._version)
 
-    def _truth_ref(self, movie_id: int) -> Any:
+    def _truth_ref(self, movie_id: int) -> DocumentReference:
         return self._db.collection(c.TRUTHS).document(self._key(movie_id))
 
     @_infra
@@ -87,8 +94,13 @@ class FirestoreCaches:
                 found[truth.movie_id] = truth
         return found
 
-    def _page(self, query: Any, offset: int, limit: int) -> tuple[list[Any], int]:
-        total = int(query.count().get()[0][0].value)
+    def _page(
+        self, query: Query | CollectionReference, offset: int, limit: int
+    ) -> tuple[list[DocumentSnapshot[Any]], int]:
+        # The client's annotations type count() as returning the AggregationQuery
+        # class rather than an instance, so its result is taken as Any here.
+        counted: Any = query.count()
+        total = int(counted.get()[0][0].value)
         snaps = list(query.offset(offset).limit(limit).stream()) if offset < total else []
         _reads(1 + len(snaps) + min(offset, total))  # skipped documents are billed too
         return snaps, total
@@ -144,10 +156,10 @@ class FirestoreCaches:
                 found[record.movie.id] = record
         return found
 
-    def roast_ref(self, movie_id: int) -> Any:
+    def roast_ref(self, movie_id: int) -> DocumentReference:
         return self._db.collection(c.ROASTS).document(self._key(movie_id))
 
-    def roast_from(self, snap: Any, now: datetime) -> RoastRecord | None:
+    def roast_from(self, snap: DocumentSnapshot[Any], now: datetime) -> RoastRecord | None:
         doc = _fresh(snap.to_dict() if snap.exists else None, now)
         return self._record(doc) if doc else None
 
@@ -194,7 +206,7 @@ class FirestoreCaches:
         }
         index = self._index_ref()
 
-        def write(batch: Any) -> None:
+        def write(batch: WriteBatch) -> None:
             # The roast and its has_roast entry land together (merge: only this
             # movie's entry of the index is written).
             batch.set(ref, doc)

@@ -7,6 +7,7 @@ from typing import Any
 
 from google.api_core import exceptions as gexc
 from google.cloud import firestore
+from google.cloud.firestore import DocumentReference
 
 from functions.ports import LeaseAttempt
 from functions.store import collections as c
@@ -28,9 +29,9 @@ class FirestoreLeases:
         self._lease = lease
         # holder -> update time of the lease write that made it ours, so release can
         # delete conditionally without reading the lease back first.
-        self._taken: dict[str, Any] = {}
+        self._taken: dict[str, datetime] = {}
 
-    def _ref(self, movie_id: int) -> Any:
+    def _ref(self, movie_id: int) -> DocumentReference:
         return self._db.collection(c.LEASES).document(f"{self._version}-{movie_id}")
 
     @_infra

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from google.cloud import firestore
+from google.cloud.firestore import CollectionReference, Query
 
 from functions.config import DEBUG_TTL
 from functions.store import collections as c
@@ -110,7 +111,7 @@ class FirestoreDebug:
         return StagedWrite(lambda batch: batch.set(ref, doc))
 
     @staticmethod
-    def _entries(query: Any, now: datetime) -> list[dict[str, Any]]:
+    def _entries(query: Query | CollectionReference, now: datetime) -> list[dict[str, Any]]:
         docs = [s.to_dict() or {} for s in query.stream()]
         _reads(max(1, len(docs)))
         return [{"key": d["key"], "data": d["data"]} for d in docs if _fresh(d, now)]

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, cast
+from typing import cast
 
 from google.cloud import firestore
+from google.cloud.firestore import Transaction
 
 from functions.config import RATE_LIMIT_TTL
 from functions.limits import TokenBucket
@@ -27,7 +28,7 @@ class FirestoreRateLimiter:
         ref = self._db.collection(c.RATE_LIMITS).document(client)
 
         @firestore.transactional
-        def take(transaction: Any) -> int | None:
+        def take(transaction: Transaction) -> int | None:
             snap = ref.get(transaction=transaction)
             _reads()
             doc = (snap.to_dict() or {}) if snap.exists else {}

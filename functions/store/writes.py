@@ -11,11 +11,13 @@ staged and sent in one commit, one round trip.
 
 from __future__ import annotations
 
+from datetime import datetime
 from types import TracebackType
 from typing import Any
 
 from google.api_core import exceptions as gexc
 from google.cloud import firestore
+from google.cloud.firestore import WriteBatch
 
 from functions.models import BudgetPool, RoastRecord
 from functions.store._firestore import StagedWrite, _infra, _writes
@@ -54,10 +56,12 @@ class FirestoreGenerationWork:
         if staged is not None:
             self._staged.append(staged)
 
-    def put_roast(self, record: RoastRecord, now: Any) -> None:
+    def put_roast(self, record: RoastRecord, now: datetime) -> None:
         self._staged.append(self._uow.caches.stage_roast(record, now))
 
-    def put_debug(self, correlation_id: str, movie_id: int, data: dict[str, Any], now: Any) -> None:
+    def put_debug(
+        self, correlation_id: str, movie_id: int, data: dict[str, Any], now: datetime
+    ) -> None:
         self._staged.append(self._uow.debug.stage_put(correlation_id, movie_id, data, now))
 
     def release_lease(self, movie_id: int, holder: str) -> None:
@@ -93,7 +97,7 @@ class FirestoreUnitOfWork:
     def begin(self) -> FirestoreGenerationWork:
         return FirestoreGenerationWork(self)
 
-    def _batch(self, writes: list[StagedWrite]) -> Any:
+    def _batch(self, writes: list[StagedWrite]) -> WriteBatch:
         batch = self._db.batch()
         for write in writes:
             write.apply(batch)
