@@ -26,3 +26,7 @@ api_concurrency   = 40
 
 # fanout and roast accept only Pub/Sub of this project; "ALLOW_ALL" reverts (README, Deploying).
 worker_ingress = "ALLOW_INTERNAL_ONLY"
+
+# Any other setting (README, Configuration), as the functions' environment, e.g.
+# { PLOTBURN_DAILY_CALL_BUDGET = "4000", PLOTBURN_PUBLIC_BUDGET_SHARE = "0.1" }.
+settings = {}

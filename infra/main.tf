@@ -57,7 +57,9 @@ locals {
   # Set only when given: an empty TMDB_REGION would fail Settings' ^[A-Z]{2}$ check.
   optional_env = { for key, value in { TMDB_REGION = var.tmdb_region } : key => value if value != "" }
 
-  function_env = merge(local.base_env, local.optional_env)
+  # The operator's extra settings (var.settings) first, so the values Terraform
+  # derives from its own resources (topics, project) always win.
+  function_env = merge(var.settings, local.base_env, local.optional_env)
 
   # api's environment adds what functions-framework reads: THREADS is the number of
   # gunicorn threads of its one worker process (its default, 4 per CPU, would

@@ -180,3 +180,20 @@ variable "alert_email" {
     error_message = "alert_email must be an email address."
   }
 }
+
+variable "settings" {
+  description = "More PlotBurn settings for the three functions, by variable name (README, Configuration), e.g. { PLOTBURN_DAILY_CALL_BUDGET = \"4000\" }. Secrets never go here: they come from Secret Manager."
+  type        = map(string)
+  default     = {}
+
+  validation {
+    condition = alltrue([
+      for key in keys(var.settings) :
+      can(regex("^(PLOTBURN|TMDB|PERPLEXITY|XAI)_[A-Z0-9_]+$", key)) && !contains([
+        "PLOTBURN_ADMIN_TOKEN", "PLOTBURN_CLIENT_KEY_SECRET", "TMDB_API_TOKEN",
+        "TMDB_API_KEY", "PERPLEXITY_API_KEY", "XAI_API_KEY",
+      ], key)
+    ])
+    error_message = "settings keys are PlotBurn setting names (PLOTBURN_*, TMDB_*, PERPLEXITY_*, XAI_*), never a secret's."
+  }
+}

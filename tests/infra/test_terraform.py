@@ -1351,6 +1351,27 @@ def test_versions_pin_terraform_and_the_google_provider() -> None:
     assert re.search(r'source\s*=\s*"hashicorp/google"\s*\n\s*version\s*=\s*"~>\s*\d+\.\d+"', text)
 
 
+def test_operator_settings_reach_every_function_but_never_override_terraform() -> None:
+    extra = {
+        "PLOTBURN_DAILY_CALL_BUDGET": "4000",
+        "PLOTBURN_PUBLIC_BUDGET_SHARE": "0.1",
+        "PLOTBURN_ROAST_TOPIC": "not-the-real-topic",
+    }
+    for name in ("api", "fanout", "roast"):
+        env = function_env(name, settings=extra)
+        assert env["PLOTBURN_DAILY_CALL_BUDGET"] == "4000", name
+        assert env["PLOTBURN_PUBLIC_BUDGET_SHARE"] == "0.1", name
+        assert env["PLOTBURN_ROAST_TOPIC"] != "not-the-real-topic", name
+        assert "PLOTBURN_DAILY_CALL_BUDGET" not in function_env(name), name
+    # The variable refuses secrets and names that are not settings.
+    validation = block(tf().variables["settings"], "validation")
+    condition = expression(validation["condition"]) or ""
+    for secret in SECRET_VARS:
+        assert f'"{secret}"' in condition, f"settings would accept the secret {secret}"
+    assert "^(PLOTBURN|TMDB|PERPLEXITY|XAI)_" in condition
+    assert {a for a in ALL_ALIASES if a.startswith("PLOTBURN_")}, "no settings found"
+
+
 def test_example_tfvars_only_sets_declared_variables() -> None:
     tfvars = example_tfvars()
     assert tfvars["project_id"] == "my-gcp-project"
