@@ -119,7 +119,7 @@ class Generation:
             details = self.catalog.details(movie_id)
             movie = details.movie
         record, generated = self.ensure_roast(
-            movie, correlation_id=request_id, client=client, details=details
+            movie_id, correlation_id=request_id, client=client, movie=movie, details=details
         )
         return self._remember(record), not generated
 
@@ -132,37 +132,41 @@ class Generation:
 
     def ensure_roast(
         self,
-        movie: Movie,
+        movie_id: int,
         correlation_id: str | None,
         client: str | None = None,
+        movie: Movie | None = None,
         details: MovieDetails | None = None,
     ) -> tuple[RoastRecord, bool]:
-        """The roast of `movie`, generating it at most once across every caller.
+        """The roast of movie `movie_id`, generating it at most once across every caller.
 
         Returns the record and whether this call generated it. Whoever takes the
         movie's lease pays for research and roast; everyone else waits for the roast
-        document to appear, up to `single_flight_wait_seconds`.
+        document to appear, up to `single_flight_wait_seconds`. The movie is what
+        TMDB says: `movie` (from its now-playing list) or `details` if the caller
+        has them, else the details fetched for the generation.
         """
         holder = f"{self._instance}-{uuid.uuid4().hex[:8]}"
         deadline = time.monotonic() + self.settings.single_flight_wait_seconds
         while True:
-            if self.leases.acquire(movie.id, holder, self.clock()):
-                lease = _Lease(movie.id, holder)
+            if self.leases.acquire(movie_id, holder, self.clock()):
+                lease = _Lease(movie_id, holder)
                 try:
-                    return self._generate(movie, correlation_id, client, lease, details)
+                    return self._generate(movie_id, movie, correlation_id, client, lease, details)
                 finally:
                     if not lease.released:
-                        self.leases.release(movie.id, holder)
-            record = self.caches.get_roast(movie.id, self.clock())
+                        self.leases.release(movie_id, holder)
+            record = self.caches.get_roast(movie_id, self.clock())
             if record is not None:
                 return record, False
             if time.monotonic() >= deadline:
-                raise GenerationInProgress(movie.id, retry_after_seconds=5)
+                raise GenerationInProgress(movie_id, retry_after_seconds=5)
             self.sleep(self.poll_interval_seconds)
 
     def _generate(
         self,
-        movie: Movie,
+        movie_id: int,
+        movie: Movie | None,
         correlation_id: str | None,
         client: str | None,
         lease: _Lease,
@@ -171,7 +175,7 @@ class Generation:
         now = self.clock()
         # The lease's previous holder may have finished just before we took it, so
         # the roast is read again now that we hold it (with the truth, in one trip).
-        record, truth = self.caches.get_roast_and_truth(movie.id, now)
+        record, truth = self.caches.get_roast_and_truth(movie_id, now)
         if record is not None:
             return record, False
         # Only the caller that is about to pay is rate-limited: the callers waiting
@@ -185,7 +189,9 @@ class Generation:
                 if details is None:
                     # TMDB's details (the 26 fields /movie serves, and the director
                     # the research names): once per new movie, kept with its roast.
-                    details = self.catalog.details(movie.id)
+                    details = self.catalog.details(movie_id)
+                if movie is None:
+                    movie = details.movie
                 if truth is None:
                     truth = self.researcher.research(movie, details)
                     # Stored at once: if the roast call or this instance fails, the
@@ -210,9 +216,9 @@ class Generation:
             work.put_roast(record, now)
             if correlation_id is not None:
                 work.put_debug(
-                    correlation_id, movie.id, views.debug_payload(record, correlation_id, now), now
+                    correlation_id, movie_id, views.debug_payload(record, correlation_id, now), now
                 )
-            work.release_lease(movie.id, lease.holder)
+            work.release_lease(movie_id, lease.holder)
             work.commit()
         lease.released = True
         return record, True
