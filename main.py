@@ -31,3 +31,9 @@ def fanout(event: CloudEvent) -> None:
 @functions_framework.cloud_event
 def roast(event: CloudEvent) -> None:
     entrypoints.handle_roast(event)
+
+
+# functions-framework parses the request into a CloudEvent before fanout or roast
+# runs; a body it cannot parse is acknowledged there, not answered 500 forever.
+# (Its `errorhandler` is the app's Flask errorhandler; it ships untyped.)
+functions_framework.errorhandler(Exception)(entrypoints.reject_unparsed_event)

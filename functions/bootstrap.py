@@ -256,7 +256,7 @@ def wire(
         budget=spending,
         generation=generation,
         lifecycle=lifecycle,
-        nightly=Nightly(runs, journal, publisher, catalog, now_playing, lifecycle, clock),
-        roasting=RoastMovie(runs, journal, generation, lifecycle, clock),
+        nightly=Nightly(runs, journal, publisher, now_playing, lifecycle, clock),
+        roasting=RoastMovie(runs, journal, generation, lifecycle, now_playing, clock),
         operations=Operations(runs, caches, debug_store, journal, lifecycle, generation, clock),
     )

@@ -6,6 +6,12 @@ and map errors to what Pub/Sub should do next:
 - return normally  -> 2xx -> acknowledged (done, or a permanent error logged once);
 - RetryableError   -> 503 (no traceback: it is expected) -> redelivered with backoff;
 - anything else    -> 500 with a traceback: a bug; redelivery until dead-lettered.
+
+A message is believed only as far as where it came from: it is a dead letter only if
+it arrived through the dead-letter topic (the CloudEvent's source, which Pub/Sub's
+push path or Eventarc sets, never the publisher), whatever attributes it carries.
+A body functions-framework cannot even turn into a CloudEvent is acknowledged too
+(`reject_unparsed_event`): redelivering it cannot help.
 """
 
 from __future__ import annotations
@@ -13,27 +19,40 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import re
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
 import flask
 from cloudevents.http import CloudEvent
-from werkzeug.exceptions import ServiceUnavailable
+from werkzeug.exceptions import HTTPException, ServiceUnavailable
 
 from functions import bootstrap, http_api, metering
+from functions.config import Settings
 from functions.errors import BadMessage, RetryableError
 from functions.models import NightlyMessage, RoastMessage, decode_message, utcnow
 from functions.observability import emit, log_scope
 
-# Pub/Sub adds these to a message it forwards to a dead-letter topic.
+# Pub/Sub adds these to a message it forwards to a dead-letter topic, but any
+# publisher can set them too: they never make a message a dead letter by themselves.
 DEAD_LETTER_ATTRIBUTE = "CloudPubSubDeadLetterSourceSubscription"
+# The functions whose events are Pub/Sub messages (main.py's targets).
+EVENT_FUNCTIONS = ("fanout", "roast")
+# A CloudEvent's source for a Pub/Sub message: Eventarc's ce-source, or what
+# functions-framework makes of a push endpoint's path (infra/pubsub.tf).
+_TOPIC_SOURCE = re.compile(r"//pubsub\.googleapis\.com/(projects/[^/]+/topics/[^/]+)")
+# Set on the request once an event function has its CloudEvent (reject_unparsed_event).
+_REACHED = "plotburn_event_reached"
 
 
 class _Envelope:
     """The Pub/Sub message inside a CloudEvent, in either delivery format."""
 
     def __init__(self, event: CloudEvent) -> None:
+        source = _TOPIC_SOURCE.fullmatch(str(event.get("source") or ""))
+        # projects/P/topics/T, or None when the push endpoint did not name it.
+        self.topic: str | None = source.group(1) if source else None
         data = event.get_data()
         if not isinstance(data, dict) or not isinstance(data.get("message"), dict):
             raise BadMessage("CloudEvent carries no Pub/Sub message")
@@ -52,9 +71,19 @@ class _Envelope:
             message.get("publishTime") or message.get("publish_time") or event.get("time")
         )
 
-    @property
-    def dead_lettered(self) -> bool:
-        return DEAD_LETTER_ATTRIBUTE in self.attributes
+    def dead_lettered(self, settings: Settings) -> bool:
+        """Delivered through our dead-letter topic. A message from anywhere else that
+        carries the dead-letter attributes is an ordinary message (and logged)."""
+        if self.topic == f"projects/{settings.project}/topics/{settings.dead_letter_topic}":
+            return True
+        if DEAD_LETTER_ATTRIBUTE in self.attributes:
+            emit(
+                "WARNING",
+                "dead-letter attributes on a message not from the dead-letter topic: ignored",
+                topic=self.topic,
+                message_id=self.message_id,
+            )
+        return False
 
 
 def _parse_time(value: Any) -> datetime:
@@ -70,6 +99,8 @@ def _parse_time(value: Any) -> datetime:
 
 
 def _handle_event(function: str, event: CloudEvent, handler: Any) -> None:
+    if flask.has_request_context():
+        setattr(flask.g, _REACHED, True)
     event_id = str(event.get("id") or "")
     try:
         envelope = _Envelope(event)
@@ -88,24 +119,25 @@ def _handle_event(function: str, event: CloudEvent, handler: Any) -> None:
 
 def handle_nightly(event: CloudEvent) -> None:
     def run(envelope: _Envelope) -> None:
-        nightly = bootstrap.get_app().nightly
+        app = bootstrap.get_app()
         message: NightlyMessage = decode_message(envelope.data, NightlyMessage)
-        if envelope.dead_lettered:
+        if envelope.dead_lettered(app.settings):
             emit(
                 "ALERT",
                 "nightly message dead-lettered: the night's run never started",
                 message.resolve_correlation_id(envelope.publish_time),
             )
             return
-        nightly.start_run(message, envelope.publish_time)
+        app.nightly.start_run(message, envelope.publish_time)
 
     _handle_event("fanout", event, run)
 
 
 def handle_roast(event: CloudEvent) -> None:
     def run(envelope: _Envelope) -> None:
-        roasting = bootstrap.get_app().roasting
-        if envelope.dead_lettered:
+        app = bootstrap.get_app()
+        roasting = app.roasting
+        if envelope.dead_lettered(app.settings):
             try:
                 dead: RoastMessage = decode_message(envelope.data, RoastMessage)
             except BadMessage:
@@ -123,6 +155,26 @@ def handle_roast(event: CloudEvent) -> None:
         roasting.process_movie(message)
 
     _handle_event("roast", event, run)
+
+
+def reject_unparsed_event(exc: Exception) -> Any:
+    """main.py's error handler: what functions-framework raised before an event
+    function had its CloudEvent is a body it could not parse (not JSON, JSON nested
+    too deeply for the parser, not a CloudEvent nor a Pub/Sub push): acknowledged with
+    one warning, as BadMessage is. Everything else is left as it was: an HTTP error
+    stays itself, and anything an event function (or the api) raised propagates."""
+    function = flask.current_app.name
+    reached = getattr(flask.g, _REACHED, False)
+    if function in EVENT_FUNCTIONS and not reached and flask.request.method == "POST":
+        emit(
+            "WARNING",
+            f"{function}: message rejected and acknowledged: "
+            f"the request is no CloudEvent or Pub/Sub push ({type(exc).__name__})",
+        )
+        return "OK", 200
+    if isinstance(exc, HTTPException):
+        return exc
+    raise exc
 
 
 def handle_http(request: flask.Request) -> flask.Response:

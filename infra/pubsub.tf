@@ -3,8 +3,9 @@
 # Each push goes to the function's Cloud Run URL plus the topic's resource name as
 # the path (e.g. https://roast-xyz.a.run.app/projects/P/topics/plotburn-roast):
 # functions-framework reads the topic from that path into the CloudEvent's source
-# (//pubsub.googleapis.com/projects/P/topics/T), so roast can tell a dead-lettered
-# delivery by its source as well as by the CloudPubSubDeadLetterSource* attributes.
+# (//pubsub.googleapis.com/projects/P/topics/T), so roast tells a dead-lettered
+# delivery by its source alone: the CloudPubSubDeadLetterSource* attributes can be
+# set by any publisher, the path only by whoever configures the subscription.
 # The OIDC audience is the bare service URL, which is what Cloud Run checks.
 
 resource "google_pubsub_topic" "nightly" {

@@ -6,11 +6,10 @@ import json
 from datetime import datetime
 from typing import Any
 
-from pydantic import ConfigDict, Field, ValidationError
+from pydantic import ConfigDict, Field, ValidationError, model_validator
 
 from functions.errors import BadMessage
-from functions.models.base import Frozen, epoch_ms
-from functions.models.movies import Movie
+from functions.models.base import MAX_MOVIE_ID, Frozen, epoch_ms
 from functions.models.runs import Trigger
 
 # Largest Pub/Sub message body we accept; ours are a few hundred bytes.
@@ -35,12 +34,31 @@ class NightlyMessage(Frozen):
 
 
 class RoastMessage(Frozen):
-    """The body of a message on the roast topic: one movie of one run."""
+    """The body of a message on the roast topic: one movie of one run, by id only,
+    `{"correlation_id": "cron-…", "movie_id": 1000}`. Whatever else a message might
+    say about the movie is never believed: roast reads it from the roast cache or
+    TMDB.
+
+    Messages published before this shape carried the whole movie
+    (`{"correlation_id": …, "movie": {"id": 1000, "title": …}}`); those still in
+    flight across a deploy are accepted, and only their `movie.id` is read."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     correlation_id: str = Field(pattern=CORRELATION_ID_PATTERN)
-    movie: Movie
+    movie_id: int = Field(gt=0, le=MAX_MOVIE_ID)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _only_the_id_of_an_old_message(cls, payload: Any) -> Any:
+        if isinstance(payload, dict) and "movie" in payload and "movie_id" not in payload:
+            movie = payload["movie"]
+            rest = {k: v for k, v in payload.items() if k != "movie"}
+            if isinstance(movie, dict) and "id" in movie:
+                rest["movie_id"] = movie["id"]
+            # Otherwise movie_id stays missing, and validation says so.
+            return rest
+        return payload
 
 
 def decode_message(raw: bytes, model: type[Frozen]) -> Any:
@@ -51,6 +69,9 @@ def decode_message(raw: bytes, model: type[Frozen]) -> Any:
         payload = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise BadMessage("message body is not UTF-8 JSON") from None
+    except RecursionError:
+        # A few kilobytes of `[[[[…` nest deeper than the parser's stack.
+        raise BadMessage("message body is JSON nested too deeply") from None
     try:
         return model.model_validate(payload)
     except ValidationError as exc:

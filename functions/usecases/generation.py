@@ -135,7 +135,7 @@ class Generation:
             details = self.catalog.details(movie_id)
             movie = details.movie
         record, generated = self.ensure_roast(
-            movie, correlation_id=request_id, public=public, details=details
+            movie_id, correlation_id=request_id, public=public, movie=movie, details=details
         )
         return self._remember(record), not generated
 
@@ -148,19 +148,22 @@ class Generation:
 
     def ensure_roast(
         self,
-        movie: Movie,
+        movie_id: int,
         correlation_id: str | None,
         public: bool = False,
+        movie: Movie | None = None,
         details: MovieDetails | None = None,
     ) -> tuple[RoastRecord, bool]:
-        """The roast of `movie`, generating it at most once across every caller.
+        """The roast of movie `movie_id`, generating it at most once across every caller.
 
         Returns the record and whether this call generated it. Whoever takes the
         movie's lease pays for research and roast; everyone else waits for the roast
         document to appear, polling with a growing interval, up to
         `single_flight_wait_seconds` (`public_wait_seconds` for a public caller).
         A public caller pays from the public share of the budget and does not retry
-        a movie whose generation failed within the cooldown (RecentlyFailed).
+        a movie whose generation failed within the cooldown (RecentlyFailed). The
+        movie is what TMDB says: `movie` (from its now-playing list) or `details` if
+        the caller has them, else the details fetched for the generation.
         """
         s = self.settings
         holder = f"{self._instance}-{uuid.uuid4().hex[:8]}"
@@ -168,25 +171,25 @@ class Generation:
         deadline = time.monotonic() + wait
         interval = self.poll_interval_seconds
         while True:
-            attempt = self.leases.acquire(movie.id, holder, self.clock(), take_cooling=not public)
+            attempt = self.leases.acquire(movie_id, holder, self.clock(), take_cooling=not public)
             if attempt.failed_until is not None:
-                raise RecentlyFailed(movie.id, _seconds_until(attempt.failed_until, self.clock()))
+                raise RecentlyFailed(movie_id, _seconds_until(attempt.failed_until, self.clock()))
             if attempt.taken:
-                lease = _Lease(movie.id, holder)
+                lease = _Lease(movie_id, holder)
                 try:
-                    return self._generate(movie, correlation_id, public, lease, details)
+                    return self._generate(movie_id, movie, correlation_id, public, lease, details)
                 except UpstreamError:
                     self._cool_down(lease)
                     raise
                 finally:
                     if not lease.released:
-                        self.leases.release(movie.id, holder)
-            record = self.caches.get_roast(movie.id, self.clock())
+                        self.leases.release(movie_id, holder)
+            record = self.caches.get_roast(movie_id, self.clock())
             if record is not None:
                 return record, False
             left = deadline - time.monotonic()
             if left <= 0:
-                raise GenerationInProgress(movie.id, retry_after_seconds=WAITER_RETRY_AFTER_SECONDS)
+                raise GenerationInProgress(movie_id, retry_after_seconds=WAITER_RETRY_AFTER_SECONDS)
             # Back off: a waiter costs a lease attempt and a roast read per poll.
             self.sleep(min(interval, left))
             interval = min(interval * 2, MAX_POLL_INTERVAL_SECONDS)
@@ -202,7 +205,8 @@ class Generation:
 
     def _generate(
         self,
-        movie: Movie,
+        movie_id: int,
+        movie: Movie | None,
         correlation_id: str | None,
         public: bool,
         lease: _Lease,
@@ -211,7 +215,7 @@ class Generation:
         now = self.clock()
         # The lease's previous holder may have finished just before we took it, so
         # the roast is read again now that we hold it (with the truth, in one trip).
-        record, truth = self.caches.get_roast_and_truth(movie.id, now)
+        record, truth = self.caches.get_roast_and_truth(movie_id, now)
         if record is not None:
             return record, False
         pool = BudgetPool.PUBLIC if public else BudgetPool.NIGHTLY
@@ -222,7 +226,9 @@ class Generation:
                 if details is None:
                     # TMDB's details (the 26 fields /movie serves, and the director
                     # the research names): once per new movie, kept with its roast.
-                    details = self.catalog.details(movie.id)
+                    details = self.catalog.details(movie_id)
+                if movie is None:
+                    movie = details.movie
                 if truth is None:
                     truth = self.researcher.research(movie, details)
                     # Stored at once: if the roast call or this instance fails, the
@@ -247,9 +253,9 @@ class Generation:
             work.put_roast(record, now)
             if correlation_id is not None:
                 work.put_debug(
-                    correlation_id, movie.id, views.debug_payload(record, correlation_id, now), now
+                    correlation_id, movie_id, views.debug_payload(record, correlation_id, now), now
                 )
-            work.release_lease(movie.id, lease.holder)
+            work.release_lease(movie_id, lease.holder)
             work.commit()
         lease.released = True
         return record, True

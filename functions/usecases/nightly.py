@@ -24,7 +24,7 @@ from functions.models import (
     utcnow,
 )
 from functions.observability import Journal
-from functions.ports import MovieCatalog, Publisher, RunStore
+from functions.ports import Publisher, RunStore
 from functions.usecases.now_playing import NowPlayingList
 from functions.usecases.runs import RunLifecycle
 
@@ -34,7 +34,6 @@ class Nightly:
     runs: RunStore
     journal: Journal
     publisher: Publisher
-    catalog: MovieCatalog
     now_playing: NowPlayingList
     lifecycle: RunLifecycle
     clock: Callable[[], datetime] = utcnow
@@ -84,12 +83,13 @@ class Nightly:
         if run is None:
             # A scheduled (or gcloud-published) run shows in /cron/status from here on.
             run = self._open_run(correlation_id, message.trigger)
-        with metering.ledger() as book:
-            try:
-                movies = self.now_playing.now_playing()
-            except UpstreamError as exc:
-                return self._start_failed(run, exc.reason, book.spend())
         if not run.listed:
+            # A redelivery of a listed run only republishes: it needs no list.
+            with metering.ledger() as book:
+                try:
+                    movies = self.now_playing.now_playing()
+                except UpstreamError as exc:
+                    return self._start_failed(run, exc.reason, book.spend())
             run = run.model_copy(
                 update={
                     "movie_ids": [m.id for m in movies],
@@ -99,12 +99,11 @@ class Nightly:
             )
             self.runs.update_run(run)
             self.journal.info("movies listed", correlation_id, movies_fetched=len(movies))
-        by_id = {m.id: m for m in movies}
-        missing = [i for i in run.movie_ids if i not in by_id]
-        for movie_id in missing:  # the list changed since the run was listed
-            by_id[movie_id] = self.catalog.details(movie_id).movie
+        # A message names the run and the movie, nothing more: roast reads the movie
+        # from its cache or TMDB, never from a message (anyone who can publish to
+        # the topic could write one).
         self.publisher.publish_roasts(
-            [RoastMessage(correlation_id=correlation_id, movie=by_id[i]) for i in run.movie_ids]
+            [RoastMessage(correlation_id=correlation_id, movie_id=i) for i in run.movie_ids]
         )
         self.runs.mark_published(correlation_id)
         if not run.movie_ids:

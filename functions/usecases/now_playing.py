@@ -39,6 +39,13 @@ class NowPlayingList:
     def now_playing(self) -> list[Movie]:
         return self.now_playing_list()[0].movies
 
+    def cached_title(self, movie_id: int) -> str | None:
+        """The movie's title as the cached list has it (TMDB's), else None; never asks
+        TMDB. For a movie that failed before TMDB's details said its title."""
+        listing = self.caches.get_now_playing(self.clock())
+        listed = {m.id: m.title for m in listing.movies} if listing is not None else {}
+        return listed.get(movie_id)
+
     def now_playing_view(self) -> dict[str, Any]:
         """`GET /now-playing`: two Firestore reads however long the list (the list
         and the roast index)."""

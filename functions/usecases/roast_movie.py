@@ -3,6 +3,9 @@
 `process_movie` decides the movie's outcome - roast cache, else truth (cache or
 research) and a new roast - and records it as its own write-once document. The
 delivery that records the run's last outcome finalizes the run.
+
+A message names a run and one of its movies, nothing more: the movie itself (its
+title, what is researched and served) comes from the roast cache or TMDB.
 """
 
 from __future__ import annotations
@@ -15,7 +18,6 @@ from functions import metering
 from functions.errors import BudgetExhausted, MovieNotFound, UpstreamError
 from functions.metering import Spend
 from functions.models import (
-    Movie,
     MovieOutcome,
     Outcome,
     RoastMessage,
@@ -27,6 +29,7 @@ from functions.models import (
 from functions.observability import Journal
 from functions.ports import RunStore
 from functions.usecases.generation import Generation
+from functions.usecases.now_playing import NowPlayingList
 from functions.usecases.runs import RunLifecycle
 
 # Outcome reasons an operator sees in failure_reasons.
@@ -41,48 +44,51 @@ class RoastMovie:
     journal: Journal
     generation: Generation
     lifecycle: RunLifecycle
+    now_playing: NowPlayingList
     clock: Callable[[], datetime] = utcnow
 
     def process_movie(self, message: RoastMessage) -> MovieOutcome | None:
         """The `roast` function. Returns the outcome this delivery recorded, or None
         when there was nothing to record (a duplicate, or a movie of no open run)."""
-        correlation_id, movie = message.correlation_id, message.movie
-        context = self.runs.movie_context(correlation_id, movie.id, self.clock())
+        correlation_id, movie_id = message.correlation_id, message.movie_id
+        context = self.runs.movie_context(correlation_id, movie_id, self.clock())
         run, outcome = context.run, context.outcome
         if outcome is not None:
             self.journal.info(
-                "duplicate roast message ignored", correlation_id, persist=False, movie_id=movie.id
+                "duplicate roast message ignored", correlation_id, persist=False, movie_id=movie_id
             )
             # The first delivery may have died between recording and closing the run.
             if run is not None and run.status is RunStatus.IN_PROGRESS:
                 self.lifecycle.close_if_complete(run)
             return None
-        if run is None or movie.id not in run.movie_ids:
+        if run is None or movie_id not in run.movie_ids:
             self.journal.warning(
                 "roast message for an unknown run or movie dropped",
                 correlation_id,
-                movie_id=movie.id,
+                movie_id=movie_id,
             )
             return None
         if run.status is not RunStatus.IN_PROGRESS:
             self.journal.warning(
-                "roast message arrived after its run closed", correlation_id, movie_id=movie.id
+                "roast message arrived after its run closed", correlation_id, movie_id=movie_id
             )
             return None
-        return self._record(run, self._decide(movie, correlation_id, context.roast))
+        return self._record(run, self._decide(movie_id, correlation_id, context.roast))
 
     def _decide(
-        self, movie: Movie, correlation_id: str, record: RoastRecord | None
+        self, movie_id: int, correlation_id: str, record: RoastRecord | None
     ) -> MovieOutcome:
         """Cached, generated or failed. A roast paid for by this run counts as
         generated whichever delivery finds it: the one that made it, a duplicate
         that waited on its lease, or a redelivery after the maker crashed before
         recording. A roast paid for by anyone else counts as cached, and costs 0.
-        `record` is the roast as read with the run (None: not cached then)."""
+        `record` is the roast as read with the run (None: not cached then). The
+        title recorded is TMDB's, never the message's: the roast's, or for a failed
+        movie the cached now-playing list's (one read, on failures only)."""
         if record is None:
             with metering.ledger() as book:
                 try:
-                    record, _ = self.generation.ensure_roast(movie, correlation_id)
+                    record, _ = self.generation.ensure_roast(movie_id, correlation_id)
                 except (UpstreamError, BudgetExhausted, MovieNotFound) as exc:
                     # TMDB may drop a movie between the listing and its details.
                     reason = (
@@ -91,18 +97,18 @@ class RoastMovie:
                         else exc.reason
                     )  # fmt: skip
                     return MovieOutcome(
-                        movie_id=movie.id,
+                        movie_id=movie_id,
                         outcome=Outcome.FAILED,
                         reason=reason,
-                        title=movie.title,
+                        title=self.now_playing.cached_title(movie_id),
                         recorded_at=self.clock(),
                         spend=book.spend(),
                     )
         paid_by_this_run = record.roast.correlation_id == correlation_id
         return MovieOutcome(
-            movie_id=movie.id,
+            movie_id=movie_id,
             outcome=Outcome.GENERATED if paid_by_this_run else Outcome.CACHED,
-            title=movie.title,
+            title=record.movie.title,
             recorded_at=self.clock(),
             spend=record.roast.spend if paid_by_this_run else Spend(),
         )
@@ -128,17 +134,23 @@ class RoastMovie:
 
     def record_dead_letter(self, message: RoastMessage) -> MovieOutcome | None:
         """A roast message that exhausted its deliveries: the movie failed."""
-        context = self.runs.movie_context(message.correlation_id, message.movie.id, self.clock())
+        context = self.runs.movie_context(message.correlation_id, message.movie_id, self.clock())
         run, outcome = context.run, context.outcome
         if outcome is not None or run is None or run.status is not RunStatus.IN_PROGRESS:
             return None
+        if message.movie_id not in run.movie_ids:
+            return None  # not a movie of this run: nothing to record
         return self._record(
             run,
             MovieOutcome(
-                movie_id=message.movie.id,
+                movie_id=message.movie_id,
                 outcome=Outcome.FAILED,
                 reason=REASON_DEAD_LETTERED,
-                title=message.movie.title,
+                title=(
+                    context.roast.movie.title
+                    if context.roast is not None
+                    else self.now_playing.cached_title(message.movie_id)
+                ),
                 recorded_at=self.clock(),
             ),
         )

@@ -144,7 +144,7 @@ class RunLifecycle:
         reopened = self.runs.reopen(correlation_id, retried, self.clock()) or run
         self._forget_outcomes(correlation_id)
         self.publisher.publish_roasts(
-            [RoastMessage(correlation_id=correlation_id, movie=m) for m in movies]
+            [RoastMessage(correlation_id=correlation_id, movie_id=i) for i in retried]
         )
         self.journal.info("failed movies republished", correlation_id, movie_ids=retried)
         if not retried:

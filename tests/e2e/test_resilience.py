@@ -13,8 +13,12 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import httpx
+import pytest
 
 from functions.config import Settings
+from functions.models import Run, Trigger
+from functions.store.caches import FirestoreCaches
+from functions.store.runs import FirestoreRuns
 from tests.e2e.conftest import SECRETS, Driver
 
 CACHE_VERSION = Settings.model_fields["cache_version"].default
@@ -211,6 +215,147 @@ def test_junk_on_both_topics_is_acknowledged_without_effects(driver: Driver) -> 
     logs = driver.stack.function_log("fanout") + driver.stack.function_log("roast")
     assert "Traceback" not in logs
     assert logs.count("message rejected and acknowledged") >= len(JUNK_MESSAGES)
+
+
+# What Pub/Sub adds to a message it dead-letters, and any publisher can add as well.
+FORGED_DEAD_LETTER = {
+    "CloudPubSubDeadLetterSourceSubscription": "plotburn-roast-to-roast",
+    "CloudPubSubDeadLetterSourceSubscriptionProject": "plotburn-local",
+    "CloudPubSubDeadLetterSourceDeliveryCount": "5",
+}
+
+
+def _listed_run(driver: Driver) -> str:
+    """Trigger a run (its research and roast slowed down) and wait until its movies are listed,
+    so a forged message lands while the run is still in progress."""
+    driver.stack.sim.configure(latency_ms={"research": 600, "roast": 600})  # timeout: 1 s
+    correlation_id = driver.trigger()
+    deadline = time.monotonic() + 30
+    while (driver.find_run(correlation_id) or {}).get("movies_fetched") != MOVIES:
+        assert time.monotonic() < deadline, "the run never listed its movies"
+        time.sleep(0.05)
+    return correlation_id
+
+
+def _titles(driver: Driver) -> dict[int, str]:
+    listing = driver.http.get("/now-playing").json()
+    return {m["id"]: m["title"] for m in listing["movies"]}
+
+
+@pytest.mark.parametrize("shape", ["movie-id", "whole-movie"])
+def test_forged_dead_letter_attributes_on_the_roast_topic_change_nothing(
+    driver: Driver, shape: str
+) -> None:
+    """A message on plotburn-roast with Pub/Sub's dead-letter attributes, while the
+    run is in progress: before, roast took it for a dead letter and recorded the
+    movie failed. Only the dead-letter topic makes a dead letter now. (In both
+    shapes: the whole movie is what roast messages carried before.)"""
+    correlation_id = _listed_run(driver)
+    movie = {"movie_id": 1000} if shape == "movie-id" else {"movie": {"id": 1000, "title": "x"}}
+    forged = json.dumps({"correlation_id": correlation_id, **movie}).encode()
+    driver.stack.publish("roast", forged, FORGED_DEAD_LETTER)
+    run = driver.wait_final(correlation_id)
+    assert (run["status"], run["roasts_generated"], run["roasts_failed"]) == ("success", MOVIES, 0)
+    assert run["failure_reasons"] == {}
+    driver.relay_quiet(settle=0.5)
+    stats = driver.stack.relay_stats()
+    assert sum(s["dead_lettered"] for s in stats.values()) == 0, stats
+    assert stats[driver.stack.subscriptions["dead-letter"]]["received"] == 0, stats
+    # The forged copy waited on the real one's generation: nothing paid twice.
+    calls = driver.sim_calls()
+    assert (calls["tmdb_details"], calls["research"], calls["roast"]) == (MOVIES, MOVIES, MOVIES)
+    movie = driver.http.get("/movie/1000")
+    assert movie.status_code == 200
+    assert movie.json()["movie"]["title"] == _titles(driver)[1000]
+    assert "dead-letter attributes on a message not from the dead-letter topic" in (
+        driver.stack.function_log("roast")
+    )
+
+
+def _run_waiting_for(driver: Driver, movie_id: int) -> str:
+    """An open run of one movie whose own roast message is not out yet (written with
+    the stack's own store code), so a forged message is the first to roast it."""
+    correlation_id = f"manual-trigger-{int(time.time() * 1000)}"
+    caches = FirestoreCaches(driver.firestore(), CACHE_VERSION, None)
+    run = Run(
+        correlation_id=correlation_id,
+        trigger=Trigger.MANUAL,
+        started_at=datetime.now(UTC),
+        movie_ids=[movie_id],
+        published=True,
+    )
+    assert FirestoreRuns(driver.firestore(), caches).create_run(run)
+    return correlation_id
+
+
+@pytest.mark.parametrize("shape", ["whole-movie", "movie-id-and-movie"])
+def test_a_forged_title_on_the_roast_topic_never_reaches_get_movie(
+    driver: Driver, shape: str
+) -> None:
+    """The attack: a roast message whose movie says another title, first to arrive
+    for its movie. Before, roast researched, roasted and cached that title, and GET
+    /movie served it for 30 days. Now only the id of a message in the old shape is
+    read (and a message with both shapes is rejected): the movie is TMDB's."""
+    correlation_id = _run_waiting_for(driver, 1000)
+    forged: dict[str, object] = {
+        "correlation_id": correlation_id,
+        "movie": {"id": 1000, "title": "FORGED TITLE", "overview": "Forged overview"},
+    }
+    if shape == "movie-id-and-movie":
+        forged["movie_id"] = 1000
+    driver.stack.publish("roast", json.dumps(forged).encode())
+    driver.relay_quiet(settle=1.0)
+    roast = driver.stack.relay_stats()[driver.stack.subscriptions["roast"]]
+    assert (roast["acked"], roast["nacked"], roast["dead_lettered"]) == (1, 0, 0), roast
+    title = _titles(driver)[1000]
+    response = driver.http.get("/movie/1000")  # roasted by the message, or now
+    assert response.status_code == 200
+    assert response.json()["movie"]["title"] == title
+    assert "FORGED" not in response.text and "Forged" not in response.text
+    calls = driver.sim_calls()
+    assert (calls["research"], calls["roast"]) == (1, 1)
+    # The movie cached with the roast (what was researched and roasted: the simulator
+    # writes from its own catalogue, a real model from the prompt's title).
+    cached = driver.firestore().collection("roasts").document(f"{CACHE_VERSION}-1000").get()
+    assert (cached.to_dict() or {})["movie"]["title"] == title
+    logs = driver.http.get("/logs", params={"correlationId": correlation_id}, headers=driver.admin)
+    assert logs.status_code == 200 and "FORGED" not in logs.text
+    if shape == "whole-movie":
+        run = driver.wait_final(correlation_id)
+        assert (run["status"], run["roasts_generated"]) == ("success", 1)
+        (generated,) = [e for e in logs.json()["logs"] if e["message"] == "movie generated"]
+        assert generated["movieTitle"] == title
+
+
+def test_deeply_nested_json_is_acknowledged_once(driver: Driver) -> None:
+    """About 60 KB of `[[[...]]]`, deeper than the JSON parser's recursion limit: one
+    delivery, acknowledged, no dead letter, one warning and no traceback."""
+    log_offset = len(driver.stack.function_log("roast"))
+    nested = b"[" * 30_000 + b"]" * 30_000
+    driver.stack.publish("roast", nested)
+    driver.relay_quiet(settle=1.0)
+    stats = driver.stack.relay_stats()
+    roast = stats[driver.stack.subscriptions["roast"]]
+    assert {k: roast[k] for k in ("received", "delivered", "succeeded", "acked")} == dict.fromkeys(
+        ("received", "delivered", "succeeded", "acked"), 1
+    ), roast
+    assert (roast["failed"], roast["nacked"], roast["dead_lettered"]) == (0, 0, 0), roast
+    assert stats[driver.stack.subscriptions["dead-letter"]]["received"] == 0, stats
+    # The same nesting as the whole request body, which functions-framework parses
+    # itself: a POST straight to the function (no Pub/Sub can send it) is 200 too.
+    headers = {
+        "ce-id": "nested-1",
+        "ce-source": f"//pubsub.googleapis.com/projects/{driver.stack.project}/topics/"
+        f"{driver.stack.roast_topic}",
+        "ce-type": "google.cloud.pubsub.topic.v1.messagePublished",
+        "ce-specversion": "1.0",
+        "Content-Type": "application/json",
+    }
+    direct = httpx.post(driver.stack.function_url("roast"), content=nested, headers=headers)
+    assert direct.status_code == 200, direct.text[:200]
+    log = driver.stack.function_log("roast")[log_offset:]
+    assert "Traceback" not in log
+    assert log.count("roast: message rejected and acknowledged") == 2, log[-2000:]
 
 
 # Junk on every route, and what GET answers (every other method answers a 4xx too:

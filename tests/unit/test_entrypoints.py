@@ -24,13 +24,14 @@ import pytest
 
 from functions import bootstrap
 from functions.bus import encode
-from functions.errors import InfrastructureUnavailable
+from functions.errors import BadMessage, InfrastructureUnavailable
 from functions.models import (
     NightlyMessage,
     Outcome,
     RoastMessage,
     RunStatus,
     Trigger,
+    decode_message,
     epoch_ms,
 )
 from functions.usecases.roast_movie import REASON_DEAD_LETTERED
@@ -41,6 +42,7 @@ from tests.unit.conftest import World
 pytestmark = pytest.mark.usefixtures("clean_settings_env")
 
 MAIN = str(Path(__file__).resolve().parents[2] / "main.py")
+PROJECT = "plotburn-local"  # Settings' default project (clean_settings_env)
 PUBLISH_TIME = "2026-11-28T16:30:00.123Z"
 # 2026-11-28T16:30:00.123Z in epoch milliseconds, worked out independently.
 PUBLISH_MS = 1795883400123
@@ -83,7 +85,7 @@ def eventarc(
     """Eventarc's binary-mode CloudEvent for a Pub/Sub message."""
     headers = {
         "ce-id": event_id,
-        "ce-source": f"//pubsub.googleapis.com/projects/p/topics/{topic}",
+        "ce-source": f"//pubsub.googleapis.com/projects/{PROJECT}/topics/{topic}",
         "ce-type": "google.cloud.pubsub.topic.v1.messagePublished",
         "ce-specversion": "1.0",
         "ce-time": PUBLISH_TIME,
@@ -94,8 +96,9 @@ def eventarc(
 def push(
     client: Any, body: dict[str, Any], topic: str = "plotburn-nightly", event_id: str = ""
 ) -> Any:
-    """A Pub/Sub push subscription's (or the emulator's) raw POST: no ce- headers."""
-    return client.post("/", json=body)
+    """A Pub/Sub push subscription's raw POST: no ce- headers, and the topic in the
+    path (infra/pubsub.tf), which functions-framework makes the CloudEvent's source."""
+    return client.post(f"/projects/{PROJECT}/topics/{topic}", json=body)
 
 
 DELIVERIES = [pytest.param(eventarc, id="eventarc"), pytest.param(push, id="push")]
@@ -195,7 +198,7 @@ def test_scheduled_message_starts_a_run_named_by_publish_time(
     assert run.published is True
     assert run.status is RunStatus.IN_PROGRESS
     assert run.movie_ids == [1000, 1001, 1002, 1003, 1004]
-    assert [(m.correlation_id, m.movie.id) for m in installed.publisher.roasts] == [
+    assert [(m.correlation_id, m.movie_id) for m in installed.publisher.roasts] == [
         (SCHEDULED_RUN, i) for i in (1000, 1001, 1002, 1003, 1004)
     ]
 
@@ -256,6 +259,8 @@ JUNK: dict[str, Any] = {
     "json-null": b64(b"null"),
     "data-not-a-string": 12345,
     "data-null": None,
+    # About 60 KB of `[[[…]]]`: deeper than the JSON parser's recursion limit.
+    "nested-lists": b64(b"[" * 30_000 + b"]" * 30_000),
 }
 
 
@@ -354,16 +359,36 @@ def test_a_bug_is_a_500_so_pubsub_redelivers(fanout: Any, installed: World) -> N
     assert installed.runs.total_runs() == 1
 
 
-@pytest.mark.parametrize("deliver", DELIVERIES)
 def test_dead_lettered_nightly_message_on_fanout_only_alerts(
-    fanout: Any, installed: World, deliver: Deliver, capsys: pytest.CaptureFixture[str]
+    fanout: Any, installed: World, capsys: pytest.CaptureFixture[str]
 ) -> None:
     body = pubsub_body(nightly_data(trigger="scheduled"), attributes=DEAD_LETTER_ATTRIBUTES)
-    assert deliver(fanout, body).status_code == 200
+    assert push(fanout, body, topic="plotburn-dead-letter").status_code == 200
     (line,) = log_lines(capsys.readouterr())
     assert line["severity"] == "ALERT"
     assert line["correlation_id"] == SCHEDULED_RUN
     assert installed.runs.runs == {}
+
+
+@pytest.mark.parametrize("deliver", DELIVERIES)
+def test_forged_dead_letter_attributes_on_the_nightly_topic_are_ignored(
+    fanout: Any, installed: World, deliver: Deliver, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Any publisher can set the CloudPubSubDeadLetterSource* attributes: on the
+    nightly topic they make no dead letter, and the run starts as it would without."""
+    body = pubsub_body(nightly_data(trigger="scheduled"), attributes=DEAD_LETTER_ATTRIBUTES)
+    assert deliver(fanout, body).status_code == 200
+    run = installed.runs.runs[SCHEDULED_RUN]
+    assert (run.status, run.published, run.movie_ids) == (
+        RunStatus.IN_PROGRESS,
+        True,
+        [1000, 1001, 1002, 1003, 1004],
+    )
+    lines = log_lines(capsys.readouterr())
+    assert not [e for e in lines if e["severity"] == "ALERT"]
+    (ignored,) = [e for e in lines if "dead-letter attributes" in e["message"]]
+    assert ignored["severity"] == "WARNING"
+    assert ignored["topic"] == f"projects/{PROJECT}/topics/plotburn-nightly"
 
 
 # ----------------------------------------------------------------------- roast
@@ -375,7 +400,7 @@ def test_roast_message_records_its_outcome(roast: Any, installed: World, deliver
     first = messages[0]
     response = deliver(roast, pubsub_body(roast_data(first)), topic="plotburn-roast")
     assert response.status_code == 200
-    outcome = installed.runs.get_outcome(SCHEDULED_RUN, first.movie.id)
+    outcome = installed.runs.get_outcome(SCHEDULED_RUN, first.movie_id)
     assert outcome is not None
     assert (outcome.movie_id, outcome.outcome, outcome.reason) == (1000, Outcome.GENERATED, None)
     assert (installed.researcher.total, installed.roaster.total) == (1, 1)
@@ -421,7 +446,7 @@ def test_transient_store_failure_in_roast_is_503(
     assert installed.roaster.total == 0
     runs.down = False
     assert deliver(roast, body, topic="plotburn-roast").status_code == 200
-    outcome = runs.get_outcome(SCHEDULED_RUN, first.movie.id)
+    outcome = runs.get_outcome(SCHEDULED_RUN, first.movie_id)
     assert outcome is not None and outcome.outcome is Outcome.GENERATED
 
 
@@ -449,8 +474,9 @@ def test_dead_lettered_roast_message_records_the_movie_failed(
     dead = messages[2]
     body = pubsub_body(roast_data(dead), attributes=DEAD_LETTER_ATTRIBUTES)
     assert deliver(roast, body, topic="plotburn-dead-letter").status_code == 200
-    outcome = installed.runs.get_outcome(SCHEDULED_RUN, dead.movie.id)
+    outcome = installed.runs.get_outcome(SCHEDULED_RUN, dead.movie_id)
     assert outcome is not None
+    # The title is TMDB's (the cached now-playing list), never the message's.
     assert (outcome.outcome, outcome.reason, outcome.title) == (
         Outcome.FAILED,
         REASON_DEAD_LETTERED,
@@ -465,8 +491,8 @@ def test_dead_lettered_roast_message_records_the_movie_failed(
         assert push(roast, pubsub_body(roast_data(message))).status_code == 200
     run = installed.runs.runs[SCHEDULED_RUN]
     assert run.status is RunStatus.PARTIAL
-    assert run.failed_movie_ids == [dead.movie.id]
-    assert run.failure_reasons == {str(dead.movie.id): REASON_DEAD_LETTERED}
+    assert run.failed_movie_ids == [dead.movie_id]
+    assert run.failure_reasons == {str(dead.movie_id): REASON_DEAD_LETTERED}
 
 
 @pytest.mark.parametrize("deliver", DELIVERIES)
@@ -488,7 +514,7 @@ def test_dead_lettered_junk_is_acknowledged_with_one_warning(
     roast: Any, installed: World, capsys: pytest.CaptureFixture[str]
 ) -> None:
     body = pubsub_body(b64(b'{"what": "ever"}'), attributes=DEAD_LETTER_ATTRIBUTES)
-    assert push(roast, body).status_code == 200
+    assert push(roast, body, topic="plotburn-dead-letter").status_code == 200
     (line,) = log_lines(capsys.readouterr())
     assert line["severity"] == "WARNING"
     assert line["message"].startswith("roast: message rejected and acknowledged: ")
@@ -507,3 +533,216 @@ def test_roast_message_of_an_unknown_run_is_dropped(
         "roast message for an unknown run or movie dropped",
     )
     assert installed.roaster.total == 0
+
+
+# ------------------------------------------------- where a roast message comes from
+
+
+@pytest.mark.parametrize("deliver", DELIVERIES)
+def test_forged_dead_letter_attributes_on_the_roast_topic_change_nothing(
+    roast: Any, installed: World, deliver: Deliver, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The attack: publish a run's roast message to plotburn-roast with Pub/Sub's
+    dead-letter attributes, to have the movie recorded failed. Only the dead-letter
+    topic makes a dead letter: the movie is roasted as any roast message would have
+    it, and a forged copy after that is a duplicate."""
+    (first, *_) = start_scheduled_run(installed)
+    forged = pubsub_body(roast_data(first), attributes=DEAD_LETTER_ATTRIBUTES)
+    assert deliver(roast, forged, topic="plotburn-roast").status_code == 200
+    outcome = installed.runs.get_outcome(SCHEDULED_RUN, first.movie_id)
+    assert outcome is not None
+    assert (outcome.outcome, outcome.reason, outcome.title) == (
+        Outcome.GENERATED,
+        None,
+        "Movie 0",
+    )
+    # Once more, now that the movie has its outcome: still nothing changes.
+    assert deliver(roast, forged, topic="plotburn-roast", event_id="evt-2").status_code == 200
+    outcome = installed.runs.get_outcome(SCHEDULED_RUN, first.movie_id)
+    assert outcome is not None and outcome.outcome is Outcome.GENERATED
+    assert installed.runs.count_outcomes(SCHEDULED_RUN) == 1
+    assert (installed.researcher.total, installed.roaster.total) == (1, 1)
+    lines = log_lines(capsys.readouterr())
+    assert [e["severity"] for e in lines if "dead-letter attributes" in e["message"]] == [
+        "WARNING",
+        "WARNING",
+    ]
+
+
+@pytest.mark.parametrize("attributes", [DEAD_LETTER_ATTRIBUTES, {}], ids=["attributes", "none"])
+def test_the_dead_letter_topic_alone_makes_a_dead_letter(
+    roast: Any, installed: World, attributes: dict[str, str]
+) -> None:
+    (first, *_) = start_scheduled_run(installed)
+    body = pubsub_body(roast_data(first), attributes=attributes)
+    assert push(roast, body, topic="plotburn-dead-letter").status_code == 200
+    outcome = installed.runs.get_outcome(SCHEDULED_RUN, first.movie_id)
+    assert outcome is not None
+    assert (outcome.outcome, outcome.reason) == (Outcome.FAILED, REASON_DEAD_LETTERED)
+
+
+def test_a_dead_letter_topic_of_another_project_is_no_dead_letter(
+    roast: Any, installed: World
+) -> None:
+    (first, *_) = start_scheduled_run(installed)
+    body = pubsub_body(roast_data(first), attributes=DEAD_LETTER_ATTRIBUTES)
+    response = roast.post("/projects/elsewhere/topics/plotburn-dead-letter", json=body)
+    assert response.status_code == 200
+    outcome = installed.runs.get_outcome(SCHEDULED_RUN, first.movie_id)
+    assert outcome is not None and outcome.outcome is Outcome.GENERATED
+
+
+FORGED_MOVIE = {"id": 1000, "title": "FORGED TITLE", "overview": "Forged overview"}
+
+
+@pytest.mark.parametrize("deliver", DELIVERIES)
+def test_a_forged_movie_in_a_roast_message_is_never_believed(
+    roast: Any, installed: World, deliver: Deliver
+) -> None:
+    """The attack: a roast message (in the shape published before the roast message
+    carried only the id) whose movie says another title. Only its id is read: the
+    movie researched, roasted, cached and served is TMDB's."""
+    start_scheduled_run(installed)
+    forged = json.dumps({"correlation_id": SCHEDULED_RUN, "movie": FORGED_MOVIE}).encode()
+    assert deliver(roast, pubsub_body(b64(forged)), topic="plotburn-roast").status_code == 200
+    outcome = installed.runs.get_outcome(SCHEDULED_RUN, 1000)
+    assert outcome is not None
+    assert (outcome.outcome, outcome.title) == (Outcome.GENERATED, "Movie 0")
+    record = installed.caches.get_roast(1000, installed.clock())
+    assert record is not None
+    assert (record.movie.title, record.movie.overview) == ("Movie 0", "Overview 0")
+    assert record.details.meta["title"] == "Movie 0"
+    assert record.truth.brief == "Facts about Movie 0"
+    # What GET /movie/1000 serves.
+    served, cached = installed.generation.movie(1000)
+    assert cached is True
+    assert served.movie.title == served.details.meta["title"] == "Movie 0"
+
+
+def test_a_forged_movie_that_fails_is_recorded_with_tmdb_s_title(
+    roast: Any, installed: World
+) -> None:
+    start_scheduled_run(installed)
+    installed.roaster.failing = {1000}
+    forged = json.dumps({"correlation_id": SCHEDULED_RUN, "movie": FORGED_MOVIE}).encode()
+    assert push(roast, pubsub_body(b64(forged)), topic="plotburn-roast").status_code == 200
+    outcome = installed.runs.get_outcome(SCHEDULED_RUN, 1000)
+    assert outcome is not None
+    assert (outcome.outcome, outcome.title) == (Outcome.FAILED, "Movie 0")
+    assert installed.caches.get_roast(1000, installed.clock()) is None
+
+
+def test_a_forged_movie_cannot_replace_a_cached_roast(roast: Any, installed: World) -> None:
+    messages = start_scheduled_run(installed)
+    assert (
+        push(roast, pubsub_body(roast_data(messages[0])), topic="plotburn-roast").status_code == 200
+    )
+    # A later run, and a forged message for it.
+    installed.clock.advance(days=1)
+    later = start_scheduled_run_at(installed, "2026-11-29T16:30:00.123Z")
+    forged = json.dumps({"correlation_id": later, "movie": FORGED_MOVIE}).encode()
+    assert push(roast, pubsub_body(b64(forged)), topic="plotburn-roast").status_code == 200
+    outcome = installed.runs.get_outcome(later, 1000)
+    assert outcome is not None
+    assert (outcome.outcome, outcome.title) == (Outcome.CACHED, "Movie 0")
+    record = installed.caches.get_roast(1000, installed.clock())
+    assert record is not None and record.movie.title == "Movie 0"
+    assert installed.roaster.total == 1
+
+
+def start_scheduled_run_at(world: World, publish_time: str) -> str:
+    moment = datetime.fromisoformat(publish_time.replace("Z", "+00:00"))
+    run = world.nightly.start_run(NightlyMessage(trigger=Trigger.SCHEDULED), moment)
+    world.publisher.roasts = []
+    return run.correlation_id
+
+
+def test_roast_messages_name_the_movie_by_id_only(installed: World) -> None:
+    (first, *_) = start_scheduled_run(installed)
+    assert json.loads(encode(first)) == {"correlation_id": SCHEDULED_RUN, "movie_id": 1000}
+
+
+@pytest.mark.parametrize(
+    ("payload", "movie_id"),
+    [
+        ({"correlation_id": "cron-1", "movie_id": 1000}, 1000),
+        # In flight across the deploy: the old shape, of which only movie.id is read.
+        ({"correlation_id": "cron-1", "movie": {"id": 1000, "title": "x" * 10_000}}, 1000),
+        ({"correlation_id": "cron-1", "movie": {"id": 1001, "what": "ever"}}, 1001),
+    ],
+)
+def test_roast_message_shapes(payload: dict[str, Any], movie_id: int) -> None:
+    message = decode_message(json.dumps(payload).encode(), RoastMessage)
+    assert message == RoastMessage(correlation_id="cron-1", movie_id=movie_id)
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"correlation_id": "cron-1", "movie": {"title": "no id"}},
+        {"correlation_id": "cron-1", "movie": 1000},
+        {"correlation_id": "cron-1", "movie": {"id": -5}},
+        {"correlation_id": "cron-1", "movie_id": 1000, "movie": {"id": 1000}},
+        {"correlation_id": "cron-1", "movie_id": 1000, "title": "extra"},
+        {"correlation_id": "cron-1"},
+    ],
+)
+def test_malformed_roast_messages_are_bad(payload: dict[str, Any]) -> None:
+    with pytest.raises(BadMessage):
+        decode_message(json.dumps(payload).encode(), RoastMessage)
+
+
+# ------------------------------------- bodies functions-framework cannot parse
+
+CE_HEADERS = {
+    "ce-id": "evt-1",
+    "ce-source": f"//pubsub.googleapis.com/projects/{PROJECT}/topics/plotburn-roast",
+    "ce-type": "google.cloud.pubsub.topic.v1.messagePublished",
+    "ce-specversion": "1.0",
+    "ce-time": PUBLISH_TIME,
+}
+NESTED = "[" * 30_000 + "]" * 30_000
+JSON = "application/json"
+UNPARSED: dict[str, tuple[str, dict[str, str]]] = {
+    "eventarc-nested-lists": (NESTED, {**CE_HEADERS, "Content-Type": JSON}),
+    "push-nested-lists": (NESTED, {"Content-Type": JSON}),
+    "structured-nested-lists": (NESTED, {"Content-Type": "application/cloudevents+json"}),
+    "push-not-json": ("{{", {"Content-Type": JSON}),
+    "push-json-list": ("[1]", {"Content-Type": JSON}),
+    "push-json-string": ('"x"', {"Content-Type": JSON}),
+    "push-json-number": ("5", {"Content-Type": JSON}),
+    "push-message-not-an-object": (
+        json.dumps({"message": 5, "subscription": "projects/p/subscriptions/s"}),
+        {"Content-Type": JSON},
+    ),
+    "eventarc-not-json": ("{{", {**CE_HEADERS, "Content-Type": JSON}),
+}
+
+
+@pytest.mark.parametrize("function", ["fanout", "roast"])
+@pytest.mark.parametrize("body", list(UNPARSED.values()), ids=list(UNPARSED))
+def test_a_body_functions_framework_cannot_parse_is_acknowledged_once(
+    fanout: Any,
+    roast: Any,
+    installed: World,
+    function: str,
+    body: tuple[str, dict[str, str]],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    client = fanout if function == "fanout" else roast
+    start_scheduled_run(installed)
+    capsys.readouterr()
+    data, headers = body
+    response = client.post(
+        "/projects/plotburn-local/topics/plotburn-roast", data=data, headers=headers
+    )
+    assert response.status_code == 200
+    (line,) = log_lines(capsys.readouterr())
+    assert line["severity"] == "WARNING"
+    assert line["message"].startswith(f"{function}: message rejected and acknowledged: ")
+    assert installed.runs.count_outcomes(SCHEDULED_RUN) == 0
+    assert list(installed.runs.runs) == [SCHEDULED_RUN]
+
+
+def test_a_request_that_is_not_a_delivery_keeps_its_http_error(roast: Any) -> None:
+    assert roast.get("/").status_code == 405

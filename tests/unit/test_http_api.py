@@ -811,7 +811,7 @@ def test_cron_retry(api: Api) -> None:
         "status": "in_progress",
         "check_status_at": "/cron/status",
     }
-    assert sorted(m.movie.id for m in api.world.publisher.roasts) == [1001, 1004]
+    assert sorted(m.movie_id for m in api.world.publisher.roasts) == [1001, 1004]
     api.world.deliver_all()
     again = api.call("POST", f"/cron/retry?correlationId={cid}", admin=True)
     assert again.status_code == 200

@@ -116,8 +116,8 @@ def test_dead_letter_counts_movie_failed(world: World) -> None:
     world.roasting.record_dead_letter(messages[0])  # dead letters can be duplicated too
     run = last_run(world)
     assert run["status"] == "partial"
-    assert run["failed_movie_ids"] == [messages[0].movie.id]
-    assert run["failure_reasons"][str(messages[0].movie.id)] == REASON_DEAD_LETTERED
+    assert run["failed_movie_ids"] == [messages[0].movie_id]
+    assert run["failure_reasons"][str(messages[0].movie_id)] == REASON_DEAD_LETTERED
 
 
 def test_stuck_run_is_finalized_after_deadline(world: World) -> None:
@@ -129,7 +129,7 @@ def test_stuck_run_is_finalized_after_deadline(world: World) -> None:
     world.clock.advance(minutes=31)
     run = last_run(world)  # the status read sweeps
     assert run["status"] == "partial"
-    assert run["failed_movie_ids"] == sorted(m.movie.id for m in messages[3:])
+    assert run["failed_movie_ids"] == sorted(m.movie_id for m in messages[3:])
     assert set(run["failure_reasons"].values()) == {REASON_DEADLINE}
     # A straggler arriving after the close changes nothing.
     world.roasting.process_movie(messages[3])
@@ -190,7 +190,7 @@ def test_redelivery_after_crash_counts_generated_not_cached(world: World) -> Non
     start(world)
     message = world.publisher.roasts[0]
     # The first delivery stored the roast, then the instance died before recording.
-    world.generation.ensure_roast(message.movie, message.correlation_id)
+    world.generation.ensure_roast(message.movie_id, message.correlation_id)
     world.deliver_all()
     run = last_run(world)
     assert run["roasts_generated"] == 5 and run["roasts_cached"] == 0
@@ -319,7 +319,7 @@ def test_status_read_closes_a_complete_run_whose_closer_died(world: World) -> No
     for message in world.publisher.roasts:
         # Record every outcome but never close the run, as if the last delivery
         # died between recording its outcome and closing.
-        world.runs.record_outcome(cid, world.roasting._decide(message.movie, cid, None))
+        world.runs.record_outcome(cid, world.roasting._decide(message.movie_id, cid, None))
     assert world.runs.get_run(cid).status is RunStatus.IN_PROGRESS
     run = last_run(world)
     assert run["status"] == "success" and run["roasts_generated"] == 5
@@ -395,7 +395,7 @@ def listed_movies() -> list[Movie]:
 
 
 def fanned_out(world: World) -> list[int]:
-    return [m.movie.id for m in world.publisher.roasts]
+    return [m.movie_id for m in world.publisher.roasts]
 
 
 def test_only_the_release_window_without_excluded_genres_is_listed_and_fanned_out(
