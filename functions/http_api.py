@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, cast
 
 import flask
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
-from werkzeug.routing import Map, Rule
+from werkzeug.routing import Map, RequestRedirect, Rule
 
 from functions import views
 from functions.api_contract import (
@@ -46,20 +46,18 @@ from functions.errors import (
     UpstreamError,
 )
 from functions.feed import FEED_TYPES, INVALID_TYPE, FeedNotFound
+from functions.http_auth import is_admin, requester, require_admin
 from functions.http_requests import (
     AUTHORIZED_KEY,
     REQUEST_ID_KEY,
     ApiError,
     any_correlation_id,
     clamped_int,
-    client_key,
     error,
     int_param,
-    is_admin,
     parse_movie_id,
     request_correlation_id,
     request_id,
-    require_admin,
     respond,
     run_id,
 )
@@ -90,6 +88,8 @@ ROUTES = Map(
         Rule("/openapi.json", endpoint="openapi", methods=["GET"]),
     ],
     strict_slashes=False,
+    # `//cron//trigger` is no route: never a redirect that names a real one.
+    merge_slashes=False,
 )
 ADMIN_ENDPOINTS = {
     "cron_trigger", "cron_retry", "logs", "delete_logs", "debug", "movie_debug",
@@ -114,11 +114,7 @@ def now_playing(request: flask.Request, app: App) -> flask.Response:
 
 def movie(request: flask.Request, app: App, movie_id: str) -> flask.Response:
     wanted = parse_movie_id(movie_id)
-    client = (
-        None
-        if is_admin(request, app)
-        else client_key(request, app.settings.trusted_proxy_hops, app.settings.client_key_secret)
-    )
+    client = None if is_admin(request, app) else requester(request, app)
     try:
         record, cached = app.generation.movie(wanted, client=client, request_id=request_id(request))
     except MovieNotFound:
@@ -185,7 +181,8 @@ def cron_trigger(request: flask.Request, app: App) -> flask.Response:
 
 
 def cron_status(request: flask.Request, app: App) -> flask.Response:
-    return respond(app.lifecycle.status())
+    # Budget figures and upstream error text only for the admin key's holder.
+    return respond(app.lifecycle.status(full=is_admin(request, app)))
 
 
 def cron_retry(request: flask.Request, app: App) -> flask.Response:
@@ -325,7 +322,7 @@ def _dispatch(request: flask.Request, app: App) -> flask.Response:
             raise ApiError(
                 405, f"method {request.method} not allowed", {"Allow": allowed}
             ) from None
-        except NotFound:
+        except (NotFound, RequestRedirect):
             raise ApiError(404, f"no route {request.path}", title="Not found") from None
         if endpoint in ADMIN_ENDPOINTS or (
             app.settings.require_key and endpoint not in OPEN_ENDPOINTS
