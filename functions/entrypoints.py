@@ -21,7 +21,7 @@ import flask
 from cloudevents.http import CloudEvent
 from werkzeug.exceptions import ServiceUnavailable
 
-from functions import bootstrap, http_api, metering
+from functions import bootstrap, http_api, http_requests, metering
 from functions.errors import BadMessage, RetryableError
 from functions.models import NightlyMessage, RoastMessage, decode_message, utcnow
 from functions.observability import emit, log_scope
@@ -123,6 +123,16 @@ def handle_roast(event: CloudEvent) -> None:
         roasting.process_movie(message)
 
     _handle_event("roast", event, run)
+
+
+def configure_serving_app(app: flask.Flask) -> None:
+    """The Flask app functions-framework serves `api` from: its own 404s
+    (/robots.txt, /favicon.ico) are the Worker's JSON error, like every other."""
+
+    def not_found(exc: Exception) -> flask.Response:
+        return http_requests.error(404, f"no route {flask.request.path}", title="Not found")
+
+    app.register_error_handler(404, not_found)
 
 
 def handle_http(request: flask.Request) -> flask.Response:

@@ -314,6 +314,9 @@ def _dispatch(request: flask.Request, app: App) -> flask.Response:
             )
         if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
             raise ApiError(413, f"request body over {MAX_BODY_BYTES} bytes")
+        # request.path drops repeated leading slashes: `//cron/trigger` is no route.
+        if request.environ.get("PATH_INFO", "").startswith("//"):
+            raise ApiError(404, "no such route", title="Not found")
         adapter = ROUTES.bind("plotburn", path_info=request.path)
         try:
             endpoint, args = adapter.match(method=request.method)
