@@ -60,6 +60,13 @@ resource "google_cloudfunctions2_function" "api" {
     }
 
     secret_environment_variables {
+      key        = "PLOTBURN_CLIENT_KEY_SECRET"
+      project_id = var.project_id
+      secret     = google_secret_manager_secret.plotburn["PLOTBURN_CLIENT_KEY_SECRET"].secret_id
+      version    = "latest"
+    }
+
+    secret_environment_variables {
       key        = local.tmdb_secret_env
       project_id = var.project_id
       secret     = google_secret_manager_secret.plotburn["TMDB_API_TOKEN"].secret_id

@@ -15,6 +15,8 @@ locals {
     PERPLEXITY_API_KEY   = "plotburn-perplexity-api-key"
     XAI_API_KEY          = "plotburn-xai-api-key"
     PLOTBURN_ADMIN_TOKEN = "plotburn-admin-token"
+    # The HMAC key of the api's per-client rate-limit keys (any random value).
+    PLOTBURN_CLIENT_KEY_SECRET = "plotburn-client-key-secret"
   }
 
   tmdb_secret_env = var.tmdb_credential == "v3_key" ? "TMDB_API_KEY" : "TMDB_API_TOKEN"
@@ -22,7 +24,10 @@ locals {
   # Which secrets each function reads; iam.tf grants exactly these, and
   # functions.tf mounts exactly these (tests/infra checks the two agree).
   secret_access = {
-    api    = ["PLOTBURN_ADMIN_TOKEN", "TMDB_API_TOKEN", "PERPLEXITY_API_KEY", "XAI_API_KEY"]
+    api = [
+      "PLOTBURN_ADMIN_TOKEN", "PLOTBURN_CLIENT_KEY_SECRET", "TMDB_API_TOKEN", "PERPLEXITY_API_KEY",
+      "XAI_API_KEY",
+    ]
     fanout = ["TMDB_API_TOKEN"]
     roast  = ["TMDB_API_TOKEN", "PERPLEXITY_API_KEY", "XAI_API_KEY"]
   }

@@ -670,6 +670,7 @@ def test_secrets_come_only_from_secret_manager(credential: str) -> None:
         "PERPLEXITY_API_KEY",
         "XAI_API_KEY",
         "PLOTBURN_ADMIN_TOKEN",
+        "PLOTBURN_CLIENT_KEY_SECRET",
     } == SECRET_VARS
     secrets = Evaluator(tf()).value(tf().locals["secrets"])
     assert set(secrets) == SECRET_VARS - {"TMDB_API_KEY"}
@@ -690,7 +691,13 @@ def test_secrets_come_only_from_secret_manager(credential: str) -> None:
             assert unquote(item["version"]) == "latest"
             assert expression(item["project_id"]) == "var.project_id"
             mounted.add(key)
-    assert mounted == {tmdb_env, "PERPLEXITY_API_KEY", "XAI_API_KEY", "PLOTBURN_ADMIN_TOKEN"}
+    assert mounted == {
+        tmdb_env,
+        "PERPLEXITY_API_KEY",
+        "XAI_API_KEY",
+        "PLOTBURN_ADMIN_TOKEN",
+        "PLOTBURN_CLIENT_KEY_SECRET",
+    }
 
 
 def test_secret_values_are_nowhere_in_terraform() -> None:
@@ -708,7 +715,13 @@ def test_secret_values_are_nowhere_in_terraform() -> None:
 def test_each_function_reads_only_its_secrets_and_is_granted_exactly_them() -> None:
     access = Evaluator(tf()).value(tf().locals["secret_access"])
     assert {k: set(v) for k, v in access.items()} == {
-        "api": {"PLOTBURN_ADMIN_TOKEN", "TMDB_API_TOKEN", "PERPLEXITY_API_KEY", "XAI_API_KEY"},
+        "api": {
+            "PLOTBURN_ADMIN_TOKEN",
+            "PLOTBURN_CLIENT_KEY_SECRET",
+            "TMDB_API_TOKEN",
+            "PERPLEXITY_API_KEY",
+            "XAI_API_KEY",
+        },
         "fanout": {"TMDB_API_TOKEN"},
         "roast": {"TMDB_API_TOKEN", "PERPLEXITY_API_KEY", "XAI_API_KEY"},
     }
