@@ -3,8 +3,8 @@
 Every error is `{"error": "<what>", "message": "<why>"}`. Bad input gets a 4xx that
 says what is wrong; unknown routes 404, wrong methods 405 (with Allow). Admin routes
 take the key as `x-api-key: <token>` (the Worker's header) or `Authorization: Bearer
-<token>`, compared in constant time, and answer 503 when no token is configured:
-never open. With PLOTBURN_REQUIRE_KEY every route but /healthz needs it.
+<token>` (rules and throttle: `usecases.admin_access`), and answer 503 when no usable
+token is configured: never open. With PLOTBURN_REQUIRE_KEY every route but /healthz needs it.
 
 Each request has a correlation id: the caller's `x-correlation-id` when it is of a
 safe form, else `<epoch ms>-<random>`; it is echoed in the response header and names
