@@ -17,6 +17,11 @@ from cloudevents.http import CloudEvent
 
 from functions import entrypoints
 
+# functions-framework imports this module inside the app context of the Flask app it
+# is creating: its own 404s answer in the Worker's JSON too.
+if flask.has_app_context():
+    entrypoints.configure_serving_app(flask.current_app)
+
 
 @functions_framework.http
 def api(request: flask.Request) -> flask.Response:

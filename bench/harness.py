@@ -297,7 +297,7 @@ class BenchStack:
         final: dict[str, Any] | None = None
         while True:
             t_poll = time.monotonic()
-            resp = self.http.get("/cron/status")
+            resp = self.http.get("/cron/status", headers=self.admin)
             latencies.append(time.monotonic() - t_poll)
             polls += 1
             resp.raise_for_status()

@@ -155,7 +155,7 @@ class Week:
         deadline = time.monotonic() + self.timeout
         run: dict[str, Any] | None = None
         while time.monotonic() < deadline:
-            status = self.http.get("cron/status").raise_for_status().json()
+            status = self.http.get("cron/status", headers=self.admin).raise_for_status().json()
             run = next(
                 (
                     r

@@ -38,6 +38,7 @@ from functions.upstream.grok import GrokRoaster
 from functions.upstream.http import RetryPolicy
 from functions.upstream.perplexity import PerplexityResearcher
 from functions.upstream.tmdb import Pacer, TmdbCatalog
+from functions.usecases.admin_access import AdminAccess
 from functions.usecases.budget import BudgetPolicy
 from functions.usecases.generation import Generation
 from functions.usecases.nightly import Nightly
@@ -60,6 +61,7 @@ class App:
     nightly: Nightly
     roasting: RoastMovie
     operations: Operations
+    admin_access: AdminAccess
 
 
 _lock = threading.Lock()
@@ -95,6 +97,7 @@ def secrets_of(settings: Settings) -> list[str]:
         s.get_secret_value()
         for s in (
             settings.admin_token,
+            settings.client_key_secret,
             settings.tmdb_api_token,
             settings.tmdb_api_key,
             settings.perplexity_api_key,
@@ -259,4 +262,5 @@ def wire(
         nightly=Nightly(runs, journal, publisher, now_playing, lifecycle, clock),
         roasting=RoastMovie(runs, journal, generation, lifecycle, now_playing, clock),
         operations=Operations(runs, caches, debug_store, journal, lifecycle, generation, clock),
+        admin_access=AdminAccess(rate_limits, clock),
     )

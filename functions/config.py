@@ -51,6 +51,7 @@ class _Group(BaseSettings):
 
     @field_validator(
         "admin_token",
+        "client_key_secret",
         "tmdb_api_token",
         "tmdb_api_key",
         "perplexity_api_key",
@@ -61,10 +62,10 @@ class _Group(BaseSettings):
     @classmethod
     def _blank_secret_is_unset(cls, value: Any) -> Any:
         # An empty variable (or a secret version holding only a newline) means "not
-        # set": a blank TMDB token must not win over a real TMDB v3 key.
-        if isinstance(value, str) and not value.strip():
-            return None
-        return value
+        # set": a blank TMDB token must not win over a real TMDB v3 key. A secret read
+        # from a file usually ends in a newline: no secret counts its whitespace.
+        raw = value.get_secret_value() if isinstance(value, SecretStr) else value
+        return (raw.strip() or None) if isinstance(raw, str) else value
 
 
 class PlatformSettings(_Group):
@@ -81,7 +82,12 @@ class PlatformSettings(_Group):
         "plotburn-dead-letter", validation_alias="PLOTBURN_DEAD_LETTER_TOPIC"
     )
 
+    # At least 32 characters (see functions/admin_access.py), else the admin routes
+    # answer 503; a short token never stops the public routes.
     admin_token: SecretStr | None = Field(None, validation_alias="PLOTBURN_ADMIN_TOKEN")
+    # The HMAC key of rate-limit client keys, shared by every instance. Unset: each
+    # instance makes a random one (limits are then per instance, and a WARNING says so).
+    client_key_secret: SecretStr | None = Field(None, validation_alias="PLOTBURN_CLIENT_KEY_SECRET")
     # As the Worker did when its API_SECRET_KEY was set: every route but /healthz
     # needs the admin key (x-api-key or Authorization: Bearer), reads included.
     require_key: bool = Field(False, validation_alias="PLOTBURN_REQUIRE_KEY")
@@ -93,13 +99,6 @@ class PlatformSettings(_Group):
     publish_timeout_seconds: float = Field(
         60.0, gt=0, le=540, validation_alias="PLOTBURN_PUBLISH_TIMEOUT_SECONDS"
     )
-
-    @property
-    def client_key_secret(self) -> bytes:
-        """The HMAC key of rate-limit client keys: the admin token (a secret every
-        instance shares), else the project id (still not an unkeyed hash)."""
-        token = self.admin_token.get_secret_value() if self.admin_token else ""
-        return (token or f"plotburn-{self.project}").encode()
 
 
 class UpstreamSettings(_Group):
@@ -239,6 +238,9 @@ class LimitSettings(_Group):
     )
     # Proxies we run in front of Google's front end, each appending to X-Forwarded-For.
     trusted_proxy_hops: int = Field(0, ge=0, le=5, validation_alias="PLOTBURN_TRUSTED_PROXY_HOPS")
+    # An IPv6 client is its network of this many bits (a /64 is one subscriber's):
+    # rotating addresses inside it is one client.
+    ipv6_prefix_bits: int = Field(64, ge=1, le=128, validation_alias="PLOTBURN_IPV6_PREFIX_BITS")
 
     @property
     def run_deadline(self) -> timedelta:

@@ -28,7 +28,7 @@ import flask
 from cloudevents.http import CloudEvent
 from werkzeug.exceptions import HTTPException, ServiceUnavailable
 
-from functions import bootstrap, http_api, metering
+from functions import bootstrap, http_api, http_requests, metering
 from functions.config import Settings
 from functions.errors import BadMessage, RetryableError
 from functions.models import NightlyMessage, RoastMessage, decode_message, utcnow
@@ -175,6 +175,16 @@ def reject_unparsed_event(exc: Exception) -> Any:
     if isinstance(exc, HTTPException):
         return exc
     raise exc
+
+
+def configure_serving_app(app: flask.Flask) -> None:
+    """The Flask app functions-framework serves `api` from: its own 404s
+    (/robots.txt, /favicon.ico) are the Worker's JSON error, like every other."""
+
+    def not_found(exc: Exception) -> flask.Response:
+        return http_requests.error(404, f"no route {flask.request.path}", title="Not found")
+
+    app.register_error_handler(404, not_found)
 
 
 def handle_http(request: flask.Request) -> flask.Response:

@@ -3,8 +3,8 @@
 Every error is `{"error": "<what>", "message": "<why>"}`. Bad input gets a 4xx that
 says what is wrong; unknown routes 404, wrong methods 405 (with Allow). Admin routes
 take the key as `x-api-key: <token>` (the Worker's header) or `Authorization: Bearer
-<token>`, compared in constant time, and answer 503 when no token is configured:
-never open. With PLOTBURN_REQUIRE_KEY every route but /healthz needs it.
+<token>` (rules and throttle: `usecases.admin_access`), and answer 503 when no usable
+token is configured: never open. With PLOTBURN_REQUIRE_KEY every route but /healthz needs it.
 
 Each request has a correlation id: the caller's `x-correlation-id` when it is of a
 safe form, else `<epoch ms>-<random>`; it is echoed in the response header and names
@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, cast
 
 import flask
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
-from werkzeug.routing import Map, Rule
+from werkzeug.routing import Map, RequestRedirect, Rule
 
 from functions import views
 from functions.api_contract import (
@@ -47,20 +47,18 @@ from functions.errors import (
     UpstreamError,
 )
 from functions.feed import FEED_TYPES, INVALID_TYPE, FeedNotFound
+from functions.http_auth import is_admin, requester, require_admin
 from functions.http_requests import (
     AUTHORIZED_KEY,
     REQUEST_ID_KEY,
     ApiError,
     any_correlation_id,
     clamped_int,
-    client_key,
     error,
     int_param,
-    is_admin,
     parse_movie_id,
     request_correlation_id,
     request_id,
-    require_admin,
     respond,
     run_id,
 )
@@ -91,6 +89,8 @@ ROUTES = Map(
         Rule("/openapi.json", endpoint="openapi", methods=["GET"]),
     ],
     strict_slashes=False,
+    # `//cron//trigger` is no route: never a redirect that names a real one.
+    merge_slashes=False,
 )
 ADMIN_ENDPOINTS = {
     "cron_trigger", "cron_retry", "logs", "delete_logs", "debug", "movie_debug",
@@ -115,11 +115,7 @@ def now_playing(request: flask.Request, app: App) -> flask.Response:
 
 def movie(request: flask.Request, app: App, movie_id: str) -> flask.Response:
     wanted = parse_movie_id(movie_id)
-    client = (
-        None
-        if is_admin(request, app)
-        else client_key(request, app.settings.trusted_proxy_hops, app.settings.client_key_secret)
-    )
+    client = None if is_admin(request, app) else requester(request, app)
     try:
         record, cached = app.generation.movie(wanted, client=client, request_id=request_id(request))
     except MovieNotFound:
@@ -188,7 +184,8 @@ def cron_trigger(request: flask.Request, app: App) -> flask.Response:
 
 
 def cron_status(request: flask.Request, app: App) -> flask.Response:
-    return respond(app.lifecycle.status())
+    # Budget figures and upstream error text only for the admin key's holder.
+    return respond(app.lifecycle.status(full=is_admin(request, app)))
 
 
 def cron_retry(request: flask.Request, app: App) -> flask.Response:
@@ -320,6 +317,9 @@ def _dispatch(request: flask.Request, app: App) -> flask.Response:
             )
         if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
             raise ApiError(413, f"request body over {MAX_BODY_BYTES} bytes")
+        # request.path drops repeated leading slashes: `//cron/trigger` is no route.
+        if request.environ.get("PATH_INFO", "").startswith("//"):
+            raise ApiError(404, "no such route", title="Not found")
         adapter = ROUTES.bind("plotburn", path_info=request.path)
         try:
             endpoint, args = adapter.match(method=request.method)
@@ -328,7 +328,7 @@ def _dispatch(request: flask.Request, app: App) -> flask.Response:
             raise ApiError(
                 405, f"method {request.method} not allowed", {"Allow": allowed}
             ) from None
-        except NotFound:
+        except (NotFound, RequestRedirect):
             raise ApiError(404, f"no route {request.path}", title="Not found") from None
         if endpoint in ADMIN_ENDPOINTS or (
             app.settings.require_key and endpoint not in OPEN_ENDPOINTS

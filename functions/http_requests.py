@@ -1,24 +1,19 @@
-"""Reading an HTTP request and answering it: who is asking (the admin key, the
-client's rate-limit key), the request's correlation id, its parameters, and the
-Worker's JSON error body. The routes (`http_api`) are built on these."""
+"""Reading an HTTP request and answering it: the request's correlation id, its
+parameters, and the Worker's JSON error body. Who is asking (the admin key, the
+client's rate-limit key) is `http_auth`'s. The routes (`http_api`) are built on these."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import re
 import secrets
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import flask
 from werkzeug.http import HTTP_STATUS_CODES
 
 from functions.api_contract import SAFE_ID_PATTERN
 from functions.models import CORRELATION_ID_PATTERN, bad_id, epoch_ms, utcnow
-
-if TYPE_CHECKING:
-    from functions.bootstrap import App
 
 REQUEST_ID_KEY = "plotburn.correlation_id"
 AUTHORIZED_KEY = "plotburn.authorized"  # set once the admin key was checked
@@ -63,54 +58,6 @@ def error(
         status,
         headers,
     )
-
-
-def presented_key(request: flask.Request) -> str | None:
-    """The admin key as the Worker's clients send it (x-api-key) or as a bearer token."""
-    api_key = request.headers.get("x-api-key")
-    if api_key is not None:
-        return api_key.strip()
-    scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
-    return presented.strip() if scheme.lower() == "bearer" else None
-
-
-def is_admin(request: flask.Request, app: App) -> bool:
-    configured = app.settings.admin_token
-    presented = presented_key(request)
-    if configured is None or not configured.get_secret_value() or presented is None:
-        return False
-    # Compared in constant time, whatever the presented value's length or content.
-    return hmac.compare_digest(
-        presented.encode("utf-8", "replace"), configured.get_secret_value().encode("utf-8")
-    )
-
-
-def require_admin(request: flask.Request, app: App) -> None:
-    configured = app.settings.admin_token
-    if configured is None or not configured.get_secret_value():
-        raise ApiError(503, "admin routes are disabled: PLOTBURN_ADMIN_TOKEN is not set")
-    if presented_key(request) is None:
-        raise ApiError(
-            401, "Missing x-api-key header", {"WWW-Authenticate": "Bearer"}, "Unauthorized"
-        )
-    if not is_admin(request, app):
-        raise ApiError(401, "Invalid API key", {"WWW-Authenticate": "Bearer"}, "Unauthorized")
-
-
-def client_key(request: flask.Request, trusted_proxy_hops: int, secret: bytes) -> str:
-    """Who is asking, as Google's front end reports it.
-
-    The front end appends the address it received the request from to
-    X-Forwarded-For, after whatever the client sent. Only that appended entry (or the
-    one `trusted_proxy_hops` before the end, behind our own proxies) is trusted:
-    everything to its left is the client's to forge. The key is a keyed hash
-    (HMAC with `secret`): a plain hash of an IPv4 address could be reversed by
-    trying all 2**32 of them, so client addresses are never stored, even as hashes.
-    """
-    hops = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",") if h.strip()]
-    index = len(hops) - 1 - trusted_proxy_hops
-    address = hops[index] if 0 <= index < len(hops) else (request.remote_addr or "unknown")
-    return hmac.new(secret, address.encode("utf-8", "replace"), hashlib.sha256).hexdigest()[:24]
 
 
 def int_param(request: flask.Request, name: str, default: int, low: int, high: int) -> int:

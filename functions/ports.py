@@ -249,6 +249,10 @@ class RateLimiter(Protocol):
     def hit(self, client: str, now: datetime, limit_per_minute: int) -> int | None:
         """Count one paid request; None if allowed, else seconds until allowed."""
 
+    def retry_after(self, client: str, now: datetime, limit_per_minute: int) -> int | None:
+        """Without counting anything: None if a request would be allowed now, else
+        seconds until it would be."""
+
 
 class GenerationWork(Protocol):
     """What a finished generation leaves behind, staged for one commit (one round

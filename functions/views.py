@@ -89,6 +89,41 @@ def debug_payload(record: RoastRecord, correlation_id: str, now: Any) -> dict[st
     }
 
 
+# What /cron/status shows a caller without the admin key: the Worker's run fields
+# (../shared/seed-api.md) and why movies failed as short codes; no spend, no budget
+# and no upstream text (which can name a credential's state or a provider's answer).
+PUBLIC_RUN_FIELDS = (
+    "timestamp", "trigger", "correlation_id", "movies_fetched", "roasts_processed",
+    "roasts_cached", "roasts_generated", "roasts_failed", "failed_movie_ids",
+    "duration_ms", "status", "finished_at",
+)  # fmt: skip
+# Outcome reasons that are already codes (runs, roast_movie, errors); any other reason
+# is an upstream's answer and shows as UPSTREAM_ERROR.
+PUBLIC_REASONS = frozenset(
+    {"deadline_exceeded", "dead_lettered", "movie_not_found", "budget_exhausted",
+     "truncated", "invalid_roast"}
+)  # fmt: skip
+UPSTREAM_ERROR = "upstream_error"
+RUN_FAILED = "run_failed"
+PROVIDERS = ("tmdb:", "perplexity:", "xai:")
+
+
+def public_reason(reason: str) -> str:
+    """A failure reason as the public sees it: a code, never an upstream's words."""
+    if reason in PUBLIC_REASONS:
+        return reason
+    return UPSTREAM_ERROR if reason.startswith(PROVIDERS) else RUN_FAILED
+
+
+def public_run(run: dict[str, Any]) -> dict[str, Any]:
+    """A run's status JSON (Run.to_status_json) without spend or upstream text."""
+    shown = {name: run[name] for name in PUBLIC_RUN_FIELDS}
+    reasons = run.get("failure_reasons") or {}
+    shown["failure_reasons"] = {k: public_reason(str(v)) for k, v in reasons.items()}
+    shown["error"] = None if run.get("error") is None else public_reason(str(run["error"]))
+    return shown
+
+
 _LOG_FIELDS = {
     "timestamp", "level", "severity", "correlation_id", "endpoint", "method", "movie_id",
     "title", "response_status", "duration_ms", "reason", "error", "message",

@@ -217,7 +217,7 @@ def _follow_run(stack: Stack, timeout: float) -> int:
 
         try:
             run = follow_run(
-                lambda: client.get("cron/status").raise_for_status().json(),
+                lambda: client.get("cron/status", headers=headers).raise_for_status().json(),
                 correlation_id,
                 timeout=timeout,
                 interval=0.5,

@@ -161,7 +161,9 @@ class Api:
         return body
 
     def status(self) -> dict[str, Any]:
-        return dict(self.request("GET", "cron/status"))
+        # With the admin token the status carries today's budget, the runs' spend and
+        # why movies failed in the providers' words; without it, the public form.
+        return dict(self.request("GET", "cron/status", admin=bool(self.target.token)))
 
     def trigger(self) -> dict[str, Any]:
         return dict(self.request("POST", "cron/trigger", admin=True))

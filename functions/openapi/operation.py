@@ -50,15 +50,17 @@ def operation(
     parameters: list[dict[str, Any]] | None = None,
     description: str | None = None,
 ) -> dict[str, Any]:
-    """An operation, with the responses every route can give (413; 401 and 503 unless
-    it never needs a key) added to `responses`, sorted by status."""
+    """An operation, with the responses every route can give (413; 401, 429 and 503
+    unless it never needs a key) added to `responses`, sorted by status."""
     responses = dict(responses)
     responses.setdefault("413", resp("PayloadTooLarge"))
     if admin:
         responses.setdefault("401", resp("Unauthorized"))
+        responses.setdefault("429", resp("AdminThrottled"))
         responses.setdefault("503", resp("AdminUnavailable"))
     elif keyable:
         responses.setdefault("401", resp("Unauthorized"))
+        responses.setdefault("429", resp("AdminThrottled"))
         responses.setdefault("503", resp("Unavailable"))
     op: dict[str, Any] = {
         "operationId": operation_id,

@@ -170,9 +170,15 @@ def cron_status() -> dict[str, Any]:
     return {
         "get": operation(
             "cronStatus",
-            "The last run, the last 10 runs, and today's budget",
+            "The last run, the last 10 runs, and (with the admin key) today's budget",
             "public",
-            {"200": json_response(ref("CronStatus"), "Status.")},
+            {
+                "200": json_response(
+                    {"anyOf": [ref("PublicCronStatus"), ref("CronStatus")]},
+                    "Status: without the admin key the public form (no budget, no spend, "
+                    "failure reasons as codes); with it, everything.",
+                )
+            },
         )
     }
 

@@ -48,7 +48,15 @@ RESPONSES: dict[str, Any] = {
     ),
     "TooManyRequests": json_response(
         ref("Error"),
-        "This client's requests that need a new (paid) roast are over the per-minute limit.",
+        "This client's requests that need a new (paid) roast are over the per-minute limit; "
+        "or, with PLOTBURN_REQUIRE_KEY, its wrong admin keys are (see AdminThrottled).",
+        {"Retry-After": REQUIRED_RETRY_AFTER},
+    ),
+    "AdminThrottled": json_response(
+        ref("Error"),
+        "This client presented too many wrong admin keys: every key it presents is refused, "
+        "the right one included, until Retry-After (on admin routes; on public ones only "
+        "with PLOTBURN_REQUIRE_KEY).",
         {"Retry-After": REQUIRED_RETRY_AFTER},
     ),
     "BadGateway": json_response(ref("Error"), "An upstream API failed after bounded retries."),
@@ -60,7 +68,8 @@ RESPONSES: dict[str, Any] = {
     ),
     "AdminUnavailable": json_response(
         ref("Error"),
-        "Admin routes are disabled (PLOTBURN_ADMIN_TOKEN is not set), or "
+        "Admin routes are disabled (PLOTBURN_ADMIN_TOKEN is not set, or shorter than "
+        "32 characters), or "
         f"{UNAVAILABLE} (then with Retry-After).",
         {"Retry-After": RETRY_AFTER},
     ),

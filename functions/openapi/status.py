@@ -17,6 +17,47 @@ from functions.openapi.common import (
     object_schema,
     ref,
 )
+from functions.views import PUBLIC_REASONS, PUBLIC_RUN_FIELDS, RUN_FAILED, UPSTREAM_ERROR
+
+RUN_PROPERTIES: dict[str, Any] = {
+    "timestamp": {**TIMESTAMP, "description": "When the run started."},
+    "trigger": {"type": "string", "enum": ["scheduled", "manual"]},
+    "correlation_id": ref("CorrelationId"),
+    "movies_fetched": COUNT,
+    "roasts_processed": COUNT,
+    "roasts_cached": COUNT,
+    "roasts_generated": COUNT,
+    "roasts_failed": COUNT,
+    "failed_movie_ids": {"type": "array", "items": MOVIE_ID},
+    "failure_reasons": {
+        "type": "object",
+        "description": "Failed movie id -> why it failed.",
+        "propertyNames": {"pattern": "^[1-9][0-9]*$"},
+        "additionalProperties": {"type": "string"},
+    },
+    "duration_ms": nullable({**COUNT, "description": "null while in_progress"}),
+    "status": ref("RunStatus"),
+    "finished_at": nullable(TIMESTAMP),
+    "error": nullable({"type": "string", "description": "Why the run could not start at all."}),
+    "upstream_calls": object_schema(
+        {s: COUNT for s in SERVICES},
+        description="Calls made per upstream service, retries included.",
+    ),
+    "tokens": object_schema(
+        {s: ref("TokenCount") for s in ("research", "roast")},
+        description="Tokens reported by the LLM APIs' usage.",
+    ),
+    "estimated_cost_usd": {
+        "type": "number",
+        "minimum": 0,
+        "description": "As the providers reported it (list-price estimate where they did not).",
+    },
+}
+# A failure reason as the public sees it (views.public_reason).
+REASON_CODE = {
+    "type": "string",
+    "enum": sorted({*PUBLIC_REASONS, UPSTREAM_ERROR, RUN_FAILED}),
+}
 
 STATUS_SCHEMAS: dict[str, Any] = {
     "Generating": object_schema(
@@ -41,48 +82,27 @@ STATUS_SCHEMAS: dict[str, Any] = {
     "RunStatus": {"type": "string", "enum": ["in_progress", "success", "partial", "failed"]},
     "TokenCount": object_schema({"prompt": COUNT, "completion": COUNT}),
     "Run": object_schema(
-        {
-            "timestamp": {**TIMESTAMP, "description": "When the run started."},
-            "trigger": {"type": "string", "enum": ["scheduled", "manual"]},
-            "correlation_id": ref("CorrelationId"),
-            "movies_fetched": COUNT,
-            "roasts_processed": COUNT,
-            "roasts_cached": COUNT,
-            "roasts_generated": COUNT,
-            "roasts_failed": COUNT,
-            "failed_movie_ids": {"type": "array", "items": MOVIE_ID},
-            "failure_reasons": {
-                "type": "object",
-                "description": "Failed movie id -> why it failed.",
-                "propertyNames": {"pattern": "^[1-9][0-9]*$"},
-                "additionalProperties": {"type": "string"},
-            },
-            "duration_ms": nullable({**COUNT, "description": "null while in_progress"}),
-            "status": ref("RunStatus"),
-            "finished_at": nullable(TIMESTAMP),
-            "error": nullable(
-                {"type": "string", "description": "Why the run could not start at all."}
-            ),
-            "upstream_calls": object_schema(
-                {s: COUNT for s in SERVICES},
-                description="Calls made per upstream service, retries included.",
-            ),
-            "tokens": object_schema(
-                {s: ref("TokenCount") for s in ("research", "roast")},
-                description="Tokens reported by the LLM APIs' usage.",
-            ),
-            "estimated_cost_usd": {
-                "type": "number",
-                "minimum": 0,
-                "description": (
-                    "As the providers reported it (list-price estimate where they did not)."
-                ),
-            },
-        },
+        RUN_PROPERTIES,
         description=(
             "A nightly or manual run. The seed Worker's CronResult fields, plus added "
             "ones (never renamed). While in_progress, counters are live; a run shows "
-            "as in_progress from the moment POST /cron/trigger answers 202."
+            "as in_progress from the moment POST /cron/trigger answers 202. This full "
+            "form is shown to the admin key's holder."
+        ),
+    ),
+    "PublicRun": object_schema(
+        {
+            **{name: RUN_PROPERTIES[name] for name in PUBLIC_RUN_FIELDS},
+            "failure_reasons": {
+                **RUN_PROPERTIES["failure_reasons"],
+                "description": "Failed movie id -> why it failed, as a code.",
+                "additionalProperties": REASON_CODE,
+            },
+            "error": nullable({**REASON_CODE, "description": "Why the run could not start."}),
+        },
+        description=(
+            "A run as /cron/status shows it without the admin key: the seed Worker's "
+            "CronResult fields and failure codes; no spend and no upstream error text."
         ),
     ),
     "BudgetPool": object_schema(
@@ -136,7 +156,21 @@ STATUS_SCHEMAS: dict[str, Any] = {
             },
             "total_runs": COUNT,
             "budget": ref("Budget"),
-        }
+        },
+        description="/cron/status with the admin key: full runs, and today's budget.",
+    ),
+    "PublicCronStatus": object_schema(
+        {
+            "last_run": nullable(ref("PublicRun")),
+            "history": {
+                "type": "array",
+                "maxItems": 10,
+                "description": "The last 10 runs, newest first.",
+                "items": ref("PublicRun"),
+            },
+            "total_runs": COUNT,
+        },
+        description="/cron/status without the admin key: no budget, no spend.",
     ),
     "TriggerAccepted": object_schema(
         {

@@ -48,3 +48,12 @@ class FirestoreRateLimiter:
             return None
 
         return cast("int | None", take(self._db.transaction()))
+
+    @_infra
+    def retry_after(self, client: str, now: datetime, limit_per_minute: int) -> int | None:
+        snap = self._db.collection(c.RATE_LIMITS).document(client).get()
+        _reads()
+        doc = (snap.to_dict() or {}) if snap.exists else {}
+        # The bucket as it would be now, refilled; nothing is written.
+        bucket = TokenBucket.restore(doc.get("tokens"), doc.get("updated_at"), limit_per_minute)
+        return bucket.take(now)

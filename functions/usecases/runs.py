@@ -17,6 +17,7 @@ from typing import Any
 
 from cachetools import TTLCache
 
+from functions import views
 from functions.config import HISTORY_LIMIT, Settings
 from functions.errors import MovieNotFound
 from functions.models import (
@@ -186,15 +187,21 @@ class RunLifecycle:
     def run_json(self, run: Run) -> dict[str, Any]:
         return self.live(run).to_status_json()
 
-    def status(self) -> dict[str, Any]:
-        """`GET /cron/status`: the recent runs as they stand, and today's budget."""
+    def status(self, *, full: bool) -> dict[str, Any]:
+        """`GET /cron/status`: the recent runs as they stand. `full` (the admin key's
+        view) adds today's budget and keeps the runs' spend and upstream error text;
+        without it runs show the Worker's fields and failure codes only."""
         runs = self.runs.recent_runs(HISTORY_LIMIT)
         if self.sweep_stuck_runs(among=runs):
             runs = self.runs.recent_runs(HISTORY_LIMIT)
         history = [self.run_json(r) for r in runs]
-        return {
+        if not full:
+            history = [views.public_run(r) for r in history]
+        status = {
             "last_run": history[0] if history else None,
             "history": history,
             "total_runs": self.runs.total_runs(),
-            "budget": self.budget.budget_state(),
         }
+        if full:
+            status["budget"] = self.budget.budget_state()
+        return status

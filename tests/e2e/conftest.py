@@ -50,9 +50,17 @@ class Driver:
         return str(response.json()["correlation_id"])
 
     def status(self) -> dict[str, Any]:
-        response = self.http.get("/cron/status")
+        """/cron/status as the operator sees it (with the admin key: budget, spend and
+        failure reasons in the providers' words)."""
+        response = self.http.get("/cron/status", headers=self.admin)
         assert response.status_code == 200, response.text
         return dict(response.json())
+
+    def public_status(self) -> httpx.Response:
+        """/cron/status without the key (no budget, no spend, failure codes only)."""
+        response = self.http.get("/cron/status")
+        assert response.status_code == 200, response.text
+        return response
 
     def find_run(self, correlation_id: str) -> dict[str, Any] | None:
         return find_run(self.status(), correlation_id)

@@ -132,7 +132,8 @@ def test_dashboard_shows_the_runs_and_renders_roasts_as_text(
     url = driver.stack.api_url + "dashboard"
     dom = _browse(chromium, profile, url, "--dump-dom")
 
-    # The last run: status, counters, cost, calls, the failed movie and why.
+    # The last run: status, counters, the failed movie and why (as the public code:
+    # the page reads the public /cron/status, which has no spend).
     assert re.search(r'data-field="status"[^>]*>partial<', dom), dom[:3000]
     assert f'data-field="correlation_id">{run["correlation_id"]}<' in dom
     fetched = run["movies_fetched"]
@@ -140,19 +141,16 @@ def test_dashboard_shows_the_runs_and_renders_roasts_as_text(
         value = fetched if field == "fetched" else run[f"roasts_{field}"]
         assert re.search(rf'data-field="{field}"><div class="v">{value}<', dom), field
     assert f"{fetched} of {fetched} movies processed" in dom
-    assert re.search(r'data-field="cost">\$0\.[0-9]+<', dom)
-    assert (
-        f"research {run['upstream_calls']['research']} · roast {run['upstream_calls']['roast']}"
-        in dom
-    )
+    assert 'data-field="cost"' not in dom and 'data-field="calls"' not in dom
     failed_row = re.search(r'data-field="failed-movies">.*?</table>', dom, flags=re.DOTALL)
     assert failed_row is not None
     assert html.escape(titles[failing], quote=False) in failed_row.group(0)
-    assert html.escape(run["failure_reasons"][str(failing)], quote=False) in failed_row.group(0)
-    # The chart has a bar group per run; the budget is shown.
+    assert "upstream_error" in failed_row.group(0)
+    assert html.escape(run["failure_reasons"][str(failing)], quote=False) not in dom
+    # The chart has a bar group per run; the budget is the admin key's only.
     for past in driver.status()["history"]:
         assert f'data-run="{past["correlation_id"]}"' in dom
-    assert 'data-field="budget-state">Within budget.<' in dom
+    assert 'data-field="budget-state">Budget figures are for the admin key' in dom
     # Every now-playing movie, by title; roasts loaded for the ready ones only.
     for movie in movies:
         assert f'data-field="title">{html.escape(movie["title"], quote=False)}<' in dom, movie[

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from plotburn_cli.follow import find_run
 from tests.e2e.conftest import Driver
 
 MOVIES = 15  # the simulator's default now-playing list
@@ -63,6 +64,30 @@ def test_first_run_then_cached_run(driver: Driver) -> None:
         and one["movie"]["title"] == movies[0]["title"]
     )
     assert driver.sim_calls() == calls
+
+
+def test_public_status_shows_no_spend_and_no_upstream_text(driver: Driver) -> None:
+    """A run with an upstream failure: the public /cron/status says a movie failed,
+    as a code, and shows no budget or spend; the admin key's holder sees it all."""
+    failing = int(driver.stack.sim.config()["first_movie_id"]) + 1
+    driver.stack.sim.configure(fail_movie_ids={"roast": [failing]})
+    run = driver.wait_final(driver.trigger())  # followed with the admin key
+    assert run["status"] == "partial" and run["failed_movie_ids"] == [failing], run
+    reason = run["failure_reasons"][str(failing)]
+    assert reason.startswith("xai:"), reason
+    assert run["estimated_cost_usd"] > 0 and run["upstream_calls"]["roast"] > 0
+    assert driver.status()["budget"]["remaining_calls"] >= 0
+
+    public = driver.public_status()
+    body = public.json()
+    assert set(body) == {"last_run", "history", "total_runs"}
+    shown = find_run(body, run["correlation_id"])
+    assert shown is not None
+    assert shown["failure_reasons"] == {str(failing): "upstream_error"}
+    assert shown["roasts_failed"] == 1 and shown["status"] == "partial"
+    assert not {"upstream_calls", "tokens", "estimated_cost_usd"} & set(shown)
+    for leaked in (reason, "xai", "remaining_calls", "cost", "budget"):
+        assert leaked not in public.text, leaked
 
 
 def test_clearing_roasts_reuses_research(driver: Driver) -> None:

@@ -223,6 +223,22 @@ def _paid(calls: Mapping[str, int]) -> int:
 # ------------------------------------------------------------------------ tests
 
 
+def test_rotated_ipv6_addresses_in_one_64_are_one_client(driver: Driver) -> None:
+    """A client with a /64 used to be 2**64 clients: each address its own bucket."""
+    now_playing = _use(driver, 5000)
+    rotated = [f"2001:db8:5:6::{n:x}" for n in range(1, RATE + 2)]
+    answers = [
+        _get(driver, movie_id, headers={"X-Forwarded-For": address}).status_code
+        for movie_id, address in zip(now_playing, rotated, strict=False)
+    ]
+    assert answers == [200] * RATE + [429]
+    # Another /64 is another client.
+    other = _get(driver, now_playing[RATE], headers={"X-Forwarded-For": "2001:db8:5:7::1"})
+    assert other.status_code == 200, other.text
+    calls = driver.sim_calls()
+    assert (calls["research"], calls["roast"]) == (RATE + 1, RATE + 1)
+
+
 def test_id_loop_from_one_client(driver: Driver) -> None:
     now_playing = _use(driver, 1000)
     loop, _ = _loop_ids(now_playing)

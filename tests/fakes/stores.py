@@ -354,6 +354,11 @@ class MemoryRateLimiter:
                 self.buckets[client] = (bucket.tokens, now)
             return retry_after
 
+    def retry_after(self, client: str, now: datetime, limit_per_minute: int) -> int | None:
+        with self._lock:
+            tokens, updated_at = self.buckets.get(client, (None, None))
+            return TokenBucket.restore(tokens, updated_at, limit_per_minute).take(now)
+
 
 class MemoryGenerationWork:
     """Staged writes applied to the in-memory stores on commit (none without it)."""

@@ -311,8 +311,7 @@ def is_secret(field: Any) -> bool:
     return contains(field.annotation)
 
 
-# The client-key secret Terraform generates for api. The code that reads it is a
-# separate change; until Settings has it, it counts as a secret setting here.
+# The client-key secret: the one secret setting Terraform generates (for api).
 CLIENT_KEY_ENV = "PLOTBURN_CLIENT_KEY_SECRET"
 # Read by functions-framework, not by Settings: gunicorn's threads per worker.
 FRAMEWORK_ENV = {"THREADS"}

@@ -363,13 +363,26 @@ def test_wrong_token_prints_the_api_message_and_never_the_token(run: Any) -> Non
 
 def test_the_key_goes_as_x_api_key_and_only_to_admin_routes(run: Any) -> None:
     """The Worker's header (a bearer token could collide with an identity token in front
-    of the api); never sent to a public route."""
+    of the api); sent to admin routes, and to /cron/status, whose budget, spend and
+    failure text only the key's holder sees."""
     assert run("status").code == 0
-    (public,) = run.transport.requests
-    assert "x-api-key" not in public.headers and "authorization" not in public.headers
+    (status,) = run.transport.requests
+    assert status.headers["x-api-key"] == ADMIN_TOKEN and "authorization" not in status.headers
     assert run("budget").code == 0
     (admin,) = run.transport.requests
     assert admin.headers["x-api-key"] == ADMIN_TOKEN and "authorization" not in admin.headers
+
+
+def test_status_without_a_token_is_the_public_form(run: Any, api: Api) -> None:
+    api.world.roaster.failing = {1002}
+    run_id = api.run_night()
+    result = run("status", token=None)
+    assert result.code == 0 and f"Run {run_id}" in result.out
+    assert "Today's budget" not in result.out and "server error" not in result.out
+    assert run.transport.requests[0].headers.get("x-api-key") is None
+    as_json = run("status", "--json", token=None).json
+    assert "budget" not in as_json
+    assert as_json["last_run"]["failure_reasons"] == {"1002": "upstream_error"}
 
 
 def test_a_cache_that_cannot_be_cleared_is_an_error_naming_it(

@@ -25,7 +25,7 @@ from functions.bootstrap import App
 from tests.unit.conftest import World
 
 MAIN = Path(__file__).resolve().parents[2] / "main.py"
-ADMIN_TOKEN = "unit-admin-token-7c1e5b"
+ADMIN_TOKEN = "unit-admin-token-7c1e5b-0123456789abcdef"
 
 
 @dataclass

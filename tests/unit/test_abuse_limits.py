@@ -55,7 +55,7 @@ def test_a_failing_movie_loop_spends_only_the_public_share(world: World) -> None
     world.roaster.failing = set()
     world.nightly.start_run(NightlyMessage(trigger=Trigger.SCHEDULED), world.clock())
     world.deliver_all()
-    last = world.lifecycle.status()["last_run"]
+    last = world.lifecycle.status(full=True)["last_run"]
     assert (last["status"], last["roasts_generated"]) == (RunStatus.SUCCESS.value, 5)
 
 
@@ -92,7 +92,7 @@ def test_a_night_failure_cools_the_movie_for_public_callers(world: World) -> Non
     world.roaster.failing = {FAILING}
     world.nightly.start_run(NightlyMessage(trigger=Trigger.SCHEDULED), world.clock())
     world.deliver_all()
-    assert world.lifecycle.status()["last_run"]["roasts_failed"] == 1
+    assert world.lifecycle.status(full=True)["last_run"]["roasts_failed"] == 1
     paid = world.roaster.total
     with pytest.raises(RecentlyFailed):
         world.generation.movie(FAILING, client="c1")

@@ -33,7 +33,7 @@ from tests.unit.conftest import World
 pytestmark = pytest.mark.usefixtures("clean_settings_env")
 
 MAIN = str(Path(__file__).resolve().parents[2] / "main.py")
-ADMIN_TOKEN = "s3cret-admin-token"
+ADMIN_TOKEN = "s3cret-admin-token-0123456789abcdef"
 BEARER = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 API_KEY = {"x-api-key": ADMIN_TOKEN}
 UPSTREAM_KEYS = ("tmdb-key-SECRET-0a1b2c", "pplx-key-SECRET-3d4e5f", "xai-key-SECRET-6a7b8c")
@@ -709,9 +709,11 @@ def test_a_scheduled_run_shows_in_progress_as_soon_as_fan_out_starts(api: Api) -
 def test_a_scheduled_run_whose_listing_fails_is_failed_not_missing(api: Api) -> None:
     api.world.catalog.fail = True
     api.world.nightly.start_run(NightlyMessage(trigger=Trigger.SCHEDULED), api.world.clock())
-    last = api.json("GET", "/cron/status")["last_run"]
+    last = api.json("GET", "/cron/status", admin=True)["last_run"]
     assert (last["trigger"], last["status"], last["movies_fetched"]) == ("scheduled", "failed", 0)
     assert "tmdb" in last["error"]
+    # The public sees that it failed, as a code.
+    assert api.json("GET", "/cron/status")["last_run"]["error"] == "upstream_error"
 
 
 def test_a_trigger_whose_message_cannot_be_published_is_503_and_a_failed_run(
@@ -724,9 +726,10 @@ def test_a_trigger_whose_message_cannot_be_published_is_503_and_a_failed_run(
     response = api.call("POST", "/cron/trigger", admin=True)
     assert_error(response, 503, "temporarily unavailable; retry shortly")
     # The poller is not left waiting on a run nothing will fan out.
-    last = api.json("GET", "/cron/status")["last_run"]
+    last = api.json("GET", "/cron/status", admin=True)["last_run"]
     assert (last["trigger"], last["status"]) == ("manual", "failed")
     assert last["error"] == "the nightly message could not be published"
+    assert api.json("GET", "/cron/status")["last_run"]["error"] == "run_failed"
 
 
 def test_cron_status_before_any_run(api: Api) -> None:
@@ -1123,7 +1126,9 @@ def test_admin_routes_need_the_key(api: Api, method: str, path: str) -> None:
         # The Worker's header wins over a bearer token: a wrong key is wrong.
         {"x-api-key": "wrong-token", **BEARER},
     ]
-    for headers in invalid:
+    # Each from a client of its own: wrong keys are throttled per client.
+    for n, headers in enumerate(invalid):
+        headers = {**headers, "X-Forwarded-For": f"198.51.100.{n + 1}"}
         assert_error(
             api.call(method, path, headers=headers), 401, "Invalid API key", "Unauthorized"
         )
@@ -1418,8 +1423,9 @@ def test_an_unexpected_bug_is_a_clean_500_and_logged_redacted(
 
 
 def test_anonymous_requests_write_no_log_entries(api: Api) -> None:
-    """A caller without the key cannot make PlotBurn write to Firestore: refused
-    requests are logged to stdout only, never kept for /logs."""
+    """A caller without the key cannot make PlotBurn write to its logs: refused
+    requests are logged to stdout only, never kept for /logs. (Wrong keys do count in
+    the client's throttle bucket, a few writes a minute at most, then 429.)"""
     before = len(api.world.logs.entries)
     for method, path in [
         *ADMIN_ROUTES,
@@ -1428,11 +1434,14 @@ def test_anonymous_requests_write_no_log_entries(api: Api) -> None:
         ("POST", "/x" * 50),
     ]:
         for headers in ({}, {"x-api-key": "guess"}, {"Authorization": "Bearer guess"}):
-            assert api.call(method, path, headers=headers).status_code in (401, 404, 405)
+            assert api.call(method, path, headers=headers).status_code in (401, 404, 405, 429)
     assert api.call("POST", "/cron/trigger", data=b"x" * (16 * 1024 + 1)).status_code == 413
     assert len(api.world.logs.entries) == before
-    # An admin's state-changing request is kept.
-    assert api.call("DELETE", "/cache/clear/roast", headers=API_KEY).status_code == 200
+    # An admin's state-changing request is kept (the admin is another client: the
+    # guesser above is throttled, whatever key it presents now).
+    assert api.call("DELETE", "/cache/clear/roast", headers=API_KEY).status_code == 429
+    admin = {**API_KEY, "X-Forwarded-For": "192.0.2.10"}
+    assert api.call("DELETE", "/cache/clear/roast", headers=admin).status_code == 200
     kept = [e["message"] for e in api.world.logs.entries[before:]]
     assert kept == ["cache cleared", "DELETE /cache/clear/roast answered 200"]
 
@@ -1442,14 +1451,14 @@ def test_client_key_is_the_appended_address_under_a_keyed_hash() -> None:
 
     from werkzeug.test import EnvironBuilder
 
-    from functions.http_api import client_key
+    from functions.client_identity import client_key
 
-    def key(xff: str | None, secret: bytes = b"s1", remote: str = "10.0.0.1") -> str:
+    def key(xff: str | None, secret: str = "s1", remote: str = "10.0.0.1") -> str:
         headers = {"X-Forwarded-For": xff} if xff is not None else {}
         environ = EnvironBuilder(
             headers=headers, environ_base={"REMOTE_ADDR": remote}
         ).get_environ()
-        return client_key(flask.Request(environ), 0, secret)
+        return client_key(flask.Request(environ), 0, 64, SecretStr(secret))
 
     # Only the entry Google's front end appends (the last) identifies the client.
     assert key("1.1.1.1, 203.0.113.7") == key("9.9.9.9, 8.8.8.8, 203.0.113.7") == key("203.0.113.7")
@@ -1457,4 +1466,4 @@ def test_client_key_is_the_appended_address_under_a_keyed_hash() -> None:
     assert key(None) == key("10.0.0.1")  # no header: the peer address
     # Keyed: not the plain hash of the address, and another secret gives another key.
     assert key("203.0.113.7") != hashlib.sha256(b"203.0.113.7").hexdigest()[:24]
-    assert key("203.0.113.7", b"s1") != key("203.0.113.7", b"s2")
+    assert key("203.0.113.7", "s1") != key("203.0.113.7", "s2")

@@ -19,6 +19,7 @@ from werkzeug.exceptions import MethodNotAllowed, NotFound
 from functions import api_contract, http_api, openapi
 from functions.errors import InfrastructureUnavailable
 from functions.models import MOVIE_META_FIELDS
+from functions.usecases.admin_access import ADMIN_FAILURES_PER_MINUTE
 from tests.unit.api_harness import Api, api, api_flask_app  # noqa: F401 (fixtures)
 
 DOC = openapi.document()
@@ -443,13 +444,16 @@ def test_every_documented_response_is_real_and_matches(
     call("GET", "/debug?correlationId=nothing-here", admin=True, expect=404)
     call("GET", "/movie/1000/debug", admin=True, expect=404)
 
-    # Admin routes: no key, a wrong one (either header), and none configured.
+    # Admin routes: no key, a wrong one (either header), and none configured. Each
+    # wrong key comes from a client of its own (wrong keys are throttled per client).
+    guessers = (f"198.51.100.{n}" for n in range(1, 255))
     for method, path in ADMIN_ROUTES:
         missing = call(method, path, expect=401).get_json()
         assert missing == {"error": "Unauthorized", "message": "Missing x-api-key header"}
         for wrong in ({"Authorization": "Bearer nope"}, {"x-api-key": "nope"}):
+            headers = {**wrong, "X-Forwarded-For": next(guessers)}
             assert (
-                call(method, path, headers=wrong, expect=401).get_json()["message"]
+                call(method, path, headers=headers, expect=401).get_json()["message"]
                 == "Invalid API key"
             )
     api.set_admin_token(None)
@@ -466,7 +470,20 @@ def test_every_documented_response_is_real_and_matches(
     api.configure(require_key=True)
     for method, path in KEYABLE_ROUTES:
         call(method, path, expect=401)
-        call(method, path, headers={"x-api-key": "nope"}, expect=401)
+        call(
+            method,
+            path,
+            headers={"x-api-key": "nope", "X-Forwarded-For": next(guessers)},
+            expect=401,
+        )
+    # A client past ADMIN_FAILURES_PER_MINUTE wrong keys gets 429 for any key it
+    # presents, the right one included, on every route that needs one.
+    throttled = {"X-Forwarded-For": "203.0.113.66"}
+    for _ in range(ADMIN_FAILURES_PER_MINUTE):
+        call("GET", "/logs", headers={**throttled, "x-api-key": "nope"}, expect=401)
+    for method, path in [*ADMIN_ROUTES, *KEYABLE_ROUTES]:
+        answer = call(method, path, headers={**throttled, **api.admin}, expect=429)
+        assert int(answer.headers["Retry-After"]) >= 1
     call("GET", "/healthz", expect=200)
     call("GET", "/cron/status", admin="key", expect=200)
     call("GET", "/openapi.json", admin=True, expect=200)

@@ -25,7 +25,7 @@ def start(world: World, message: NightlyMessage = SCHEDULED) -> str:
 
 
 def last_run(world: World) -> dict:
-    status = world.lifecycle.status()
+    status = world.lifecycle.status(full=True)
     assert status["last_run"] is not None
     return status["last_run"]
 
@@ -58,7 +58,7 @@ def test_second_run_is_all_cached_with_no_upstream_calls(world: World) -> None:
     run = last_run(world)
     assert (run["roasts_cached"], run["roasts_generated"]) == (5, 0)
     assert world.researcher.total == 5 and world.roaster.total == 5
-    assert world.lifecycle.status()["total_runs"] == 2
+    assert world.lifecycle.status(full=True)["total_runs"] == 2
 
 
 def test_duplicate_deliveries_count_once(world: World) -> None:
@@ -66,7 +66,7 @@ def test_duplicate_deliveries_count_once(world: World) -> None:
     start(world)  # the same nightly message again: no second run, no republish
     assert len(world.publisher.roasts) == 5
     world.deliver_all(times=2)
-    status = world.lifecycle.status()
+    status = world.lifecycle.status(full=True)
     assert status["total_runs"] == 1
     run = status["last_run"]
     assert (run["roasts_generated"], run["roasts_processed"]) == (5, 5)
@@ -157,7 +157,7 @@ def test_status_sweeps_the_runs_it_shows_and_the_nightly_message_sweeps_the_rest
     queries: list[object] = []
     stuck_runs = world.runs.stuck_runs
     world.runs.stuck_runs = lambda before: queries.append(before) or stuck_runs(before)  # type: ignore[method-assign]
-    status = world.lifecycle.status()
+    status = world.lifecycle.status(full=True)
     # The stuck run is older than the history the status shows, and the status read
     # made no query of its own to find it.
     assert stuck not in {r["correlation_id"] for r in status["history"]}
@@ -510,7 +510,7 @@ def test_scheduled_run_shows_in_progress_while_tmdb_is_listing(world: World) -> 
     assert last_run(world)["movies_fetched"] == 5
     world.deliver_all()
     assert last_run(world)["status"] == "success"
-    assert world.lifecycle.status()["total_runs"] == 1
+    assert world.lifecycle.status(full=True)["total_runs"] == 1
 
 
 def test_a_triggered_run_that_fan_out_never_lists_fails_at_its_deadline(world: World) -> None:

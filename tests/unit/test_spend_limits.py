@@ -71,12 +71,12 @@ def test_nightly_run_crossing_the_budget_is_partial(world: World) -> None:
     with_settings(world, daily_call_budget=6, public_budget_share=0.0)
     run = world.nightly.start_run(NightlyMessage(trigger=Trigger.SCHEDULED), world.clock())
     world.deliver_all()
-    final = world.lifecycle.status()["last_run"]
+    final = world.lifecycle.status(full=True)["last_run"]
     assert final["correlation_id"] == run.correlation_id
     assert (final["status"], final["roasts_generated"], final["roasts_failed"]) == ("partial", 3, 2)
     assert set(final["failure_reasons"].values()) == {REASON_BUDGET}
     assert world.researcher.total == 3 and world.roaster.total == 3
-    assert world.lifecycle.status()["budget"]["exhausted"] is True
+    assert world.lifecycle.status(full=True)["budget"]["exhausted"] is True
 
 
 def test_cost_budget(world: World) -> None:
