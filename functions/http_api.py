@@ -16,23 +16,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 import flask
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, RequestRedirect, Rule
 
-from functions import views
+from functions import openapi, views
 from functions.api_contract import (
-    CLEARABLE,
     FEED_DEFAULT_LIMIT,
     FEED_MAX_LIMIT,
     FEED_MAX_PAGE,
-    LOG_LEVELS,
-    LOGS_DEFAULT_LIMIT,
-    LOGS_DEFAULT_OLDER_THAN_DAYS,
-    LOGS_MAX_LIMIT,
-    LOGS_MAX_OLDER_THAN_DAYS,
     MAX_BODY_BYTES,
     NOW_PLAYING_MAX_AGE_SECONDS,
 )
@@ -47,23 +41,29 @@ from functions.errors import (
     UpstreamError,
 )
 from functions.feed import FEED_TYPES, INVALID_TYPE, FeedNotFound
+from functions.http_admin import (
+    budget,
+    cache_clear,
+    cron_retry,
+    cron_trigger,
+    debug,
+    delete_logs,
+    logs,
+    movie_debug,
+)
 from functions.http_auth import is_admin, requester, require_admin
 from functions.http_requests import (
     AUTHORIZED_KEY,
     REQUEST_ID_KEY,
     ApiError,
-    any_correlation_id,
-    clamped_int,
     error,
     int_param,
     parse_movie_id,
     request_correlation_id,
     request_id,
     respond,
-    run_id,
 )
 from functions.observability import emit, log_scope
-from functions.ports import CacheKind
 
 if TYPE_CHECKING:
     from functions.bootstrap import App
@@ -145,13 +145,6 @@ def movie(request: flask.Request, app: App, movie_id: str) -> flask.Response:
     return respond(views.movie_response(record, cached))
 
 
-def movie_debug(request: flask.Request, app: App, movie_id: str) -> flask.Response:
-    found = app.operations.movie_debug_view(parse_movie_id(movie_id))
-    if found is None:
-        raise ApiError(404, f"no debug entries for movie {movie_id}")
-    return respond(found)
-
-
 def feed(request: flask.Request, app: App) -> flask.Response:
     kind = request.args.get("type", "all")
     if kind not in FEED_TYPES:
@@ -170,76 +163,9 @@ def feed(request: flask.Request, app: App) -> flask.Response:
         raise ApiError(404, str(exc)) from None
 
 
-def cron_trigger(request: flask.Request, app: App) -> flask.Response:
-    correlation_id = app.nightly.trigger_manual()
-    return respond(
-        {
-            "message": "Cron job started in background",
-            "correlation_id": correlation_id,
-            "status": "started",
-            "check_status_at": "/cron/status",
-        },
-        202,
-    )
-
-
 def cron_status(request: flask.Request, app: App) -> flask.Response:
     # Budget figures and upstream error text only for the admin key's holder.
     return respond(app.lifecycle.status(full=is_admin(request, app)))
-
-
-def cron_retry(request: flask.Request, app: App) -> flask.Response:
-    correlation_id = run_id(request)
-    result = app.lifecycle.retry_failed(correlation_id)
-    if result is None:
-        raise ApiError(404, f"run {correlation_id} not found")
-    run, retried = result
-    return respond(
-        {
-            "correlation_id": correlation_id,
-            "retried_movie_ids": retried,
-            "status": run.status.value,
-            "check_status_at": "/cron/status",
-        },
-        202 if retried else 200,
-    )
-
-
-def logs(request: flask.Request, app: App) -> flask.Response:
-    limit = clamped_int(request, "limit", LOGS_DEFAULT_LIMIT, 1, LOGS_MAX_LIMIT)
-    level = request.args.get("level")
-    if level is not None:
-        level = level.upper()
-        if level not in LOG_LEVELS:
-            raise ApiError(400, f"level must be one of {', '.join(LOG_LEVELS)}")
-    correlation_id = any_correlation_id(request) if "correlationId" in request.args else None
-    return respond(app.operations.logs_view(limit, level, correlation_id))
-
-
-def delete_logs(request: flask.Request, app: App) -> flask.Response:
-    days = int_param(
-        request, "olderThanDays", LOGS_DEFAULT_OLDER_THAN_DAYS, 0, LOGS_MAX_OLDER_THAN_DAYS
-    )
-    return respond(app.operations.delete_logs(days))
-
-
-def debug(request: flask.Request, app: App) -> flask.Response:
-    correlation_id = any_correlation_id(request)
-    found = app.operations.debug_view(correlation_id)
-    if found is None:
-        raise ApiError(404, f"nothing recorded for correlationId {correlation_id}")
-    return respond(found)
-
-
-def cache_clear(request: flask.Request, app: App, kind: str) -> flask.Response:
-    if kind not in CLEARABLE:
-        raise ApiError(404, f"unknown cache {kind!r}; one of {', '.join(CLEARABLE)}")
-    result = app.operations.clear_cache(cast("CacheKind", kind))
-    return respond(result, 200 if result["success"] else 503)
-
-
-def budget(request: flask.Request, app: App) -> flask.Response:
-    return respond(app.budget.budget_state())
 
 
 def dashboard(request: flask.Request, app: App) -> flask.Response:
@@ -249,8 +175,6 @@ def dashboard(request: flask.Request, app: App) -> flask.Response:
 
 
 def openapi_document(request: flask.Request, app: App) -> flask.Response:
-    from functions import openapi  # imported here: it reads this module's limits
-
     return respond(openapi.document())
 
 

@@ -19,7 +19,7 @@ The modules, one job each:
   paths_admin   the admin routes' path items
   assemble      the route table, info, tags and components: `document()`
 
-`http_api` imports this package lazily (to serve it). The limits come from
+`http_api` imports this package to serve it. The limits come from
 `functions.api_contract`; nothing here imports `http_api`.
 """
 
