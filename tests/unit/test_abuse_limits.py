@@ -119,14 +119,14 @@ def test_waiters_back_off_and_public_ones_give_up_sooner(world: World) -> None:
         time.sleep(seconds)
 
     world.generation.sleep = nap
-    with_settings(world, public_wait_seconds=0.2, single_flight_wait_seconds=30)
+    with_settings(world, public_wait_seconds=0.5, single_flight_wait_seconds=30)
     assert world.leases.acquire(FAILING, "someone-else", world.clock())
     started = time.monotonic()
     with pytest.raises(GenerationInProgress):
         world.generation.movie(FAILING, client="waiter")
-    assert time.monotonic() - started < 1.0  # not the trusted 30 s wait
+    assert time.monotonic() - started < 10  # not the trusted 30 s wait
     assert naps[:3] == [0.01, 0.02, 0.04]  # 0.01 s first, then doubling
-    assert len(naps) < 8
+    assert len(naps) < 12  # polls back off: not one every 0.01 s for 0.5 s
 
 
 def test_budget_pools_add_up_to_the_day(world: World) -> None:
