@@ -18,6 +18,14 @@ from functions.openapi.common import (
     ref,
 )
 
+# The Run fields every answer carries; /cron/status adds progress and the estimate.
+RUN_FIELDS = [
+    "timestamp", "trigger", "correlation_id", "movies_fetched", "roasts_processed",
+    "roasts_cached", "roasts_generated", "roasts_failed", "failed_movie_ids",
+    "failure_reasons", "duration_ms", "status", "finished_at", "error", "upstream_calls",
+    "tokens", "estimated_cost_usd",
+]  # fmt: skip
+
 STATUS_SCHEMAS: dict[str, Any] = {
     "Generating": object_schema(
         {
@@ -78,7 +86,26 @@ STATUS_SCHEMAS: dict[str, Any] = {
                     "As the providers reported it (list-price estimate where they did not)."
                 ),
             },
+            "progress": object_schema(
+                {"done": COUNT, "total": COUNT},
+                description="Movies with an outcome, of the run's movies (in /cron/status).",
+            ),
+            "estimated_finish": nullable(
+                {
+                    **TIMESTAMP,
+                    "description": "While in_progress: when the run should end, from its "
+                    "pace and the configured research rate (in /cron/status).",
+                }
+            ),
+            "deadline_at": nullable(
+                {
+                    **TIMESTAMP,
+                    "description": "While in_progress: when the sweep closes it, its unfinished "
+                    "movies failed; grows with the run's movies at the research rate.",
+                }
+            ),
         },
+        required=RUN_FIELDS,
         description=(
             "A nightly or manual run. The seed Worker's CronResult fields, plus added "
             "ones (never renamed). While in_progress, counters are live; a run shows "

@@ -17,6 +17,7 @@ from cachetools import TTLCache
 from functions import metering, views
 from functions.config import Settings
 from functions.errors import GenerationInProgress, NotOnDemand, RateLimited
+from functions.limits import waits_until
 from functions.models import Movie, MovieDetails, RoastRecord, utcnow
 from functions.ports import (
     CacheStore,
@@ -160,6 +161,14 @@ class Generation:
                 raise GenerationInProgress(movie.id, retry_after_seconds=5)
             self.sleep(self.poll_interval_seconds)
 
+    def _wait_deadline(self) -> float:
+        """Waiting for a provider's capacity must not outlast the lease just taken:
+        waits end by its expiry less one attempt's timeout and backoff, the room the
+        last call needs (then the delivery is handed back, the lease released)."""
+        settings = self.settings
+        room = settings.upstream_timeout_seconds + settings.upstream_backoff_max_seconds
+        return time.monotonic() + max(0.0, settings.generation_lease_seconds - room)
+
     def _generate(
         self,
         movie: Movie,
@@ -180,7 +189,7 @@ class Generation:
             self._limit_rate(client)
         reserved = 1 + (truth is None)
         self.budget.reserve(reserved, correlation_id)
-        with metering.ledger() as book:
+        with metering.ledger() as book, waits_until(self._wait_deadline()):
             try:
                 if details is None:
                     # TMDB's details (the 26 fields /movie serves, and the director
