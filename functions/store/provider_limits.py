@@ -2,26 +2,40 @@
 
 from __future__ import annotations
 
+import random
+import threading
+import time
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, TypeVar
 
+from google.api_core import exceptions as gexc
 from google.cloud import firestore
 
+from functions.errors import InfrastructureUnavailable
 from functions.limits import Permit, ProviderRate, ProviderState
 from functions.store import collections as c
 from functions.store._firestore import _infra, _reads, _writes
 
+T = TypeVar("T")
+# A write that lost the race to another instance's is retried on a fresh read.
+MAX_RACES = 20
+
 
 class FirestoreProviderLimiter:
     """One document per provider, `provider_limits/{provider}`, holding its token
-    bucket, in-flight slot leases (holder -> expiry), reservations and cool-down.
+    bucket, in-flight slot leases (holder -> expiry), reservations and cool-down; the
+    rules are `ProviderState.ask`.
 
-    `acquire` is one transaction (a read, and a write unless it was refused); the
-    rules are `ProviderState.ask`. `release` is a blind field delete (one write, no
-    read); `cool_down` a transaction only on a 429. A provider whose limit is off
-    (per minute 0) costs nothing. A slot whose holder crashed lapses after
-    `slot_seconds`. One document per provider holds a few requests a second: fine for
-    research (50 a minute by default); a much faster provider would want shards.
+    `acquire` reads the document and, unless it was refused, writes it back on the
+    condition that nobody wrote it meanwhile (else it reads again): no transaction,
+    so callers racing for one document never queue on a lock (the emulator's lock
+    timeouts, production's contention), and the threads of one instance take turns
+    on a local lock first. `release` is a blind field delete (one write, no read);
+    `cool_down` the same conditional write, only on a 429. A provider whose limit is
+    off (per minute 0) costs nothing. A slot whose holder crashed lapses after
+    `slot_seconds`. One document holds a few requests a second: research's default
+    (50 a minute) by far; a much faster provider would want shards.
     """
 
     def __init__(
@@ -30,6 +44,7 @@ class FirestoreProviderLimiter:
         self._db = db
         self._rates = rates
         self._slot_seconds = slot_seconds
+        self._locks = {provider: threading.Lock() for provider in rates}
 
     def _ref(self, provider: str) -> Any:
         return self._db.collection(c.PROVIDER_LIMITS).document(provider)
@@ -38,28 +53,46 @@ class FirestoreProviderLimiter:
         rate = self._rates.get(provider)
         return rate if rate is not None and rate.enabled else None
 
+    def _update(
+        self, provider: str, rate: ProviderRate, change: Callable[[ProviderState], tuple[T, bool]]
+    ) -> T:
+        """Read the state, apply `change` (its result, and whether to write), and
+        write it back unless someone else wrote first; then try again."""
+        ref = self._ref(provider)
+        with self._locks[provider]:
+            for _ in range(MAX_RACES):
+                snap = ref.get()
+                _reads()
+                state = ProviderState.restore(snap.to_dict() if snap.exists else None, rate)
+                result, write = change(state)
+                if not write:
+                    return result
+                _writes()
+                try:
+                    if snap.exists:
+                        option = self._db.write_option(last_update_time=snap.update_time)
+                        ref.update(state.to_doc(), option=option)
+                    else:
+                        ref.create(state.to_doc())
+                    return result
+                except (gexc.FailedPrecondition, gexc.AlreadyExists, gexc.NotFound, gexc.Aborted):
+                    time.sleep(random.uniform(0.005, 0.03))
+        raise InfrastructureUnavailable(f"firestore: {provider} limit too contended")
+
     @_infra
     def acquire(self, provider: str, holder: str, now: datetime, max_wait: float) -> Permit:
         rate = self._rate(provider)
         if rate is None:
             return Permit(True)
-        ref = self._ref(provider)
 
-        @firestore.transactional
-        def ask(transaction: Any) -> Permit:
-            snap = ref.get(transaction=transaction)
-            _reads()
-            state = ProviderState.restore(snap.to_dict() if snap.exists else None, rate)
-            before = state.to_doc()
+        def ask(state: ProviderState) -> tuple[Permit, bool]:
+            before = (dict(state.slots or {}), dict(state.reserved or {}))
             permit = state.ask(holder, now, rate, max_wait, self._slot_seconds)
-            after = state.to_doc()
             # A refusal changes nothing the refill cannot recompute: no write.
-            if permit.granted or any(after[k] != before[k] for k in ("slots", "reserved")):
-                _writes()
-                transaction.set(ref, after)
-            return permit
+            changed = (state.slots, state.reserved) != before
+            return permit, permit.granted or changed
 
-        return cast(Permit, ask(self._db.transaction()))
+        return self._update(provider, rate, ask)
 
     @_infra
     def release(self, provider: str, holder: str) -> None:
@@ -79,15 +112,4 @@ class FirestoreProviderLimiter:
         rate = self._rate(provider)
         if rate is None:
             return
-        ref = self._ref(provider)
-
-        @firestore.transactional
-        def pause(transaction: Any) -> None:
-            snap = ref.get(transaction=transaction)
-            _reads()
-            state = ProviderState.restore(snap.to_dict() if snap.exists else None, rate)
-            if state.cool_down(until):
-                _writes()
-                transaction.set(ref, state.to_doc())
-
-        pause(self._db.transaction())
+        self._update(provider, rate, lambda state: (None, state.cool_down(until)))
