@@ -146,8 +146,8 @@ def markdown(r: dict[str, Any]) -> str:
         *[row(n) for n in r["limited"] + r["unlimited"]],
         "",
         "Firestore per movie here counts the whole run (fan-out, outcomes, the limiter's "
-        "transaction and slot release for each TMDB, research and roast request, and a "
-        "second transaction for each request that waited for its reserved turn).",
+        "read, conditional write and slot release for each TMDB, research and roast request, and a "
+        "second read and write for each request that waited for its reserved turn).",
         END,
     ]
     return "\n".join(lines) + "\n"

@@ -98,14 +98,17 @@ class FirestoreProviderLimiter:
     def release(self, provider: str, holder: str) -> None:
         if self._rate(provider) is None:
             return
-        _writes()
-        self._ref(provider).set(
-            {
-                "slots": {holder: firestore.DELETE_FIELD},
-                "reserved": {holder: firestore.DELETE_FIELD},
-            },
-            merge=True,
-        )
+        # Under the same local lock: a release landing between another thread's read
+        # and conditional write would make that write lose and read again.
+        with self._locks[provider]:
+            _writes()
+            self._ref(provider).set(
+                {
+                    "slots": {holder: firestore.DELETE_FIELD},
+                    "reserved": {holder: firestore.DELETE_FIELD},
+                },
+                merge=True,
+            )
 
     @_infra
     def cool_down(self, provider: str, until: datetime) -> None:
