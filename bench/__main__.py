@@ -5,6 +5,8 @@ python -m bench            full run (~10 min); writes bench/RESULTS.md,
 python -m bench --quick    N=15 only, one repetition, short read windows; writes
                            nothing unless --out is given
 python -m bench --out DIR  write the results to DIR instead
+python -m bench --only rate   only the rate-limited night (bench/ratelimit.py, ~6 min);
+                           updates its section of bench/RESULTS.md and results.json
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import logging
 import sys
 from pathlib import Path
 
-from bench import report, suite
+from bench import ratelimit, report, suite
 
 HERE = Path(__file__).resolve().parent
 
@@ -39,10 +41,18 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="re-render the report from a results.json instead of measuring",
     )
+    parser.add_argument(
+        "--only",
+        choices=["rate"],
+        default=None,
+        help="run one scenario: rate = the rate-limited night (N=120, 60/min, burst 10)",
+    )
     args = parser.parse_args(argv)
     # The stack logs to <run_dir>/stack.log; keep its INFO lines off the terminal.
     logging.getLogger("local_stack").propagate = False
 
+    if args.only == "rate":
+        return _only_rate(args.out if args.out is not None else HERE)
     if args.from_json is not None:
         results = json.loads(args.from_json.read_text())
         results["targets"] = suite.targets(results)
@@ -56,12 +66,30 @@ def main(argv: list[str] | None = None) -> int:
     if out is None:
         print("\n--quick: nothing written (pass --out DIR to keep the results)")
         return 1 if results.get("errors") else 0
+    if not args.quick and args.from_json is None:
+        results["ratelimit"] = ratelimit.run()
     for path in report.write(results, out):
         print(f"wrote {path}")
+    if results.get("ratelimit"):
+        ratelimit.write_section(out / "RESULTS.md", results["ratelimit"])
     if results.get("errors"):
         print("errors:", *results["errors"], sep="\n  ")
         return 1
     return 0
+
+
+def _only_rate(out: Path) -> int:
+    result = ratelimit.run()
+    out.mkdir(parents=True, exist_ok=True)
+    raw = out / "results.json"
+    if raw.exists():
+        stored = json.loads(raw.read_text())
+        stored["ratelimit"] = result
+        raw.write_text(json.dumps(stored, indent=1, default=str) + "\n")
+    (out / "ratelimit.json").write_text(json.dumps(result, indent=1, default=str) + "\n")
+    ratelimit.write_section(out / "RESULTS.md", result)
+    print(ratelimit.markdown(result))
+    return 0 if result["met"] else 1
 
 
 if __name__ == "__main__":

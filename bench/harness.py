@@ -45,6 +45,14 @@ FUNCTION_ENV = {
     "PLOTBURN_LOG_OPS": "1",
     "PLOTBURN_DAILY_CALL_BUDGET": "1000000",
     "PLOTBURN_DAILY_COST_BUDGET_USD": "1000000",
+    # The fleet-wide provider limits stay on (their Firestore transactions are part
+    # of what a movie costs) but far above what the simulator serves, so they never
+    # bind; bench/ratelimit.py measures a night where they do.
+    **{
+        f"PLOTBURN_RATE_{p}_{k}": "100000"
+        for p in ("RESEARCH", "ROAST", "TMDB")
+        for k in ("PER_MINUTE", "BURST", "IN_FLIGHT")
+    },
 }
 
 
@@ -191,7 +199,9 @@ def _pcts(values: list[float]) -> dict[str, float | None]:
 class BenchStack:
     """A Stack at one relay concurrency, with the simulator at the benchmark latencies."""
 
-    def __init__(self, concurrency: int, threads: int = 64) -> None:
+    def __init__(
+        self, concurrency: int, threads: int = 64, env: dict[str, str] | None = None
+    ) -> None:
         if threads < concurrency:
             raise ValueError("gunicorn threads must be >= the relay concurrency")
         instrument_relay()
@@ -200,7 +210,7 @@ class BenchStack:
         self.stack = Stack(
             concurrency=concurrency,
             threads=threads,
-            env=FUNCTION_ENV,
+            env=FUNCTION_ENV if env is None else env,
             sim_config={"latency_ms": dict(LATENCY_MS), "movies": 15},
             state_file=f"{self._state_dir}/stack.json",
         )

@@ -19,6 +19,8 @@ from typing import Any
 import httpx
 
 from functions.config import Settings, load_settings
+from functions.limits import SLOT_GRACE_SECONDS, ProviderRate
+from functions.metering import SERVICES as PROVIDERS
 from functions.models import utcnow
 from functions.observability import Journal, Redactor, configure_stdlib_logging, set_redactor
 from functions.ports import (
@@ -27,6 +29,7 @@ from functions.ports import (
     DebugStore,
     GenerationLeases,
     MovieCatalog,
+    ProviderLimiter,
     Publisher,
     RateLimiter,
     Researcher,
@@ -34,6 +37,7 @@ from functions.ports import (
     RunStore,
     UnitOfWork,
 )
+from functions.upstream.gate import ProviderGate
 from functions.upstream.grok import GrokRoaster
 from functions.upstream.http import RetryPolicy
 from functions.upstream.perplexity import PerplexityResearcher
@@ -120,8 +124,24 @@ def build_http_client(settings: Settings) -> httpx.Client:
     )
 
 
-def upstream_clients(settings: Settings, http: httpx.Client, policy: RetryPolicy) -> dict[str, Any]:
-    """The three upstream clients, as the use cases (and `make smoke`) use them."""
+def provider_rates(settings: Settings) -> dict[str, ProviderRate]:
+    return {service: settings.provider_rate(service) for service in PROVIDERS}
+
+
+def upstream_clients(
+    settings: Settings,
+    http: httpx.Client,
+    policy: RetryPolicy,
+    limiter: ProviderLimiter | None = None,
+) -> dict[str, Any]:
+    """The three upstream clients, as the use cases (and `make smoke`) use them; with
+    `limiter`, every request to a provider passes its fleet-wide limit first."""
+
+    def gate(service: str) -> ProviderGate | None:
+        if limiter is None or not settings.provider_rate(service).enabled:
+            return None
+        return ProviderGate(limiter, service, settings.rate_max_wait_seconds)
+
     return {
         "catalog": TmdbCatalog(
             client=http,
@@ -132,6 +152,7 @@ def upstream_clients(settings: Settings, http: httpx.Client, policy: RetryPolicy
             region=settings.tmdb_region,
             max_pages=settings.tmdb_max_pages,
             pacer=Pacer(settings.tmdb_requests_per_second),
+            gate=gate("tmdb"),
         ),
         "researcher": PerplexityResearcher(
             client=http,
@@ -142,6 +163,7 @@ def upstream_clients(settings: Settings, http: httpx.Client, policy: RetryPolicy
             price=settings.research_price,
             max_output_tokens=settings.perplexity_max_output_tokens,
             search_recency=settings.perplexity_search_recency,
+            gate=gate("research"),
         ),
         "roaster": GrokRoaster(
             client=http,
@@ -151,6 +173,7 @@ def upstream_clients(settings: Settings, http: httpx.Client, policy: RetryPolicy
             policy=policy,
             price=settings.roast_price,
             max_tokens=settings.xai_max_tokens,
+            gate=gate("roast"),
         ),
     }
 
@@ -173,6 +196,7 @@ def build(settings: Settings, **overrides: Any) -> App:
     from functions.store.caches import FirestoreCaches
     from functions.store.leases import FirestoreLeases
     from functions.store.logs import FirestoreDebug, FirestoreLogs
+    from functions.store.provider_limits import FirestoreProviderLimiter
     from functions.store.rate_limits import FirestoreRateLimiter
     from functions.store.runs import FirestoreRuns
     from functions.store.writes import FirestoreUnitOfWork
@@ -189,8 +213,13 @@ def build(settings: Settings, **overrides: Any) -> App:
     budget = FirestoreBudget(db)
     debug = FirestoreDebug(db)
 
+    # A slot lapses if its holder dies: one attempt's timeout plus a grace.
+    limiter = overrides.pop("provider_limiter", None) or FirestoreProviderLimiter(
+        db, provider_rates(settings), settings.upstream_timeout_seconds + SLOT_GRACE_SECONDS
+    )
+
     deps: dict[str, Any] = {
-        **upstream_clients(settings, http, policy),
+        **upstream_clients(settings, http, policy, limiter),
         "caches": caches,
         "leases": leases,
         "runs": FirestoreRuns(db, caches),

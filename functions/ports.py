@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
+from functions.limits import Permit
 from functions.models import (
     BudgetPool,
     DaySpend,
@@ -252,6 +253,22 @@ class RateLimiter(Protocol):
     def retry_after(self, client: str, now: datetime, limit_per_minute: int) -> int | None:
         """Without counting anything: None if a request would be allowed now, else
         seconds until it would be."""
+
+
+class ProviderLimiter(Protocol):
+    """The fleet-wide limit on requests to each upstream provider (research, roast,
+    tmdb), shared by every instance: a token bucket, in-flight slots that lapse if
+    their holder dies, and a "cool down until" set by the provider's 429."""
+
+    def acquire(self, provider: str, holder: str, now: datetime, max_wait: float) -> Permit:
+        """A token and an in-flight slot for one request (see `Permit`). A token may
+        be reserved up to `max_wait` seconds ahead; asking again then takes it."""
+
+    def release(self, provider: str, holder: str) -> None:
+        """Give back the holder's slot (and any reservation it no longer wants)."""
+
+    def cool_down(self, provider: str, until: datetime) -> None:
+        """Nobody sends to this provider before `until` (a longer pause stands)."""
 
 
 class GenerationWork(Protocol):

@@ -97,6 +97,7 @@ PUBLIC_RUN_FIELDS = (
     "roasts_cached", "roasts_generated", "roasts_failed", "failed_movie_ids",
     "duration_ms", "status", "finished_at",
 )  # fmt: skip
+PROGRESS_FIELDS = ("progress", "estimated_finish", "deadline_at")
 # Outcome reasons that are already codes (runs, roast_movie, errors); any other reason
 # is an upstream's answer and shows as UPSTREAM_ERROR.
 PUBLIC_REASONS = frozenset(
@@ -118,6 +119,8 @@ def public_reason(reason: str) -> str:
 def public_run(run: dict[str, Any]) -> dict[str, Any]:
     """A run's status JSON (Run.to_status_json) without spend or upstream text."""
     shown = {name: run[name] for name in PUBLIC_RUN_FIELDS}
+    # How far an open run is, and when it should end: no spend, no upstream text.
+    shown.update({name: run[name] for name in PROGRESS_FIELDS if name in run})
     reasons = run.get("failure_reasons") or {}
     shown["failure_reasons"] = {k: public_reason(str(v)) for k, v in reasons.items()}
     shown["error"] = None if run.get("error") is None else public_reason(str(run["error"]))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TextIO
 
 
@@ -109,6 +109,27 @@ def tokens(run: dict[str, Any]) -> str:
     return " · ".join(parts)
 
 
+def progress(run: dict[str, Any]) -> str:
+    """done/total movies (the status's `progress`, else its counters)."""
+    shown = _object(run.get("progress"))
+    done = shown.get("done", run.get("roasts_processed"))
+    total = shown.get("total", run.get("movies_fetched"))
+    return f"{count(done)}/{count(total)}"
+
+
+def finish_eta(run: dict[str, Any]) -> str:
+    """An open run's estimated finish, as a time and how far off it is."""
+    eta = run.get("estimated_finish")
+    if not isinstance(eta, str):
+        return "-"
+    try:
+        moment = datetime.fromisoformat(eta.replace("Z", "+00:00"))
+    except ValueError:
+        return "-"
+    seconds = max(0, round((moment - datetime.now(UTC)).total_seconds()))
+    return f"{when(eta)} (in {seconds} s)"
+
+
 def run_summary(run: dict[str, Any], titles: dict[int, str] | None = None) -> str:
     """A run, the way `trigger --wait`, `status` and `debug` show it."""
     pairs: list[tuple[str, Any]] = [
@@ -126,6 +147,8 @@ def run_summary(run: dict[str, Any], titles: dict[int, str] | None = None) -> st
         ("tokens", tokens(run)),
         ("estimated cost", usd(run.get("estimated_cost_usd"))),
     ]
+    if run.get("status") == "in_progress":
+        pairs += [("progress", progress(run)), ("estimated finish", finish_eta(run))]
     if run.get("error"):
         pairs.append(("error", run["error"]))
     out = [f"Run {clean(run.get('correlation_id'))}", key_values(pairs)]
@@ -308,6 +331,8 @@ class Progress:
                 f"{run.get('roasts_generated', 0)} generated · "
                 f"{run.get('roasts_failed', 0)} failed  {elapsed:4.0f} s"
             )
+            if run.get("status") == "in_progress" and run.get("estimated_finish"):
+                text += f"  eta {finish_eta(run)}"
         return text + (f"  ({note})" if note else "")
 
     def update(self, run: dict[str, Any] | None, elapsed: float, note: str = "") -> None:

@@ -28,6 +28,7 @@ from typing import Any
 
 from upstream_sim import catalogue, content, faults, perplexity, xai
 from upstream_sim.config import default_config, merge_config
+from upstream_sim.limits import ProviderBuckets
 from upstream_sim.stats import Stats
 from upstream_sim.wire import Reply, Success, has_bearer, retry_after_text
 
@@ -77,6 +78,7 @@ class Simulator:
         self._config_lock = threading.Lock()
         self._config: dict[str, Any] = merge_config(default_config(), config)
         self.stats = Stats()
+        self.buckets = ProviderBuckets()
         # Set on shutdown: cuts every latency/hang sleep short so stop() is prompt.
         self.stopping = threading.Event()
         # Sleeps wait on this; bumping the generation ends the sleeps in progress.
@@ -176,6 +178,7 @@ class Simulator:
 
     def _reset(self) -> Reply:
         self.stats.reset()
+        self.buckets.reset()
         return Reply.json(200, {"ok": True})
 
     def _configure(self, body: bytes) -> Reply:
@@ -195,7 +198,14 @@ class Simulator:
         movie_id: int | None,
         build: Callable[[], Success],
     ) -> Reply:
-        """Decide the fault, sleep the latency, and answer (or fail) accordingly."""
+        """Enforce the provider's rate limit, decide the fault, sleep the latency, and
+        answer (or fail) accordingly."""
+        wait = self.buckets.take(
+            service, float(config["rate_per_minute"][service]), int(config["rate_burst"][service])
+        )
+        if wait is not None:
+            self.stats.rate_limited(service)
+            return self._rate_limited(service, wait, int(config["rate_per_minute"][service]))
         attempt = self.stats.next_attempt(service, key)
         fault = faults.decide(config, service, key, attempt, movie_id)
         delay = float(config["latency_ms"][service]) / 1000
@@ -230,12 +240,12 @@ class Simulator:
         return reply
 
     @staticmethod
-    def _rate_limited(service: str, seconds: float) -> Reply:
+    def _rate_limited(service: str, seconds: float, per_minute: int = 50) -> Reply:
         if service == "research":
             # Perplexity sends its x-ratelimit-* headers (reset as an epoch second).
-            return perplexity.rate_limited(math.ceil(time.time() + seconds))
+            return perplexity.rate_limited(math.ceil(time.time() + seconds), per_minute)
         reply = Reply.json(429, TMDB_RATE_LIMITED) if service == "tmdb" else xai.rate_limited()
-        reply.headers["Retry-After"] = retry_after_text(seconds)
+        reply.headers["Retry-After"] = retry_after_text(math.ceil(seconds * 10) / 10)
         return reply
 
     @staticmethod

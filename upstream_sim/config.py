@@ -35,6 +35,8 @@ PER_SERVICE_KEYS: tuple[str, ...] = (
     "fail_first",
     "fail_first_kinds",
     "fail_movie_ids",
+    "rate_per_minute",
+    "rate_burst",
 )
 # Dicts keyed by region or movie id; replaced whole by an update.
 DICT_KEYS: tuple[str, ...] = (
@@ -83,6 +85,9 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "fail_first": _per_service(0),
     "fail_first_kinds": _per_service(["500"]),
     "fail_movie_ids": _per_service([]),
+    # The provider's own rate limit (upstream_sim/limits.py): 0 per minute is none.
+    "rate_per_minute": _per_service(0),
+    "rate_burst": _per_service(1),
     "retry_after_seconds": 1,
     "hang_seconds": 5.0,
     "roast_text_override": {},
@@ -129,6 +134,10 @@ def _validate_service_value(key: str, service: str, value: Any) -> Any:
         return _number(name, value, 0, 600_000)
     if key in RATE_KEYS:
         return float(_number(name, value, 0.0, 1.0))
+    if key == "rate_per_minute":
+        return _number(name, value, 0, 1_000_000)
+    if key == "rate_burst":
+        return _int(name, value, 1, 1_000_000)
     if key == "fail_first":
         return _int(name, value, 0, 1_000_000)
     if key == "fail_first_kinds":

@@ -68,11 +68,11 @@ def error(status: int, kind: str, message: str, param: str | None = None) -> Rep
     return Reply.json(status, {"error": body})
 
 
-def rate_limited(reset_epoch: int) -> Reply:
+def rate_limited(reset_epoch: int, limit: int = 50) -> Reply:
     reply = error(429, "request_rate_limit_exceeded", "Rate limit exceeded. Please retry later.")
     reply.headers.update(
         {
-            "x-ratelimit-limit": "50",
+            "x-ratelimit-limit": str(limit),
             "x-ratelimit-remaining": "0",
             "x-ratelimit-reset": str(reset_epoch),
         }

@@ -280,8 +280,10 @@ class SimServer:
         return self.simulator.stats.snapshot()
 
     def reset(self) -> None:
-        """Zero every counter (and attempt number); the configuration is kept."""
+        """Zero every counter (and attempt number) and fill the rate limits' buckets;
+        the configuration is kept."""
         self.simulator.stats.reset()
+        self.simulator.buckets.reset()
 
     def release_sleepers(self) -> None:
         """Answer every request now sleeping (latency or hang) at once."""

@@ -33,6 +33,7 @@ class Stats:
         self._by_movie: dict[str, Counter[str]] = {e: Counter() for e in PER_MOVIE_ENDPOINTS}
         self._successes: Counter[str] = Counter()
         self._faults: dict[str, Counter[str]] = {s: Counter() for s in SERVICES}
+        self._rate_limited: Counter[str] = Counter()
         self._max_in_flight: Counter[str] = Counter(self._in_flight)
         self._tokens: dict[str, Counter[str]] = {s: Counter() for s in LLM_SERVICES}
         self._cost: dict[str, float] = {s: 0.0 for s in LLM_SERVICES}
@@ -79,6 +80,11 @@ class Stats:
         with self._lock:
             self._faults[service][kind] += 1
 
+    def rate_limited(self, service: str) -> None:
+        """A request over the provider's own rate limit, answered 429."""
+        with self._lock:
+            self._rate_limited[service] += 1
+
     def success(
         self,
         service: str,
@@ -105,6 +111,8 @@ class Stats:
                 "faults_injected": {
                     s: {k: self._faults[s][k] for k in FAULT_KINDS} for s in SERVICES
                 },
+                # 429s from the enforced rate limits (not the injected faults).
+                "rate_limited": {s: self._rate_limited[s] for s in SERVICES},
                 "in_flight": {g: self._in_flight[g] for g in GAUGES},
                 "max_in_flight": {g: self._max_in_flight[g] for g in GAUGES},
                 "tokens": {

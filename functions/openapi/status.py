@@ -17,7 +17,13 @@ from functions.openapi.common import (
     object_schema,
     ref,
 )
-from functions.views import PUBLIC_REASONS, PUBLIC_RUN_FIELDS, RUN_FAILED, UPSTREAM_ERROR
+from functions.views import (
+    PROGRESS_FIELDS,
+    PUBLIC_REASONS,
+    PUBLIC_RUN_FIELDS,
+    RUN_FAILED,
+    UPSTREAM_ERROR,
+)
 
 RUN_PROPERTIES: dict[str, Any] = {
     "timestamp": {**TIMESTAMP, "description": "When the run started."},
@@ -53,11 +59,41 @@ RUN_PROPERTIES: dict[str, Any] = {
         "description": "As the providers reported it (list-price estimate where they did not).",
     },
 }
+RUN_PROPERTIES.update(
+    {
+        "progress": object_schema(
+            {"done": COUNT, "total": COUNT},
+            description="Movies with an outcome, of the run's movies (in /cron/status).",
+        ),
+        "estimated_finish": nullable(
+            {
+                **TIMESTAMP,
+                "description": "While in_progress: when the run should end, from its "
+                "pace and the configured research rate (in /cron/status).",
+            }
+        ),
+        "deadline_at": nullable(
+            {
+                **TIMESTAMP,
+                "description": "While in_progress: when the sweep closes it, its unfinished "
+                "movies failed; grows with the run's movies at the research rate.",
+            }
+        ),
+    }
+)
 # A failure reason as the public sees it (views.public_reason).
 REASON_CODE = {
     "type": "string",
     "enum": sorted({*PUBLIC_REASONS, UPSTREAM_ERROR, RUN_FAILED}),
 }
+
+# The Run fields every answer carries; /cron/status adds progress and the estimate.
+RUN_FIELDS = [
+    "timestamp", "trigger", "correlation_id", "movies_fetched", "roasts_processed",
+    "roasts_cached", "roasts_generated", "roasts_failed", "failed_movie_ids",
+    "failure_reasons", "duration_ms", "status", "finished_at", "error", "upstream_calls",
+    "tokens", "estimated_cost_usd",
+]  # fmt: skip
 
 STATUS_SCHEMAS: dict[str, Any] = {
     "Generating": object_schema(
@@ -83,6 +119,7 @@ STATUS_SCHEMAS: dict[str, Any] = {
     "TokenCount": object_schema({"prompt": COUNT, "completion": COUNT}),
     "Run": object_schema(
         RUN_PROPERTIES,
+        required=RUN_FIELDS,
         description=(
             "A nightly or manual run. The seed Worker's CronResult fields, plus added "
             "ones (never renamed). While in_progress, counters are live; a run shows "
@@ -92,7 +129,7 @@ STATUS_SCHEMAS: dict[str, Any] = {
     ),
     "PublicRun": object_schema(
         {
-            **{name: RUN_PROPERTIES[name] for name in PUBLIC_RUN_FIELDS},
+            **{name: RUN_PROPERTIES[name] for name in (*PUBLIC_RUN_FIELDS, *PROGRESS_FIELDS)},
             "failure_reasons": {
                 **RUN_PROPERTIES["failure_reasons"],
                 "description": "Failed movie id -> why it failed, as a code.",
@@ -100,6 +137,7 @@ STATUS_SCHEMAS: dict[str, Any] = {
             },
             "error": nullable({**REASON_CODE, "description": "Why the run could not start."}),
         },
+        required=[*PUBLIC_RUN_FIELDS, "failure_reasons", "error"],
         description=(
             "A run as /cron/status shows it without the admin key: the seed Worker's "
             "CronResult fields and failure codes; no spend and no upstream error text."

@@ -21,6 +21,7 @@ ROAST_INDEX = "roast_index"  # {version}: movie id -> roast expiry, for has_roas
 LEASES = "leases"  # {version}-{movie_id}: single-flight generation lease
 META = "meta"  # counters that never expire (total_runs)
 RATE_LIMITS = "rate_limits"  # {client hash}: token bucket of paid requests, 1 h after last use
+PROVIDER_LIMITS = "provider_limits"  # {provider}: fleet-wide rate limit, never expires
 BUDGETS = "budgets"  # {utc day}-{shard}: the day's paid calls and cost, 40 days
 
 EXPIRING_COLLECTIONS = (

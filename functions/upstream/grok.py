@@ -23,7 +23,7 @@ from functions.errors import InvalidRoast
 from functions.metering import Price
 from functions.models import Movie, MovieDetails, Roast, RoastCard, Truth, Usage, utcnow
 from functions.upstream import prompts
-from functions.upstream.http import RetryPolicy, post_billed
+from functions.upstream.http import Gate, RetryPolicy, post_billed
 
 SERVICE = "roast"
 PROVIDER = "xai"
@@ -93,6 +93,8 @@ class GrokRoaster:
     max_tokens: int = 1000
     temperature: float = 0.9
     top_p: float = 0.92
+    # The provider's fleet-wide limit (None: unlimited, as `make smoke` calls).
+    gate: Gate | None = None
 
     def request_body(self, messages: list[dict[str, str]]) -> dict[str, Any]:
         return {
@@ -122,6 +124,7 @@ class GrokRoaster:
             policy=self.policy,
             body=self.request_body(messages),
             validate=lambda body: parse_answer(body, self.price),
+            gate=self.gate,
         )
 
     def roast(self, movie: Movie, details: MovieDetails, truth: Truth) -> Roast:

@@ -11,6 +11,7 @@ name the service, method and path, never headers or query strings (where keys li
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -36,6 +37,14 @@ log = logging.getLogger(__name__)
 # Largest Retry-After we will sleep on inside one delivery; longer waits fail the
 # attempt sooner and leave the rest to the run's retry (POST /cron/retry).
 MAX_RETRY_AFTER_SECONDS = 30.0
+
+
+class Gate(Protocol):
+    """What stands between a call and its provider (functions/upstream/gate.py)."""
+
+    def slot(self) -> contextlib.AbstractContextManager[None]: ...
+
+    def rate_limited(self, retry_after: float | None) -> None: ...
 
 
 class _Transient(Exception):
@@ -138,17 +147,24 @@ def call_json(
     params: dict[str, Any] | None = None,
     validate: Callable[[Any], Any],
     not_found: Callable[[], Exception] | None = None,
+    gate: Gate | None = None,
 ) -> Any:
     """Call and return ``validate(body)``.
 
     ``validate`` raises ValueError/KeyError/TypeError for a body of the wrong shape,
     or FailedAnswer for a body that reports a failure: both count as transient faults.
     With ``not_found``, a 404 raises that (no retry). ``provider`` (tmdb, perplexity,
-    xai) names who refused a request in the UpstreamRejected reason.
+    xai) names who refused a request in the UpstreamRejected reason. With ``gate``,
+    each attempt first takes the provider's fleet-wide capacity (ProviderBusy, not an
+    attempt, when there is none) and a 429 pauses the provider for everyone.
     """
     path = httpx.URL(url).path
 
     def attempt() -> Any:
+        with gate.slot() if gate is not None else contextlib.nullcontext():
+            return send()
+
+    def send() -> Any:
         metering.record_call(service)
         try:
             response = client.request(method, url, headers=headers, json=json_body, params=params)
@@ -160,7 +176,10 @@ def call_json(
         if status == 404 and not_found is not None:
             raise _NotFound()
         if status == 429:
-            raise _Transient("rate limited (429)", retry_after(response))
+            wait = retry_after(response)
+            if gate is not None:
+                gate.rate_limited(wait)
+            raise _Transient("rate limited (429)", wait)
         if status >= 500:
             raise _Transient(f"server error ({status})")
         if status >= 400:
@@ -217,6 +236,7 @@ def post_billed(
     policy: RetryPolicy,
     body: dict[str, Any],
     validate: Callable[[Any], BilledAnswer],
+    gate: Gate | None = None,
 ) -> BilledAnswer:
     """POST to an LLM API with its bearer key, and record the answer's tokens and cost
     in the current ledger (an answer is billed whether or not it was complete)."""
@@ -234,6 +254,7 @@ def post_billed(
         headers={"Authorization": f"Bearer {api_key.get_secret_value()}"},
         json_body=body,
         validate=validate,
+        gate=gate,
     )
     usage = answer.usage
     metering.record_usage(service, usage.prompt_tokens, usage.completion_tokens, usage.cost_usd)

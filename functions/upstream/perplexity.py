@@ -21,7 +21,7 @@ from functions.errors import TruncatedAnswer
 from functions.metering import Price
 from functions.models import Movie, MovieDetails, SearchResult, Truth, Usage, utcnow
 from functions.upstream import prompts
-from functions.upstream.http import FailedAnswer, RetryPolicy, post_billed
+from functions.upstream.http import FailedAnswer, Gate, RetryPolicy, post_billed
 
 SERVICE = "research"
 PROVIDER = "perplexity"
@@ -124,6 +124,8 @@ class PerplexityResearcher:
     max_output_tokens: int = 3000
     search_recency: str = "month"
     temperature: float = 0.3
+    # The provider's fleet-wide limit (None: unlimited, as `make smoke` calls).
+    gate: Gate | None = None
 
     def request_body(
         self, movie: Movie, details: MovieDetails, max_output_tokens: int
@@ -153,6 +155,7 @@ class PerplexityResearcher:
             policy=self.policy,
             body=self.request_body(movie, details, max_output_tokens),
             validate=lambda body: parse_answer(body, self.price),
+            gate=self.gate,
         )
 
     def research(self, movie: Movie, details: MovieDetails) -> Truth:

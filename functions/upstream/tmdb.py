@@ -20,7 +20,7 @@ from pydantic import SecretStr, ValidationError
 
 from functions.errors import MovieNotFound, UpstreamBadResponse
 from functions.models import Movie, MovieDetails, NowPlaying
-from functions.upstream.http import RetryPolicy, call_json
+from functions.upstream.http import Gate, RetryPolicy, call_json
 
 SERVICE = "tmdb"
 PROVIDER = "tmdb"
@@ -101,6 +101,8 @@ class TmdbCatalog:
     region: str | None = None
     max_pages: int = 50
     pacer: Pacer | None = None
+    # TMDB's fleet-wide limit (every request: pages and details).
+    gate: Gate | None = None
 
     def _credentials(self) -> tuple[dict[str, str], dict[str, str]]:
         """(headers, query parameters) that authenticate a request."""
@@ -130,6 +132,7 @@ class TmdbCatalog:
             headers={**auth_headers, "Accept": "application/json"},
             params={**params, **auth_params},
             validate=validate,
+            gate=self.gate,
             **kw,
         )
 
@@ -138,8 +141,8 @@ class TmdbCatalog:
         if self.region:
             params["region"] = self.region
         # Pages go out many at once: paced under TMDB's soft ceiling. (A details call
-        # is one per new movie, spread over the night's deliveries: not paced here;
-        # the fleet-wide limit is a separate concern.)
+        # is one per new movie, spread over the night's deliveries: not paced here.)
+        # Every request also passes the fleet-wide limit (the gate).
         result: _Page = self._get("/movie/now_playing", params, _parse_page, paced=True)
         return result
 

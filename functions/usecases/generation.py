@@ -24,6 +24,7 @@ from functions.errors import (
     RecentlyFailed,
     UpstreamError,
 )
+from functions.limits import waits_until
 from functions.models import BudgetPool, Movie, MovieDetails, RoastRecord, utcnow
 from functions.ports import (
     CacheStore,
@@ -203,6 +204,14 @@ class Generation:
         self.leases.mark_failed(lease.movie_id, lease.holder, self.clock() + cooldown)
         lease.released = True
 
+    def _wait_deadline(self) -> float:
+        """Waiting for a provider's capacity must not outlast the lease just taken:
+        waits end by its expiry less one attempt's timeout and backoff, the room the
+        last call needs (then the delivery is handed back, the lease released)."""
+        settings = self.settings
+        room = settings.upstream_timeout_seconds + settings.upstream_backoff_max_seconds
+        return time.monotonic() + max(0.0, settings.generation_lease_seconds - room)
+
     def _generate(
         self,
         movie_id: int,
@@ -221,7 +230,7 @@ class Generation:
         pool = BudgetPool.PUBLIC if public else BudgetPool.NIGHTLY
         reserved = 1 + (truth is None)
         self.budget.reserve(reserved, correlation_id, pool)
-        with metering.ledger() as book:
+        with metering.ledger() as book, waits_until(self._wait_deadline()):
             try:
                 if details is None:
                     # TMDB's details (the 26 fields /movie serves, and the director

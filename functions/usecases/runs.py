@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from cachetools import TTLCache
@@ -20,6 +20,7 @@ from cachetools import TTLCache
 from functions import views
 from functions.config import HISTORY_LIMIT, Settings
 from functions.errors import MovieNotFound
+from functions.limits import estimated_finish, run_allowance
 from functions.models import (
     LogSeverity,
     Movie,
@@ -28,6 +29,7 @@ from functions.models import (
     RoastMessage,
     Run,
     RunStatus,
+    iso,
     utcnow,
 )
 from functions.observability import Journal
@@ -104,7 +106,8 @@ class RunLifecycle:
         cutoff = now - self.settings.run_deadline
         candidates = self.runs.stuck_runs(cutoff) if among is None else among
         # A run a retry reopened recently is not overdue: its deadline restarted then.
-        for run in [r for r in candidates if r.overdue(cutoff)]:
+        # A big night's deadline grows with its movies at the research rate.
+        for run in [r for r in candidates if r.overdue(now - self.deadline_of(r))]:
             landed = {o.movie_id for o in self.runs.list_outcomes(run.correlation_id)}
             for movie_id in run.movie_ids:
                 if movie_id not in landed:
@@ -124,6 +127,12 @@ class RunLifecycle:
             if final is not None:
                 closed.append(final)
         return closed
+
+    def deadline_of(self, run: Run) -> timedelta:
+        """How long the run may stay open: the setting, or longer when its movies
+        need longer at the configured research rate (with a safety factor)."""
+        allowance = run_allowance(run.movies_fetched, self.settings.provider_rate("research"))
+        return max(self.settings.run_deadline, allowance)
 
     def retry_failed(self, correlation_id: str) -> tuple[Run, list[int]] | None:
         """`POST /cron/retry`: republish a run's failed movies into the same run."""
@@ -185,7 +194,21 @@ class RunLifecycle:
         return outcomes
 
     def run_json(self, run: Run) -> dict[str, Any]:
-        return self.live(run).to_status_json()
+        """The run's status JSON, plus its progress, and while it is open its
+        estimated finish and the deadline past which the sweep closes it."""
+        current = self.live(run)
+        shown = current.to_status_json()
+        done, total = shown["roasts_processed"], shown["movies_fetched"]
+        shown["progress"] = {"done": done, "total": total}
+        shown["estimated_finish"] = None
+        shown["deadline_at"] = None
+        if current.status is RunStatus.IN_PROGRESS:
+            rate = self.settings.provider_rate("research")
+            start = current.reopened_at or current.started_at
+            finish = estimated_finish(start, self.clock(), done, total, rate)
+            shown["estimated_finish"] = iso(finish)
+            shown["deadline_at"] = iso(start + self.deadline_of(current))
+        return shown
 
     def status(self, *, full: bool) -> dict[str, Any]:
         """`GET /cron/status`: the recent runs as they stand. `full` (the admin key's

@@ -114,13 +114,22 @@ class Driver:
         self.stack.wait_quiet(settle=settle, timeout=timeout)
 
 
+# The fleet-wide provider limits stay on (they are part of every request) but far above
+# what the simulator serves, unless a test sets them (test_rate_limited_night.py).
+UNBOUND_RATES = {
+    f"PLOTBURN_RATE_{p}_{k}": "100000"
+    for p in ("RESEARCH", "ROAST", "TMDB")
+    for k in ("PER_MINUTE", "BURST", "IN_FLIGHT")
+}
+
+
 def start_stack(**kwargs: Any) -> Iterator[Driver]:
     # Each stack has a state file of its own, so tests never touch .stack/stack.json
     # of a developer's `make serve`.
     state_dir = tempfile.mkdtemp(prefix="plotburn-e2e-")
     # Tests empty Firestore behind the api's back between tests, which the api's
     # per-instance read cache (PLOTBURN_READ_CACHE_SECONDS) cannot see: turn it off.
-    kwargs["env"] = {"PLOTBURN_READ_CACHE_SECONDS": "0", **kwargs.get("env", {})}
+    kwargs["env"] = {"PLOTBURN_READ_CACHE_SECONDS": "0", **UNBOUND_RATES, **kwargs.get("env", {})}
     stack = Stack(state_file=f"{state_dir}/stack.json", **kwargs)
     stack.start()
     try:

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from functions.config import DEBUG_TTL, NOW_PLAYING_TTL, ROAST_TTL
-from functions.limits import TokenBucket
+from functions.limits import Permit, ProviderRate, ProviderState, TokenBucket
 from functions.metering import COST_DECIMALS
 from functions.models import (
     BudgetPool,
@@ -358,6 +358,56 @@ class MemoryRateLimiter:
         with self._lock:
             tokens, updated_at = self.buckets.get(client, (None, None))
             return TokenBucket.restore(tokens, updated_at, limit_per_minute).take(now)
+
+
+class MemoryProviderLimiter:
+    """The shared per-provider limit in memory: the same rules (ProviderState) on a
+    dict instead of a document. Share one instance between two wirings to model two
+    instances sharing Firestore."""
+
+    def __init__(self, rates: dict[str, ProviderRate], slot_seconds: float = 35.0) -> None:
+        self._lock = threading.Lock()
+        self._rates = rates
+        self._slot_seconds = slot_seconds
+        self.docs: dict[str, dict[str, Any]] = {}
+        self.acquires: list[tuple[str, str, Permit]] = []
+        self.cool_downs: list[tuple[str, datetime]] = []
+
+    def _rate(self, provider: str) -> ProviderRate | None:
+        rate = self._rates.get(provider)
+        return rate if rate is not None and rate.enabled else None
+
+    def acquire(self, provider: str, holder: str, now: datetime, max_wait: float) -> Permit:
+        rate = self._rate(provider)
+        if rate is None:
+            return Permit(True)
+        with self._lock:
+            state = ProviderState.restore(self.docs.get(provider), rate)
+            permit = state.ask(holder, now, rate, max_wait, self._slot_seconds)
+            self.docs[provider] = state.to_doc()
+            self.acquires.append((provider, holder, permit))
+            return permit
+
+    def release(self, provider: str, holder: str) -> None:
+        with self._lock:
+            doc = self.docs.get(provider)
+            if doc is not None:
+                doc["slots"].pop(holder, None)
+                doc["reserved"].pop(holder, None)
+
+    def cool_down(self, provider: str, until: datetime) -> None:
+        rate = self._rate(provider)
+        if rate is None:
+            return
+        with self._lock:
+            self.cool_downs.append((provider, until))
+            state = ProviderState.restore(self.docs.get(provider), rate)
+            state.cool_down(until)
+            self.docs[provider] = state.to_doc()
+
+    def in_flight(self, provider: str) -> int:
+        with self._lock:
+            return len((self.docs.get(provider) or {}).get("slots") or {})
 
 
 class MemoryGenerationWork:

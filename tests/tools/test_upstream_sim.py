@@ -785,7 +785,7 @@ def test_control_api_over_http_and_sim_control(sim: SimServer, http: httpx.Clien
         assert stats["calls"]["roast"] == 1 and stats["faults_injected"]["roast"]["500"] == 1
         assert set(stats) == {
             "calls", "calls_by_movie", "successes", "faults_injected",
-            "in_flight", "max_in_flight", "tokens", "cost_usd",
+            "rate_limited", "in_flight", "max_in_flight", "tokens", "cost_usd",
         }  # fmt: skip
         assert stats["cost_usd"] == {"research": 0, "roast": 0}  # a 500 is not billed
         assert set(stats["faults_injected"]["tmdb"]) == set(NO_FAULTS)
@@ -823,3 +823,32 @@ def test_cli_prints_ready_line_and_stops_on_sigterm() -> None:
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+# -- the providers' own rate limits ------------------------------------------------------
+
+
+def test_enforced_rate_limit_answers_each_providers_429_and_counts_it(
+    sim: SimServer, http: httpx.Client
+) -> None:
+    sim.configure(rate_per_minute={"research": 60, "tmdb": 60}, rate_burst=2)
+    url = f"{sim.perplexity_base}/v1/agent"
+    answers = [http.post(url, json=agent_body(1000)) for _ in range(3)]
+    assert [r.status_code for r in answers] == [200, 200, 429]
+    refused = answers[2]
+    assert refused.json()["error"]["type"] == "request_rate_limit_exceeded"
+    assert refused.headers["x-ratelimit-limit"] == "60"
+    assert refused.headers["x-ratelimit-remaining"] == "0"
+    assert int(refused.headers["x-ratelimit-reset"]) >= int(time.time())
+    details = f"{sim.tmdb_base}/movie/1000"
+    tmdb = [http.get(details) for _ in range(3)]
+    assert [r.status_code for r in tmdb] == [200, 200, 429]
+    assert tmdb[2].json()["status_code"] == 25
+    assert 0 < float(tmdb[2].headers["Retry-After"]) <= 1.0
+    stats = sim.stats()
+    assert stats["rate_limited"] == {"tmdb": 1, "research": 1, "roast": 0}
+    assert stats["faults_injected"]["research"] == NO_FAULTS
+    time.sleep(1.05)  # a token a second
+    assert http.post(url, json=agent_body(1000)).status_code == 200
+    sim.reset()  # full buckets again
+    assert [http.post(url, json=agent_body(1000)).status_code for _ in range(2)] == [200, 200]
