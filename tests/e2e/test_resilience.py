@@ -45,9 +45,13 @@ def test_transient_429_5xx_and_timeouts_are_retried(driver: Driver) -> None:
     assert stats["calls"]["research"] == MOVIES + injected["research"]
     assert stats["calls"]["roast"] == MOVIES + injected["roast"]
     # TMDB's faults (the list page and each new movie's details) are retried too:
-    # one list page and one details answer per movie got through.
+    # one list page and one details answer per movie got through, plus one more
+    # details answer for each roast delivery handed back (a 429 paused the provider
+    # for longer than the delivery's lease allows it to wait: TMDB's details are
+    # free, the paid calls above stay exact).
     assert sum(stats["faults_injected"]["tmdb"].values()) > 0, "TMDB's fault rate injected nothing"
-    assert stats["successes"]["tmdb"] == 1 + MOVIES
+    handed_back = driver.stack.relay.stats()["plotburn-roast-to-roast"]["nacked"]
+    assert 1 + MOVIES <= stats["successes"]["tmdb"] <= 1 + MOVIES + handed_back
     assert sorted(int(m) for m in stats["calls_by_movie"]["tmdb_details"]) == list(
         range(1000, 1000 + MOVIES)
     )
@@ -127,12 +131,14 @@ def test_twenty_concurrent_requests_for_one_uncached_movie(driver: Driver) -> No
     statuses: list[int] = []
     barrier = threading.Barrier(20)
 
-    def read() -> None:
+    def read(n: int) -> None:
         barrier.wait()
         with httpx.Client(base_url=driver.stack.api_url, timeout=60) as client:
-            statuses.append(client.get("/movie/1005").status_code)
+            # Twenty clients: waiters count against their own client's rate limit.
+            response = client.get("/movie/1005", headers={"X-Forwarded-For": f"198.51.100.{n}"})
+            statuses.append(response.status_code)
 
-    threads = [threading.Thread(target=read) for _ in range(20)]
+    threads = [threading.Thread(target=read, args=(n,)) for n in range(20)]
     for t in threads:
         t.start()
     for t in threads:
