@@ -8,6 +8,13 @@ from typing import Any, cast
 
 from google.api_core import exceptions as gexc
 from google.cloud import firestore
+from google.cloud.firestore import (
+    CollectionReference,
+    DocumentReference,
+    DocumentSnapshot,
+    Transaction,
+)
+from google.cloud.firestore_v1.types.write import WriteResult
 
 from functions.config import RUN_TTL
 from functions.models import MovieOutcome, Run, RunStatus
@@ -54,8 +61,13 @@ def _run_doc(run: Run) -> dict[str, Any]:
 
 
 def _claim_close(
-    db: firestore.Client, ref: Any, snap: Any, doc: dict[str, Any], run: Run, now: datetime
-) -> Any:
+    db: firestore.Client,
+    ref: DocumentReference,
+    snap: DocumentSnapshot[Any],
+    doc: dict[str, Any],
+    run: Run,
+    now: datetime,
+) -> WriteResult | None:
     """The claim's write result if this delivery is to close the run, else None.
     `doc` is `snap`'s data and `run` the run it holds (decoded once, by the caller)."""
     if run.status is not RunStatus.IN_PROGRESS:
@@ -73,7 +85,7 @@ def _claim_close(
         return None
 
 
-def _give_back(db: firestore.Client, ref: Any, claim: Any) -> None:
+def _give_back(db: firestore.Client, ref: DocumentReference, claim: WriteResult) -> None:
     """Drop our claim without closing the run."""
     _writes()
     try:
@@ -85,7 +97,9 @@ def _give_back(db: firestore.Client, ref: Any, claim: Any) -> None:
         pass  # the run changed meanwhile: the claim went with it
 
 
-def _close(db: firestore.Client, ref: Any, claim: Any, final: Run) -> tuple[Run | None, bool]:
+def _close(
+    db: firestore.Client, ref: DocumentReference, claim: WriteResult, final: Run
+) -> tuple[Run | None, bool]:
     """Write the final run over our claim; if the run changed meanwhile, it as it is."""
     _writes()
     try:
@@ -105,11 +119,12 @@ class FirestoreRuns:
         # movie_context reads the movie's roast in the same round trip as its run.
         self._caches = caches
 
-    def _run(self, correlation_id: str) -> Any:
+    def _run(self, correlation_id: str) -> DocumentReference:
         return self._db.collection(c.RUNS).document(correlation_id)
 
-    def _outcomes(self, correlation_id: str) -> Any:
-        return self._run(correlation_id).collection(c.OUTCOMES)
+    def _outcomes(self, correlation_id: str) -> CollectionReference:
+        outcomes: CollectionReference = self._run(correlation_id).collection(c.OUTCOMES)
+        return outcomes
 
     @_infra
     def create_run(self, run: Run) -> bool:
@@ -198,7 +213,9 @@ class FirestoreRuns:
 
     @_infra
     def count_outcomes(self, correlation_id: str) -> int:
-        result = self._outcomes(correlation_id).count().get()
+        # count() is untyped in the client (see FirestoreCaches._page).
+        counted: Any = self._outcomes(correlation_id)
+        result = counted.count().get()
         _reads()  # an aggregation is billed one read per 1,000 index entries
         return int(result[0][0].value)
 
@@ -240,7 +257,7 @@ class FirestoreRuns:
         outcome_refs = [self._outcomes(correlation_id).document(str(i)) for i in movie_ids]
 
         @firestore.transactional
-        def reopen(transaction: Any) -> Run | None:
+        def reopen(transaction: Transaction) -> Run | None:
             snap = ref.get(transaction=transaction)
             _reads()
             _writes(1 + len(outcome_refs))
