@@ -5,6 +5,10 @@ python -m bench            full run (~10 min); writes bench/RESULTS.md,
 python -m bench --quick    N=15 only, one repetition, short read windows; writes
                            nothing unless --out is given
 python -m bench --out DIR  write the results to DIR instead
+python -m bench --only cold
+                           only the cold-night scenario (bench/cold.py, ~2 min); prints
+                           it, and with --merge puts it into bench/results.json and
+                           re-renders bench/RESULTS.md
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import logging
 import sys
 from pathlib import Path
 
-from bench import report, suite
+from bench import cold, report, suite
 
 HERE = Path(__file__).resolve().parent
 
@@ -39,10 +43,18 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="re-render the report from a results.json instead of measuring",
     )
+    parser.add_argument("--only", choices=["cold"], default=None, help="run only this scenario")
+    parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="with --only: merge into bench/results.json and re-render RESULTS.md",
+    )
     args = parser.parse_args(argv)
     # The stack logs to <run_dir>/stack.log; keep its INFO lines off the terminal.
     logging.getLogger("local_stack").propagate = False
 
+    if args.only == "cold":
+        return _only_cold(args.merge)
     if args.from_json is not None:
         results = json.loads(args.from_json.read_text())
         results["targets"] = suite.targets(results)
@@ -61,6 +73,21 @@ def main(argv: list[str] | None = None) -> int:
     if results.get("errors"):
         print("errors:", *results["errors"], sep="\n  ")
         return 1
+    return 0
+
+
+def _only_cold(merge: bool) -> int:
+    measured = cold.measure()
+    row = cold.target({"cold_nights": measured})
+    assert row is not None
+    print(f"\n  {row['target']}: {row['figure']}  (bound {row['bound']})")
+    print("\n".join(cold.markdown({"cold_nights": measured})))
+    if merge:
+        results = json.loads((HERE / "results.json").read_text())
+        results["cold_nights"] = measured
+        results["targets"] = suite.targets(results)
+        for path in report.write(results, HERE):
+            print(f"wrote {path}")
     return 0
 
 
