@@ -7,6 +7,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
+from bench import cold
 from bench.harness import sequential_s
 
 PROFILES = Path(__file__).parent / "profiles"
@@ -240,6 +241,8 @@ def markdown(results: dict[str, Any], png_name: str = "walltime.png") -> str:
                 f"{d['nightly']['duration_ms']['p50']:.0f} ms | {d['roast']['duration_ms']['p50']:.0f} ms |"
             )
         w("")
+    for line in cold.markdown(results):
+        w(line)
     w(
         "**Where an uncached run's time goes** (median seconds after the trigger, from the functions' log timestamps and the relay's POST times):"
     )
