@@ -55,6 +55,8 @@ _SCRIPT = textwrap.dedent(
     for module in ("google.cloud.firestore", "google.cloud.pubsub_v1", "httpcore",
                    "functions.store.runs", "functions.bus"):
         assert module in sys.modules, f"{module} is left for the first event to import"
+    import gc
+    assert gc.get_freeze_count() > 0, "main.py leaves its imports to the garbage collector"
     print("tripped:", tripped)
     """
 )
