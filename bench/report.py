@@ -227,8 +227,9 @@ def markdown(results: dict[str, Any], png_name: str = "walltime.png") -> str:
     w("")
     if results.get("cold"):
         w(
-            "**Cold start.** The first run a freshly started stack sees (fanout and roast build their Firestore, Pub/Sub and HTTP "
-            "clients on their first event, see `functions/bootstrap.py`); the table above excludes it:"
+            "**Cold start.** The first run a freshly started stack sees, the emulators' JVMs cold too (fanout and roast build "
+            "their Firestore, Pub/Sub and HTTP clients on their first event, see `functions/bootstrap.py`); the table above "
+            "excludes it, and the cold nights below measure the functions' own cold start:"
         )
         w("")
         w("| N | C | cold uncached run | limit | fanout delivery | roast delivery p50 |")

@@ -15,7 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import cold, reads
+from bench import cold as cold_nights
+from bench import reads
 from bench.harness import (
     LATENCY_MS,
     BenchStack,
@@ -259,7 +260,7 @@ def run(quick: bool = False) -> dict[str, Any]:
                     results["reads_no_read_cache"] = rd0
     # Cold nights: fresh stacks of their own (bench/cold.py), in the headline table.
     cold_plan = {"stacks": 1, "warm_reps": 1, "cold_emulator_stacks": 0} if quick else {}
-    nights = attempt("cold nights", cold.measure, **cold_plan)
+    nights = attempt("cold nights", cold_nights.measure, **cold_plan)
     if nights:
         results["cold_nights"] = nights
     results["elapsed_s"] = round(time.monotonic() - started, 1)
@@ -276,7 +277,7 @@ def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
     def add(name: str, figure: str, bound: str, met: bool | None, note: str = "") -> None:
         out.append({"target": name, "figure": figure, "bound": bound, "met": met, "note": note})
 
-    cold_row = cold.target(r)
+    cold_row = cold_nights.target(r)
     if cold_row:
         out.append(cold_row)
 
