@@ -6,7 +6,7 @@ python -m bench --quick    N=15 only, one repetition, short read windows; writes
                            nothing unless --out is given
 python -m bench --out DIR  write the results to DIR instead
 python -m bench --only cold
-                           only the cold-night scenario (bench/cold.py, ~2 min); prints
+                           only the cold-night scenario (bench/cold.py, ~3 min); prints
                            it, and with --merge puts it into bench/results.json and
                            re-renders bench/RESULTS.md
 """
