@@ -7,6 +7,10 @@ python -m bench --quick    N=15 only, one repetition, short read windows; writes
 python -m bench --out DIR  write the results to DIR instead
 python -m bench --only rate   only the rate-limited night (bench/ratelimit.py, ~6 min);
                            updates its section of bench/RESULTS.md and results.json
+python -m bench --only cold
+                           only the cold-night scenario (bench/cold.py, ~3 min); prints
+                           it, and with --merge puts it into bench/results.json and
+                           re-renders bench/RESULTS.md
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import logging
 import sys
 from pathlib import Path
 
-from bench import ratelimit, report, suite
+from bench import cold, ratelimit, report, suite
 
 HERE = Path(__file__).resolve().parent
 
@@ -43,9 +47,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--only",
-        choices=["rate"],
+        choices=["rate", "cold"],
         default=None,
-        help="run one scenario: rate = the rate-limited night (N=120, 60/min, burst 10)",
+        help="run one scenario: rate = the rate-limited night (N=120, 60/min, burst 10); "
+        "cold = the cold nights (N=15)",
+    )
+    parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="with --only cold: merge into bench/results.json and re-render RESULTS.md",
     )
     args = parser.parse_args(argv)
     # The stack logs to <run_dir>/stack.log; keep its INFO lines off the terminal.
@@ -53,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.only == "rate":
         return _only_rate(args.out if args.out is not None else HERE)
+    if args.only == "cold":
+        return _only_cold(args.merge)
     if args.from_json is not None:
         results = json.loads(args.from_json.read_text())
         results["targets"] = suite.targets(results)
@@ -90,6 +102,21 @@ def _only_rate(out: Path) -> int:
     ratelimit.write_section(out / "RESULTS.md", result)
     print(ratelimit.markdown(result))
     return 0 if result["met"] else 1
+
+
+def _only_cold(merge: bool) -> int:
+    measured = cold.measure()
+    row = cold.target({"cold_nights": measured})
+    assert row is not None
+    print(f"\n  {row['target']}: {row['figure']}  (bound {row['bound']})")
+    print("\n".join(cold.markdown({"cold_nights": measured})))
+    if merge:
+        results = json.loads((HERE / "results.json").read_text())
+        results["cold_nights"] = measured
+        results["targets"] = suite.targets(results)
+        for path in report.write(results, HERE):
+            print(f"wrote {path}")
+    return 0
 
 
 if __name__ == "__main__":

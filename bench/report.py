@@ -7,6 +7,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
+from bench import cold
 from bench.harness import sequential_s
 
 PROFILES = Path(__file__).parent / "profiles"
@@ -226,8 +227,9 @@ def markdown(results: dict[str, Any], png_name: str = "walltime.png") -> str:
     w("")
     if results.get("cold"):
         w(
-            "**Cold start.** The first run a freshly started stack sees (fanout and roast build their Firestore, Pub/Sub and HTTP "
-            "clients on their first event, see `functions/bootstrap.py`); the table above excludes it:"
+            "**Cold start.** The first run a freshly started stack sees, the emulators' JVMs cold too (fanout and roast build "
+            "their Firestore, Pub/Sub and HTTP clients on their first event, see `functions/bootstrap.py`); the table above "
+            "excludes it, and the cold nights below measure the functions' own cold start:"
         )
         w("")
         w("| N | C | cold uncached run | limit | fanout delivery | roast delivery p50 |")
@@ -240,6 +242,8 @@ def markdown(results: dict[str, Any], png_name: str = "walltime.png") -> str:
                 f"{d['nightly']['duration_ms']['p50']:.0f} ms | {d['roast']['duration_ms']['p50']:.0f} ms |"
             )
         w("")
+    for line in cold.markdown(results):
+        w(line)
     w(
         "**Where an uncached run's time goes** (median seconds after the trigger, from the functions' log timestamps and the relay's POST times):"
     )

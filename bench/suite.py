@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench import cold as cold_nights
 from bench import reads
 from bench.harness import (
     LATENCY_MS,
@@ -257,6 +258,11 @@ def run(quick: bool = False) -> dict[str, Any]:
                 rd0 = attempt("reads, read cache off", reads_without_instance_cache)
                 if rd0:
                     results["reads_no_read_cache"] = rd0
+    # Cold nights: fresh stacks of their own (bench/cold.py), in the headline table.
+    cold_plan = {"stacks": 1, "warm_reps": 1, "cold_emulator_stacks": 0} if quick else {}
+    nights = attempt("cold nights", cold_nights.measure, **cold_plan)
+    if nights:
+        results["cold_nights"] = nights
     results["elapsed_s"] = round(time.monotonic() - started, 1)
     results["machine"]["loadavg_at_end"] = Path("/proc/loadavg").read_text().split()[:3]
     results["targets"] = targets(results)
@@ -270,6 +276,10 @@ def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
 
     def add(name: str, figure: str, bound: str, met: bool | None, note: str = "") -> None:
         out.append({"target": name, "figure": figure, "bound": bound, "met": met, "note": note})
+
+    cold_row = cold_nights.target(r)
+    if cold_row:
+        out.append(cold_row)
 
     for n, factor in (("15", 1.5), ("500", 1.3)):
         if n in sizes:

@@ -1,14 +1,21 @@
 """The composition root: the one place where real clients are built and wired.
 
-Nothing here runs at import time. `get_app()` builds the App on first use (the first
-request or event an instance handles) and keeps it for the instance's life, so cold
-starts stay quick and importing main.py needs no credentials. `wire()` builds the use
-cases on whatever ports it is given: `build()` passes the real ones, the unit tests
-their fakes.
+No client is built at import time, no credential is looked up and nothing touches the
+network: `get_app()` builds the App on first use (the first request or event an
+instance handles) and keeps it for the instance's life, so importing main.py needs no
+credentials. Everything else the first event would otherwise pay is done at import,
+before the function listens (functions-framework imports main.py before gunicorn
+binds its port): the cloud client libraries and every module the App uses are imported
+at the top of this file, httpcore (which httpx imports only when a client is built)
+too, and the TLS context with its CA bundle is loaded once (`TLS_CONTEXT`). What is
+left for the first event is building the clients (about 40 ms, no network) and the
+first connections. `wire()` builds the use cases on whatever ports it is given:
+`build()` passes the real ones, the unit tests their fakes.
 """
 
 from __future__ import annotations
 
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -16,8 +23,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import httpcore  # noqa: F401  (httpx imports it lazily, on the first client built)
 import httpx
+from google.cloud import firestore
 
+from functions.bus import PubSubPublisher
 from functions.config import Settings, load_settings
 from functions.limits import SLOT_GRACE_SECONDS, ProviderRate
 from functions.metering import SERVICES as PROVIDERS
@@ -37,6 +47,14 @@ from functions.ports import (
     RunStore,
     UnitOfWork,
 )
+from functions.store.budget import FirestoreBudget
+from functions.store.caches import FirestoreCaches
+from functions.store.leases import FirestoreLeases
+from functions.store.logs import FirestoreDebug, FirestoreLogs
+from functions.store.provider_limits import FirestoreProviderLimiter
+from functions.store.rate_limits import FirestoreRateLimiter
+from functions.store.runs import FirestoreRuns
+from functions.store.writes import FirestoreUnitOfWork
 from functions.upstream.gate import ProviderGate
 from functions.upstream.grok import GrokRoaster
 from functions.upstream.http import RetryPolicy
@@ -70,6 +88,10 @@ class App:
 
 _lock = threading.Lock()
 _app: App | None = None
+
+# The CA bundle, parsed once at import (pure CPU, no network): httpx would otherwise
+# load it on the first event, in `build_http_client`.
+TLS_CONTEXT: ssl.SSLContext = httpx.create_ssl_context()
 
 
 def get_app() -> App:
@@ -121,11 +143,22 @@ def build_http_client(settings: Settings) -> httpx.Client:
             max_keepalive_connections=settings.http_max_keepalive,
         ),
         headers={"User-Agent": "plotburn/1.0"},
+        verify=TLS_CONTEXT,
     )
 
 
 def provider_rates(settings: Settings) -> dict[str, ProviderRate]:
     return {service: settings.provider_rate(service) for service in PROVIDERS}
+
+
+def build_firestore_client(settings: Settings) -> firestore.Client:
+    db = firestore.Client(project=settings.project)
+    # The client makes its gRPC stub on first use, without a lock: a cold instance's
+    # first deliveries, arriving together, would each make a channel (all but one
+    # thrown away, each connecting on its own). Make it once, here, under get_app's
+    # lock; the channel still connects only on the first call.
+    _ = db._firestore_api
+    return db
 
 
 def upstream_clients(
@@ -187,26 +220,12 @@ def retry_policy(settings: Settings) -> RetryPolicy:
 
 def build(settings: Settings, **overrides: Any) -> App:
     """Wire the real implementations. `overrides` replaces any port `wire` takes."""
-    # Imported here, not at module top: the cloud client libraries are slow to import
-    # and only needed once an instance actually handles work.
-    from google.cloud import firestore
-
-    from functions.bus import PubSubPublisher
-    from functions.store.budget import FirestoreBudget
-    from functions.store.caches import FirestoreCaches
-    from functions.store.leases import FirestoreLeases
-    from functions.store.logs import FirestoreDebug, FirestoreLogs
-    from functions.store.provider_limits import FirestoreProviderLimiter
-    from functions.store.rate_limits import FirestoreRateLimiter
-    from functions.store.runs import FirestoreRuns
-    from functions.store.writes import FirestoreUnitOfWork
-
     set_redactor(Redactor(secrets_of(settings)))
     configure_stdlib_logging()
 
     http = overrides.pop("http_client", None) or build_http_client(settings)
     policy = retry_policy(settings)
-    db = overrides.pop("firestore_client", None) or firestore.Client(project=settings.project)
+    db = overrides.pop("firestore_client", None) or build_firestore_client(settings)
 
     caches = FirestoreCaches(db, settings.cache_version, settings.tmdb_region)
     leases = FirestoreLeases(db, settings.cache_version, settings.generation_lease)
