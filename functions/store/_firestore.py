@@ -44,6 +44,12 @@ def _infra(fn: F) -> F:
             return fn(*args, **kwargs)
         except _TRANSIENT as exc:
             raise InfrastructureUnavailable(f"firestore: {type(exc).__name__}") from exc
+        except ValueError as exc:
+            # A transaction that lost every retry to contention ends in a plain
+            # ValueError ("Failed to commit transaction in N attempts"): transient too.
+            if "Failed to commit transaction" not in str(exc):
+                raise
+            raise InfrastructureUnavailable("firestore: transaction contention") from exc
 
     return cast(F, wrapper)
 

@@ -404,6 +404,26 @@ def test_rate_limiter_token_bucket_per_client(stores: dict[str, Any]) -> None:
     ]
 
 
+def test_a_clients_concurrent_requests_spend_its_bucket_exactly(stores: dict[str, Any]) -> None:
+    limiter = stores["rate_limits"]
+    results: list[int | None] = []
+    barrier = threading.Barrier(8)
+
+    def hit() -> None:
+        barrier.wait()
+        results.append(limiter.hit("racer", NOW, 3))
+
+    threads = [threading.Thread(target=hit) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    # Never more than the bucket holds, never an error: the losers are told to wait.
+    assert len(results) == 8
+    assert sum(r is None for r in results) <= 3
+    assert all(r is None or r >= 1 for r in results)
+
+
 def test_a_generation_lands_in_one_commit(stores: dict[str, Any]) -> None:
     caches, leases, budget = stores["caches"], stores["leases"], stores["budget"]
     r = record(1200)

@@ -401,3 +401,21 @@ def test_pool_publish_and_cache_sizes_are_settings(monkeypatch: pytest.MonkeyPat
     assert (s.read_cache_size, s.status_cache_size) == (10, 3)
     pool = bootstrap.build_http_client(s)._transport._pool  # type: ignore[attr-defined]
     assert pool._max_connections == 20 and pool._max_keepalive_connections == 5
+
+
+def test_a_transaction_lost_to_contention_is_transient_and_other_value_errors_are_bugs() -> None:
+    from functions.errors import InfrastructureUnavailable
+    from functions.store._firestore import _infra
+
+    @_infra
+    def contended() -> None:
+        raise ValueError("Failed to commit transaction in 5 attempts.")
+
+    @_infra
+    def buggy() -> None:
+        raise ValueError("not a number")
+
+    with pytest.raises(InfrastructureUnavailable):
+        contended()
+    with pytest.raises(ValueError, match="not a number"):
+        buggy()
