@@ -100,7 +100,7 @@ def measure(b: BenchStack, movie_id: int, reps: int, duration: float) -> dict[st
         raise RuntimeError(
             f"roast document {CACHE_VERSION}-{movie_id} missing: the cache is not warm"
         )
-    base = stack.api_url
+    base = stack.api_url.rstrip("/")  # paths below start with "/"
 
     def http_call(path: str) -> Callable[[], tuple[Callable[[], bool], Callable[[], None]]]:
         def make() -> tuple[Callable[[], bool], Callable[[], None]]:

@@ -170,6 +170,8 @@ def markdown(results: dict[str, Any], png_name: str = "walltime.png") -> str:
         f"- **Command**: `{results['command']}` (= `.venv/bin/python -m bench`; `python -m bench --quick` is the N=15-only smoke check). "
         f"Took {results['elapsed_s']:.0f} s."
     )
+    if results.get("note"):
+        w(f"- **Note**: {results['note']}")
     lat = results["latency_ms"]
     w(
         f"- **Upstreams**: the project's simulator at TMDB {lat['tmdb']} ms, research {lat['research']} ms, roast {lat['roast']} ms per call. "
@@ -358,9 +360,13 @@ def markdown(results: dict[str, Any], png_name: str = "walltime.png") -> str:
         "Per new movie at N=500, measured the same way before and after the changes that touched "
         "its path (`make bench` at each commit): 15.0 Firestore reads and 8.0 writes at `466526d`; "
         "15.0 and 10.0 once a generation's commit also carried its debug entry and its has_roast "
-        "index entry (issue 12, `0534e31`); 15.0 and 9.0 with the explicit unit of work (issue 13). "
-        "The round trips are the same throughout: one read of the run, outcome and cached roast, one "
-        "of roast and truth, one commit for everything the generation leaves behind."
+        "index entry (issue 12, `0534e31`); 15.0 and 9.0 with the explicit unit of work (issue 13); "
+        "18.1 and 15.1 with the fleet-wide provider limits (issue 15), which the bench's stacks keep "
+        "on but set too high to bind: each request to a provider (TMDB details, research, roast) "
+        "takes its token and in-flight slot with a read and a conditional write, and gives the slot "
+        "back with a write. Apart from those, the round trips are the same throughout: one read of "
+        "the run, outcome and cached roast, one of roast and truth, one commit for everything the "
+        "generation leaves behind."
     )
     w("")
     obs = [r["ops"]["observer"] for s in sizes for r in s["runs"]["uncached"]]
