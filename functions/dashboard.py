@@ -47,10 +47,6 @@ def _page() -> tuple[bytes, str]:
     return html.encode("utf-8"), policy
 
 
-def content_security_policy() -> str:
-    return _page()[1]
-
-
 def response() -> flask.Response:
     body, policy = _page()
     page = flask.Response(body, status=200, mimetype="text/html")

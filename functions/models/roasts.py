@@ -120,10 +120,6 @@ class RoastCard(Frozen):
                 )
         return [v.strip() for v in value]
 
-    def as_text(self) -> str:
-        """Headline and body as plain text (logs, the CLI)."""
-        return f"{self.headline}\n\n{self.content}"
-
 
 class Roast(Frozen):
     """The roast of a movie (Grok), written from its truth."""
